@@ -1,0 +1,13 @@
+/**
+ * Identity of the calling thread as stored in shared memory.
+ *
+ * `threadId` is unique within the process (main thread 0), and every SharedArrayBuffer lives in
+ * one process, so it identifies a thread for every primitive that can see it. Shared slots store
+ * `threadId + 1` so that `NO_OWNER = 0` never names a thread.
+ */
+import { threadId } from 'node:worker_threads'
+
+/** Value of an owner slot that names no thread. */
+export const NO_OWNER = 0
+/** The calling thread's token in owner slots. */
+export const SELF = threadId + 1

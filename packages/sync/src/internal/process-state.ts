@@ -1,0 +1,59 @@
+/**
+ * Process-wide thread bookkeeping shared by every Tandem thread.
+ *
+ * The main thread creates the block; every Thread passes it to its worker in `workerData`, so
+ * all Tandem threads of the process count and name threads together.
+ *
+ * Shared layout (Int32Array over a SharedArrayBuffer):
+ *
+ * | index | name      | values | written by |
+ * | ----- | --------- | ------ | ---------- |
+ * | 0     | ACTIVE    | Tandem threads started and not finished | `start()` (+1), the finishing side (-1, once per thread) |
+ * | 1     | NEXT_NAME | counter for default names `Thread-N` | `new Thread()` |
+ *
+ * Per-thread control block (Int32Array, one per Thread):
+ *
+ * | index | name  | values | written by |
+ * | ----- | ----- | ------ | ---------- |
+ * | 0     | STATE | NEW 0, RUNNING 1, FINISHED 2 | `start()`; the worker when its target ends or it exits; the parent on the worker's `exit` event |
+ */
+import { workerData } from 'node:worker_threads'
+
+export const ACTIVE = 0
+export const NEXT_NAME = 1
+
+export const STATE = 0
+export const NEW = 0
+export const RUNNING = 1
+export const FINISHED = 2
+
+/** What a Tandem worker receives under `workerData[BOOT_KEY]`. */
+export const BOOT_KEY = '\u0000tandem.thread'
+
+/** The boot record of this thread if it is a Tandem thread. */
+export const boot: BootData | undefined = (workerData as Record<string, BootData> | null)?.[BOOT_KEY]
+
+export interface BootData {
+  readonly global: Int32Array
+  readonly control: Int32Array
+  readonly name: string
+  readonly ident: number
+  readonly daemon: boolean
+  readonly mainName: string
+  readonly parentHook: boolean
+  readonly run: unknown
+}
+
+/** The process-wide block: inherited from the parent Tandem thread, or new (main thread). */
+export const processState: Int32Array = boot?.global ?? new Int32Array(new SharedArrayBuffer(8))
+
+/** Marks a thread finished exactly once; returns true for the call that did it. */
+export function markFinished(control: Int32Array): boolean {
+  // The CAS makes finishing idempotent: the worker (normal end, process.exit) and the parent
+  // (exit event after a crash or terminate) may both try.
+  const won = Atomics.compareExchange(control, STATE, RUNNING, FINISHED) === RUNNING
+  if (won) Atomics.sub(processState, ACTIVE, 1)
+  // Wakes join()/joinAsync() waiters, blocking and async.
+  Atomics.notify(control, STATE)
+  return won
+}

@@ -1,0 +1,173 @@
+/**
+ * `Lock`: Python's `threading.Lock` on shared memory, usable from every worker thread.
+ *
+ * Algorithm: Ulrich Drepper's three-state futex mutex ("Futexes Are Tricky", 2011, mutex #3),
+ * with `Atomics.wait`/`Atomics.waitAsync` as the futex and a short spin before sleeping.
+ *
+ * Shared layout (Int32Array over a SharedArrayBuffer):
+ *
+ * | index | name  | values                                   | written by |
+ * | ----- | ----- | ---------------------------------------- | ---------- |
+ * | 0     | STATE | UNLOCKED 0, LOCKED 1, CONTENDED 2 (LOCKED and maybe waiters) | acquirers (CAS/exchange), releaser (exchange) |
+ * | 1     | OWNER | NO_OWNER 0, or threadId + 1 of the holder | the holder; cleared by the releaser. Advisory: read only for DeadlockError and Condition ownership |
+ *
+ * @module
+ */
+import { DeadlockError, LockNotOwnedError, notShareableToProcess } from './errors.ts'
+import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { NO_OWNER, SELF } from './internal/ident.ts'
+import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
+import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
+import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
+
+const STATE = 0
+const OWNER = 1
+const WORDS = 2
+
+const UNLOCKED = 0
+const LOCKED = 1
+const CONTENDED = 2
+
+let reviving: Int32Array | undefined
+
+/**
+ * A primitive mutual-exclusion lock shared across worker threads.
+ *
+ * - Not reentrant: see {@link RLock}. A blocking `acquire()` without timeout by the thread that
+ *   already holds it throws {@link DeadlockError} instead of hanging (beyond Python).
+ * - May be released by any thread, not only the one that acquired it (as in Python).
+ * - Not fair: a thread arriving while the lock is free may take it before a sleeping waiter.
+ * - Blocking and async waiters, from any thread, wait on the same lock together.
+ * - Memory: actions before `release()` happen-before actions after the `acquire()` that
+ *   next obtains the lock, in whichever thread.
+ * - Shareable: pass it in `args` or queue items; it arrives as the same lock.
+ *
+ * @example
+ * ```ts
+ * const lock = new Lock()
+ * { using _ = lock.hold(); counter[0]++ }          // in a worker
+ * { using _ = await lock.holdAsync(); update() }   // on the main thread
+ * ```
+ */
+export class Lock extends Acquirable implements LockLike {
+  /** Shareable kind name. */
+  static readonly shareKind = 'tandem.sync.Lock'
+  protected readonly kindName: string = 'Lock'
+  readonly #cell: Int32Array
+
+  /** Creates an unlocked lock. */
+  constructor() {
+    super()
+    this.#cell = reviving ?? new Int32Array(new SharedArrayBuffer(WORDS * 4))
+  }
+
+  override acquire(opts?: { blocking?: boolean; timeout?: number }): boolean {
+    // Fast path: uncontended acquire, no options. The CAS publishes nothing by itself; it
+    // synchronises with the exchange in the previous release(), making the previous holder's
+    // writes visible to us.
+    if (opts === undefined && Atomics.compareExchange(this.#cell, STATE, UNLOCKED, LOCKED) === UNLOCKED) {
+      this.#cell[OWNER] = SELF
+      return true
+    }
+    return super.acquire(opts)
+  }
+
+  /** @internal */
+  [TRY_ACQUIRE](): boolean {
+    if (Atomics.compareExchange(this.#cell, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return false
+    this.#cell[OWNER] = SELF
+    return true
+  }
+
+  /** @internal */
+  *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
+    const c = this.#cell
+    for (let i = 0; i < SPIN_LIMIT; i++) {
+      if (Atomics.load(c, STATE) === UNLOCKED && Atomics.compareExchange(c, STATE, UNLOCKED, LOCKED) === UNLOCKED) {
+        c[OWNER] = SELF
+        return true
+      }
+    }
+    // Mark CONTENDED so the holder's release() knows to wake someone. We may have taken the
+    // lock by this very exchange (it returned UNLOCKED); then it stays CONTENDED, which only
+    // costs one spare notify later.
+    let s = Atomics.exchange(c, STATE, CONTENDED)
+    const w = op(c, STATE, CONTENDED, Infinity)
+    while (s !== UNLOCKED) {
+      const t = remaining(deadline)
+      if (t === 0) return false
+      w.timeout = t
+      if ((yield w) === 'aborted') return false
+      s = Atomics.exchange(c, STATE, CONTENDED)
+    }
+    c[OWNER] = SELF
+    return true
+  }
+
+  protected override beforeBlockingForever(): void {
+    if (Atomics.load(this.#cell, OWNER) === SELF) {
+      throw new DeadlockError(
+        'Lock.acquire() would deadlock: this thread already holds the lock and nothing else will release it for us. ' +
+          'Use an RLock for re-entrant locking, pass a timeout, or signal with a Semaphore/Event',
+      )
+    }
+  }
+
+  /**
+   * Releases the lock; any thread may release it.
+   * @throws {LockNotOwnedError} `ERR_LOCK_NOT_OWNED` if the lock is not locked
+   */
+  release(): void {
+    const c = this.#cell
+    // Clear OWNER before the exchange: after it another thread may own the lock and write its
+    // own OWNER, which we must not overwrite.
+    c[OWNER] = NO_OWNER
+    // The exchange publishes every write made while holding the lock to the next acquirer.
+    const prev = Atomics.exchange(c, STATE, UNLOCKED)
+    if (prev === CONTENDED) Atomics.notify(c, STATE, 1)
+    else if (prev !== LOCKED) throw new LockNotOwnedError('Lock.release(): the lock is not locked; release only a lock you acquired')
+  }
+
+  /** True if some thread holds the lock. */
+  locked(): boolean {
+    return Atomics.load(this.#cell, STATE) !== UNLOCKED
+  }
+
+  /** @internal */
+  [IS_OWNED](): boolean {
+    return Atomics.load(this.#cell, STATE) !== UNLOCKED && Atomics.load(this.#cell, OWNER) === SELF
+  }
+
+  /** @internal */
+  [RELEASE_SAVE](): number {
+    this.release()
+    return 0
+  }
+
+  /** @internal */
+  *[ACQUIRE_RESTORE](_saved: number): Waiter<void> {
+    if (!this[TRY_ACQUIRE]()) yield* this[ACQUIRE_GEN](Infinity)
+  }
+
+  /** @internal */
+  [SHARE](ctx: ShareContext): unknown {
+    if (ctx.target !== 'thread') throw notShareableToProcess('Lock', 'use a SyncManager Lock() from @tandem/ipc')
+    return this.#cell
+  }
+
+  /** @internal Builds a handle on existing shared state. */
+  static revive(cell: Int32Array): Lock {
+    reviving = cell
+    try {
+      return new Lock()
+    } finally {
+      reviving = undefined
+    }
+  }
+
+  get [Symbol.toStringTag](): string {
+    return `Lock ${this.locked() ? 'locked' : 'unlocked'}`
+  }
+}
+
+registerShareable(Lock.shareKind, import.meta.url, Lock.revive)

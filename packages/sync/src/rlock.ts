@@ -1,0 +1,177 @@
+/**
+ * `RLock`: Python's `threading.RLock` (re-entrant lock) on shared memory.
+ *
+ * Algorithm: the futex mutex of {@link Lock} guarding ownership, plus an owner slot and a
+ * recursion count that only the owning thread writes (CPython's `_PyRLock` design).
+ *
+ * Shared layout (Int32Array over a SharedArrayBuffer):
+ *
+ * | index | name  | values                                        | written by |
+ * | ----- | ----- | --------------------------------------------- | ---------- |
+ * | 0     | STATE | UNLOCKED 0, LOCKED 1, CONTENDED 2             | acquirers (CAS/exchange), releaser (exchange) |
+ * | 1     | OWNER | NO_OWNER 0, or threadId + 1 of the owner      | the owner (on first acquire, cleared on last release) |
+ * | 2     | COUNT | recursion depth, >= 1 while owned, 0 otherwise | the owner only |
+ *
+ * @module
+ */
+import { LockNotOwnedError, notShareableToProcess } from './errors.ts'
+import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { NO_OWNER, SELF } from './internal/ident.ts'
+import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
+import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
+import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
+
+const STATE = 0
+const OWNER = 1
+const COUNT = 2
+const WORDS = 3
+
+const UNLOCKED = 0
+const LOCKED = 1
+const CONTENDED = 2
+
+let reviving: Int32Array | undefined
+
+/**
+ * A re-entrant lock shared across worker threads: the owning thread may acquire it again, and
+ * must release it as many times as it acquired it.
+ *
+ * - Only the owning thread may release it ({@link LockNotOwnedError} otherwise).
+ * - Not fair; blocking and async waiters from any thread mix on the same lock.
+ * - Memory: actions before the final `release()` happen-before actions after the next
+ *   first-level `acquire()` in any thread.
+ * - The default lock of a {@link Condition}.
+ *
+ * @example
+ * ```ts
+ * const lock = new RLock()
+ * using _a = lock.hold()
+ * using _b = lock.hold() // same thread: fine
+ * ```
+ */
+export class RLock extends Acquirable implements LockLike {
+  /** Shareable kind name. */
+  static readonly shareKind = 'tandem.sync.RLock'
+  protected readonly kindName: string = 'RLock'
+  readonly #cell: Int32Array
+
+  /** Creates an unowned re-entrant lock. */
+  constructor() {
+    super()
+    this.#cell = reviving ?? new Int32Array(new SharedArrayBuffer(WORDS * 4))
+  }
+
+  override acquire(opts?: { blocking?: boolean; timeout?: number }): boolean {
+    if (opts === undefined && this[TRY_ACQUIRE]()) return true
+    return super.acquire(opts)
+  }
+
+  /** @internal */
+  [TRY_ACQUIRE](): boolean {
+    const c = this.#cell
+    // OWNER === SELF can only be our own write (no other thread writes our token), so a plain
+    // read is enough to recognise re-entry.
+    if (c[OWNER] === SELF) {
+      c[COUNT]!++
+      return true
+    }
+    if (Atomics.compareExchange(c, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return false
+    c[OWNER] = SELF
+    c[COUNT] = 1
+    return true
+  }
+
+  /** @internal */
+  *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
+    const c = this.#cell
+    for (let i = 0; i < SPIN_LIMIT; i++) {
+      if (Atomics.load(c, STATE) === UNLOCKED && Atomics.compareExchange(c, STATE, UNLOCKED, LOCKED) === UNLOCKED) {
+        c[OWNER] = SELF
+        c[COUNT] = 1
+        return true
+      }
+    }
+    let s = Atomics.exchange(c, STATE, CONTENDED)
+    const w = op(c, STATE, CONTENDED, Infinity)
+    while (s !== UNLOCKED) {
+      const t = remaining(deadline)
+      if (t === 0) return false
+      w.timeout = t
+      if ((yield w) === 'aborted') return false
+      s = Atomics.exchange(c, STATE, CONTENDED)
+    }
+    c[OWNER] = SELF
+    c[COUNT] = 1
+    return true
+  }
+
+  /**
+   * Releases one level; the last release unlocks.
+   * @throws {LockNotOwnedError} `ERR_LOCK_NOT_OWNED` if the calling thread does not own it
+   */
+  release(): void {
+    const c = this.#cell
+    if (c[OWNER] !== SELF) {
+      throw new LockNotOwnedError('RLock.release(): the calling thread does not own this lock; only the owner may release an RLock')
+    }
+    if (--c[COUNT]! > 0) return
+    c[OWNER] = NO_OWNER
+    // Publishes the owner's writes to the next acquirer.
+    if (Atomics.exchange(c, STATE, UNLOCKED) === CONTENDED) Atomics.notify(c, STATE, 1)
+  }
+
+  /** True if some thread holds the lock. */
+  locked(): boolean {
+    return Atomics.load(this.#cell, STATE) !== UNLOCKED
+  }
+
+  /** True if the calling thread owns the lock. */
+  isOwned(): boolean {
+    return this.#cell[OWNER] === SELF
+  }
+
+  /** How many times the calling thread holds the lock (0 if it does not own it). */
+  recursionCount(): number {
+    return this.#cell[OWNER] === SELF ? this.#cell[COUNT]! : 0
+  }
+
+  /** @internal */
+  [IS_OWNED](): boolean {
+    return this.isOwned()
+  }
+
+  /** @internal */
+  [RELEASE_SAVE](): number {
+    const c = this.#cell
+    if (c[OWNER] !== SELF) throw new LockNotOwnedError('Cannot release an un-acquired RLock')
+    const count = c[COUNT]!
+    c[COUNT] = 0
+    c[OWNER] = NO_OWNER
+    if (Atomics.exchange(c, STATE, UNLOCKED) === CONTENDED) Atomics.notify(c, STATE, 1)
+    return count
+  }
+
+  /** @internal */
+  *[ACQUIRE_RESTORE](saved: number): Waiter<void> {
+    if (!this[TRY_ACQUIRE]()) yield* this[ACQUIRE_GEN](Infinity)
+    this.#cell[COUNT] = saved
+  }
+
+  /** @internal */
+  [SHARE](ctx: ShareContext): unknown {
+    if (ctx.target !== 'thread') throw notShareableToProcess('RLock', 'use a SyncManager RLock() from @tandem/ipc')
+    return this.#cell
+  }
+
+  /** @internal Builds a handle on existing shared state. */
+  static revive(cell: Int32Array): RLock {
+    reviving = cell
+    try {
+      return new RLock()
+    } finally {
+      reviving = undefined
+    }
+  }
+}
+
+registerShareable(RLock.shareKind, import.meta.url, RLock.revive)

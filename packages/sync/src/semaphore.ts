@@ -1,0 +1,153 @@
+/**
+ * `Semaphore`: Python's `threading.Semaphore` on shared memory.
+ *
+ * Algorithm: a futex-based counting semaphore: the count is CAS-decremented while positive;
+ * waiters register in a waiter count and sleep on the count word while it is 0; `release(n)`
+ * adds n and wakes up to n sleepers (who re-check, so a late arrival may barge).
+ *
+ * Shared layout (Int32Array over a SharedArrayBuffer):
+ *
+ * | index | name    | values | written by |
+ * | ----- | ------- | ------ | ---------- |
+ * | 0     | VALUE   | permits available, >= 0 | acquirers (CAS -1), releasers (add n) |
+ * | 1     | WAITERS | threads/promises registered to sleep on VALUE | each waiter (+1 before sleeping, -1 after) |
+ * | 2     | BOUND   | initial value for a BoundedSemaphore, UNBOUNDED -1 otherwise | constructor |
+ *
+ * No lost wake-up: a waiter increments WAITERS *before* it sleeps on VALUE === 0, and a releaser
+ * adds to VALUE *before* it reads WAITERS; both are sequentially consistent, so either the
+ * releaser sees the waiter and wakes it, or the waiter's `Atomics.wait` sees VALUE != 0.
+ *
+ * @module
+ */
+import { notShareableToProcess, rangeError } from './errors.ts'
+import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { checkInt } from './internal/validate.ts'
+import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
+import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
+
+const VALUE = 0
+const WAITERS = 1
+const BOUND = 2
+const WORDS = 3
+const UNBOUNDED = -1
+const MAX_VALUE = 0x7fffffff
+
+let reviving: Int32Array | undefined
+
+/**
+ * A counting semaphore shared across worker threads.
+ *
+ * - `acquire` takes one permit, waiting while none is available; `release(n)` returns n.
+ * - Any thread may release (no ownership).
+ * - Sleepers are woken in FIFO order of sleeping, but a thread arriving while a permit is free
+ *   may take it first (no strict fairness).
+ * - Memory: actions before `release()` happen-before actions after an `acquire()` that takes
+ *   one of the released permits.
+ *
+ * @example
+ * ```ts
+ * const sem = new Semaphore(3) // at most 3 threads inside
+ * { using _ = sem.hold(); crawl(url) }
+ * ```
+ */
+export class Semaphore extends Acquirable {
+  /** Shareable kind name. */
+  static readonly shareKind: string = 'tandem.sync.Semaphore'
+  protected readonly kindName: string = 'Semaphore'
+  /** @internal */
+  protected readonly cell: Int32Array
+
+  /**
+   * @param value initial number of permits @default 1
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` if `value` is negative or not an integer
+   */
+  constructor(value = 1) {
+    super()
+    if (reviving !== undefined) {
+      this.cell = reviving
+    } else {
+      checkInt(value, 'value', 0, MAX_VALUE)
+      this.cell = new Int32Array(new SharedArrayBuffer(WORDS * 4))
+      this.cell[VALUE] = value
+      this.cell[BOUND] = UNBOUNDED
+    }
+  }
+
+  /** Permits available now (a snapshot). */
+  get value(): number {
+    return Atomics.load(this.cell, VALUE)
+  }
+
+  /** @internal */
+  [TRY_ACQUIRE](): boolean {
+    const c = this.cell
+    let v = Atomics.load(c, VALUE)
+    while (v > 0) {
+      // The successful CAS synchronises with the release() that added this permit.
+      const seen = Atomics.compareExchange(c, VALUE, v, v - 1)
+      if (seen === v) return true
+      v = seen
+    }
+    return false
+  }
+
+  /** @internal */
+  *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
+    const c = this.cell
+    for (let i = 0; i < SPIN_LIMIT; i++) {
+      if (Atomics.load(c, VALUE) > 0 && this[TRY_ACQUIRE]()) return true
+    }
+    const w = op(c, VALUE, 0, Infinity)
+    for (;;) {
+      if (this[TRY_ACQUIRE]()) return true
+      const t = remaining(deadline)
+      if (t === 0) return false
+      w.timeout = t
+      Atomics.add(c, WAITERS, 1)
+      const r = yield w
+      Atomics.sub(c, WAITERS, 1)
+      if (r === 'aborted') return false
+    }
+  }
+
+  /**
+   * Returns `n` permits and wakes up to `n` waiters.
+   * @param n how many permits @default 1
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` if n < 1
+   */
+  release(n = 1): void {
+    if (n !== 1) checkInt(n, 'n', 1, MAX_VALUE)
+    this.addPermits(n)
+    if (Atomics.load(this.cell, WAITERS) > 0) Atomics.notify(this.cell, VALUE, n)
+  }
+
+  /** @internal Adds the permits (BoundedSemaphore checks its bound here). */
+  protected addPermits(n: number): void {
+    // Publishes the releaser's writes to whoever takes these permits.
+    if (Atomics.add(this.cell, VALUE, n) > MAX_VALUE - n) {
+      Atomics.sub(this.cell, VALUE, n)
+      throw rangeError(`Semaphore.release(${n}): the value would exceed ${MAX_VALUE}`, 'ERR_SEMAPHORE_OVERFLOW')
+    }
+  }
+
+  /** @internal */
+  [SHARE](ctx: ShareContext): unknown {
+    if (ctx.target !== 'thread') throw notShareableToProcess(this.kindName, `use a SyncManager ${this.kindName}() from @tandem/ipc`)
+    return this.cell
+  }
+
+  /** @internal Builds a handle on existing shared state. */
+  static revive<T extends Semaphore>(this: new () => T, cell: Int32Array): T {
+    reviving = cell
+    try {
+      return new this()
+    } finally {
+      reviving = undefined
+    }
+  }
+}
+
+/** @internal Layout constants for BoundedSemaphore. */
+export const _layout = { VALUE, BOUND } as const
+
+registerShareable(Semaphore.shareKind, import.meta.url, (cell: Int32Array) => Semaphore.revive(cell))
