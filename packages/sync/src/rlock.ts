@@ -153,8 +153,13 @@ export class RLock extends Acquirable implements LockLike {
 
   /** @internal */
   *[ACQUIRE_RESTORE](saved: number): Waiter<void> {
-    if (!this[TRY_ACQUIRE]()) yield* this[ACQUIRE_GEN](Infinity)
-    this.#cell[COUNT] = saved
+    const c = this.#cell
+    // Not TRY_ACQUIRE: that would re-enter when another async task of this same thread holds
+    // the lock (a blocked thread cannot hold it, an event loop can). Restore waits for the
+    // lock itself, as CPython's _acquire_restore does.
+    if (Atomics.compareExchange(c, STATE, UNLOCKED, LOCKED) === UNLOCKED) c[OWNER] = SELF
+    else yield* this[ACQUIRE_GEN](Infinity)
+    c[COUNT] = saved
   }
 
   /** @internal */

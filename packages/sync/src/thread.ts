@@ -23,6 +23,7 @@ import {
   ACTIVE,
   boot,
   BOOT_KEY,
+  EXIT_PRELUDE,
   FINISHED,
   markFinished,
   NEXT_NAME,
@@ -46,7 +47,7 @@ export interface ThreadOptions<A extends unknown[] = unknown[]> {
   name?: string
   /** A daemon thread does not keep the process alive. @default the creating thread's `daemon` */
   daemon?: boolean
-  /** Stack size in KiB (>= 64); 0 means Node's default. @default the value set by {@link stackSize} */
+  /** Usable stack size in KiB (>= 128); 0 means Node's default (about 4 MiB). @default the value set by {@link stackSize} */
   stackSize?: number
 }
 
@@ -60,8 +61,13 @@ export interface ExceptHookArgs {
   readonly thread: Thread
 }
 
-/** Minimum stack for a worker that can still start; Python's floor is 32 KiB, V8 needs more. */
-const MIN_STACK_KIB = 64
+/**
+ * Minimum usable stack (KiB) for a worker that can still start (and, under tsx, compile its
+ * sources); Python's floor is 32 KiB, a Node worker needs more.
+ */
+const MIN_STACK_KIB = 128
+/** Node keeps this much of a worker's stack (`kStackBufferSize` in node_worker.cc) away from V8. */
+const NODE_STACK_RESERVE_KIB = 192
 
 let defaultStackKiB = 0
 let constructing: { name: string; ident: number; daemon: boolean; alive: boolean } | undefined
@@ -225,8 +231,8 @@ export class Thread {
       worker = spawnWorker(BOOT_URL, {
         workerData: { [BOOT_KEY]: data },
         name: this.#name,
-        resourceLimits: this.#stackKiB > 0 ? { stackSizeMb: this.#stackKiB / 1024 } : undefined,
-      })
+        resourceLimits: this.#stackKiB > 0 ? { stackSizeMb: (this.#stackKiB + NODE_STACK_RESERVE_KIB) / 1024 } : undefined,
+      }, EXIT_PRELUDE)
     } catch (err) {
       if ((err as Error).name === 'DataCloneError') {
         throw typeError(`Thread.start(): the args of ${this.#name} cannot be sent to a worker (${(err as Error).message}); pass cloneable data or Tandem shareables`, 'ERR_NOT_SHAREABLE')
@@ -363,9 +369,9 @@ function checkModuleFile(url: string): void {
 /**
  * Gets or sets the stack size (KiB) of threads created afterwards, like Python's
  * `threading.stack_size()` (which takes bytes).
- * @param kib new size: 0 for Node's default, else >= 64
+ * @param kib new size: 0 for Node's default, else >= 128
  * @returns the previous setting
- * @throws {RangeError} `ERR_OUT_OF_RANGE` for a size between 1 and 63 or a non-integer
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` for a size between 1 and 127 or a non-integer
  */
 export function stackSize(kib?: number): number {
   const prev = defaultStackKiB

@@ -57,3 +57,17 @@ export function markFinished(control: Int32Array): boolean {
   Atomics.notify(control, STATE)
   return won
 }
+
+/**
+ * CommonJS code run first in every Thread worker (see `spawnWorker`): marks the thread finished
+ * on `exit` even if the worker dies before its entry module loads (bootstrap failure, stack
+ * overflow while compiling, `process.exit()` anywhere), so a blocking `join()` never waits for
+ * a dead thread. Mirrors {@link markFinished}.
+ */
+export const EXIT_PRELUDE = `{
+  const b = require('node:worker_threads').workerData?.[${JSON.stringify(BOOT_KEY)}];
+  if (b) process.on('exit', () => {
+    if (Atomics.compareExchange(b.control, ${STATE}, ${RUNNING}, ${FINISHED}) === ${RUNNING}) Atomics.sub(b.global, ${ACTIVE}, 1);
+    Atomics.notify(b.control, ${STATE});
+  });
+}`

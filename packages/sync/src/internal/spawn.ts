@@ -26,11 +26,15 @@ function resolveTsx(): string {
   return tsxApi
 }
 
-/** Starts a worker running `entry` (a module URL inside Tandem). */
-export function spawnWorker(entry: URL, options: WorkerOptions): Worker {
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, options)
-  const code =
-    `import(${JSON.stringify(resolveTsx())}).then((m) => m.register())` +
-    `.then(() => import(${JSON.stringify(entry.href)}))`
-  return new Worker(code, { ...options, eval: true })
+/**
+ * Starts a worker running `entry` (a module URL inside Tandem).
+ * @param prelude CommonJS code run in the worker before anything is loaded (for example an
+ *   `exit` handler that must exist even if loading the entry fails)
+ */
+export function spawnWorker(entry: URL, options: WorkerOptions, prelude = ''): Worker {
+  if (!entry.pathname.endsWith('.ts') && prelude === '') return new Worker(entry, options)
+  const load = entry.pathname.endsWith('.ts')
+    ? `import(${JSON.stringify(resolveTsx())}).then((m) => m.register()).then(() => import(${JSON.stringify(entry.href)}))`
+    : `import(${JSON.stringify(entry.href)})`
+  return new Worker(`${prelude};\n${load}`, { ...options, eval: true })
 }

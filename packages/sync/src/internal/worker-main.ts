@@ -18,8 +18,7 @@ type Run =
 if (boot === undefined) throw new Error('worker-main must be started by Thread.start()')
 const control = boot.control
 installSyncStdio()
-// process.exit() inside the thread ends it too; join() waiters must still wake.
-process.on('exit', () => markFinished(control))
+// EXIT_PRELUDE (internal/process-state.ts) already marks the thread finished on exit.
 
 function report(err: unknown): void {
   const data = serializeError(err)
