@@ -16,8 +16,12 @@
  * {@link preload} (async; used by every worker bootstrap) or, as a last resort, from a
  * synchronous `require()` of the module (Node >= 20.19 loads ES modules that way).
  *
- * Walking copies only the containers on the path to a shareable; a value without shareables is
- * returned as is, and {@link Encoded.shareables} tells the receiver it can skip decoding.
+ * Encoding copies only the containers from which a shareable can be reached (cycles and shared
+ * references through them are kept); a value without shareables is returned as is, and
+ * {@link Encoded.shareables} tells the receiver it can skip decoding.
+ *
+ * Every Tandem worker preloads the modules of all kinds its parent had registered, so decoding
+ * in a worker finds them even for values that arrive later through a queue or pipe.
  *
  * @module
  */
@@ -101,18 +105,20 @@ export interface Encoded {
  */
 export function encode(value: unknown, target: ShareTarget = 'thread', what = 'value'): Encoded {
   const modules = new Set<string>()
+  if (typeof value === 'function') throw functionError(value, what, target)
+  const { reaching, hasFunction } = scan(value)
+  if (reaching === undefined) {
+    if (hasFunction) checkNoFunctions(value as object, what, target)
+    return { value, shareables: false, modules: [] }
+  }
   const seen = new Map<object, unknown>()
-  let found = false
   const ctx: ShareContext = { target, encode: (v) => walk(v, what) }
 
+  // Copies exactly the containers from which a shareable can be reached (`reaching`), creating
+  // each copy before visiting its children so that cycles and shared references through them
+  // point at the copies; every other value is left for the structured clone as it is.
   function walk(v: unknown, path: string): unknown {
-    if (typeof v === 'function') {
-      throw typeError(
-        `${path} is a function (${v.name || 'anonymous'}); functions cannot be sent to another ${target}. ` +
-          'Pass it as the task or target itself (shipped by source), or use moduleRef(url, name)',
-        'ERR_NOT_SHAREABLE',
-      )
-    }
+    if (typeof v === 'function') throw functionError(v, path, target)
     if (typeof v !== 'object' || v === null) return v
     const prior = seen.get(v)
     if (prior !== undefined) return prior
@@ -122,72 +128,123 @@ export function encode(value: unknown, target: ShareTarget = 'thread', what = 'v
       if (kind === undefined || entry === undefined) {
         throw typeError(`${path} implements [SHARE] but its class has no registered static shareKind`, 'ERR_NOT_SHAREABLE')
       }
-      found = true
       modules.add(entry.module)
       const marker: Marker = { [MARKER]: kind, m: entry.module, d: undefined }
       seen.set(v, marker)
       marker.d = v[SHARE](ctx)
       return marker
     }
-    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof SharedArrayBuffer) return v
+    if (!reaching!.has(v)) {
+      checkNoFunctions(v, path, target)
+      return v
+    }
     if (Array.isArray(v)) {
-      seen.set(v, v)
-      let out: unknown[] | undefined
-      for (let i = 0; i < v.length; i++) {
-        const e = walk(v[i], `${path}[${i}]`)
-        if (e !== v[i] && out === undefined) out = v.slice(0, i)
-        if (out !== undefined) out.push(e)
-      }
-      if (out !== undefined) seen.set(v, out)
-      return out ?? v
+      const out: unknown[] = new Array(v.length)
+      seen.set(v, out)
+      for (let i = 0; i < v.length; i++) out[i] = walk(v[i], `${path}[${i}]`)
+      return out
     }
     if (v instanceof Map) {
-      seen.set(v, v)
-      let changed = false
-      const entries: [unknown, unknown][] = []
-      for (const [k, x] of v) {
-        const ek = walk(k, `${path} key`)
-        const ex = walk(x, `${path}.get(${String(k)})`)
-        changed ||= ek !== k || ex !== x
-        entries.push([ek, ex])
-      }
-      const out = changed ? new Map(entries) : v
+      const out = new Map()
       seen.set(v, out)
+      for (const [k, x] of v) out.set(walk(k, `${path} key`), walk(x, `${path}.get(${String(k)})`))
       return out
     }
     if (v instanceof Set) {
-      seen.set(v, v)
-      let changed = false
-      const items: unknown[] = []
-      for (const x of v) {
-        const ex = walk(x, `${path} item`)
-        changed ||= ex !== x
-        items.push(ex)
-      }
-      const out = changed ? new Set(items) : v
+      const out = new Set()
       seen.set(v, out)
+      for (const x of v) out.add(walk(x, `${path} item`))
       return out
     }
-    if (v instanceof Date || v instanceof RegExp || v instanceof Error) return v
-    seen.set(v, v)
-    let out: Record<string, unknown> | undefined
-    const keys = Object.keys(v)
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!
-      const x = (v as Record<string, unknown>)[k]
-      const ex = walk(x, `${path}.${k}`)
-      if (ex !== x && out === undefined) {
-        out = {}
-        for (let j = 0; j < i; j++) out[keys[j]!] = (v as Record<string, unknown>)[keys[j]!]
-      }
-      if (out !== undefined) out[k] = ex
-    }
-    if (out !== undefined) seen.set(v, out)
-    return out ?? v
+    const out: Record<string, unknown> = {}
+    seen.set(v, out)
+    for (const k of Object.keys(v)) out[k] = walk((v as Record<string, unknown>)[k], `${path}.${k}`)
+    return out
   }
 
   const out = walk(value, what)
-  return { value: out, shareables: found, modules: [...modules] }
+  return { value: out, shareables: modules.size > 0, modules: [...modules] }
+}
+
+function functionError(v: Function, path: string, target: ShareTarget): TypeError {
+  return typeError(
+    `${path} is a function (${v.name || 'anonymous'}); functions cannot be sent to another ${target}. ` +
+      'Pass it as the task or target itself (shipped by source), or use moduleRef(url, name)',
+    'ERR_NOT_SHAREABLE',
+  )
+}
+
+/** True for objects whose contents the walk does not enter. */
+function isOpaque(v: object): boolean {
+  return ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof SharedArrayBuffer || v instanceof Date || v instanceof RegExp || v instanceof Error
+}
+
+function childrenOf(v: object): Iterable<unknown> {
+  if (Array.isArray(v)) return v
+  if (v instanceof Map) return [...v.keys(), ...v.values()]
+  if (v instanceof Set) return v
+  return Object.values(v)
+}
+
+/** Throws for a function anywhere inside `v` (which holds no shareable). */
+function checkNoFunctions(v: object, path: string, target: ShareTarget): void {
+  const stack: [unknown, string][] = [[v, path]]
+  const visited = new Set<object>()
+  while (stack.length > 0) {
+    const [x, p] = stack.pop()!
+    if (typeof x === 'function') throw functionError(x, p, target)
+    if (typeof x !== 'object' || x === null || visited.has(x) || isOpaque(x)) continue
+    visited.add(x)
+    if (Array.isArray(x)) x.forEach((e, i) => stack.push([e, `${p}[${i}]`]))
+    else if (x instanceof Map) for (const [k, e] of x) stack.push([k, `${p} key`], [e, `${p}.get(${String(k)})`])
+    else if (x instanceof Set) for (const e of x) stack.push([e, `${p} item`])
+    else for (const k of Object.keys(x)) stack.push([(x as Record<string, unknown>)[k], `${p}.${k}`])
+  }
+}
+
+/**
+ * The set of containers (arrays, plain objects, Maps, Sets) inside `root` from which a shareable
+ * can be reached (undefined if there is no shareable at all), and whether a function occurs. Two linear passes: collect the
+ * container graph, then propagate "reaches a shareable" backwards along its edges (a cycle
+ * cannot hide a shareable, unlike a single memoised depth-first pass).
+ */
+function scan(root: unknown): { reaching: Set<object> | undefined; hasFunction: boolean } {
+  let hasFunction = false
+  if (typeof root !== 'object' || root === null) return { reaching: undefined, hasFunction }
+  if (isShareable(root)) return { reaching: new Set(), hasFunction }
+  const parents = new Map<object, object[]>()
+  const holders: object[] = []
+  const visited = new Set<object>([root])
+  const stack: object[] = [root]
+  while (stack.length > 0) {
+    const node = stack.pop()!
+    if (isOpaque(node)) continue
+    for (const child of childrenOf(node)) {
+      if (typeof child === 'function') hasFunction = true
+      if (typeof child !== 'object' || child === null) continue
+      if (isShareable(child)) {
+        holders.push(node)
+        continue
+      }
+      let ps = parents.get(child)
+      if (ps === undefined) parents.set(child, (ps = []))
+      ps.push(node)
+      if (!visited.has(child)) {
+        visited.add(child)
+        stack.push(child)
+      }
+    }
+  }
+  if (holders.length === 0) return { reaching: undefined, hasFunction }
+  const reaching = new Set<object>()
+  const queue = holders
+  while (queue.length > 0) {
+    const node = queue.pop()!
+    if (reaching.has(node)) continue
+    reaching.add(node)
+    for (const p of parents.get(node) ?? []) if (!reaching.has(p)) queue.push(p)
+  }
+  return { reaching, hasFunction }
 }
 
 function isMarker(v: object): v is Marker {
@@ -244,6 +301,11 @@ export function decode(value: unknown): unknown {
     return v
   }
   return walk(value)
+}
+
+/** Module URLs of every kind registered in this thread (a worker bootstrap preloads them). */
+export function knownModules(): string[] {
+  return [...new Set([...registry.values()].map((k) => k.module))]
 }
 
 /** Imports the modules an encoded value needs, so that {@link decode} finds every kind. */

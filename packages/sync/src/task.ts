@@ -121,8 +121,13 @@ function normalizeSource(text: string): string | undefined {
   // Method shorthand: `name(a) {}`, `async name() {}`, `*gen() {}`, `async *gen() {}`.
   const m = /^(async\s+)?(\*\s*)?/.exec(text)!
   const rest = text.slice(m[0].length)
-  const fixed = `${m[1] ?? ''}function${m[2] ? '*' : ''} ${rest.startsWith('[') ? 'anonymous' + rest.slice(rest.indexOf(']') + 1) : rest}`
-  return compiles(fixed) ? fixed : undefined
+  const head = `${m[1] ?? ''}function${m[2] ? '*' : ''}`
+  const named = `${head} ${rest.startsWith('[') ? 'anonymous' + rest.slice(rest.indexOf(']') + 1) : rest}`
+  if (compiles(named)) return named
+  // A key that cannot name a function (`delete`, `'my-key'`, `42`): drop the key.
+  const paren = rest.indexOf('(')
+  const anonymous = paren < 0 ? '' : `${head} ${rest.slice(paren)}`
+  return paren >= 0 && compiles(anonymous) ? anonymous : undefined
 }
 
 function compiles(source: string): boolean {

@@ -15,7 +15,7 @@
  */
 import type { Worker } from 'node:worker_threads'
 import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ThreadStateError, TaskModuleError, typeError, rangeError } from './errors.ts'
 import { SELF } from './internal/ident.ts'
 import { spawnWorker } from './internal/spawn.ts'
@@ -34,7 +34,7 @@ import {
 } from './internal/process-state.ts'
 import { asyncOptions, checkInt, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, op, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
-import { encode } from './shareable.ts'
+import { encode, knownModules } from './shareable.ts'
 import { deserializeError, serializeError, toTaskSpec, type SerializedError, type TaskFunction, type TaskSpec } from './task.ts'
 
 /** Options of `new Thread()`. */
@@ -224,6 +224,7 @@ export class Thread {
       daemon: this.#daemon,
       mainName: mainThread().name,
       parentHook: Thread.excepthook !== defaultExcepthook,
+      kinds: preloadableKinds(),
       run,
     }
     let worker: Worker
@@ -350,6 +351,12 @@ export class Thread {
   static _control(t: Thread): Int32Array {
     return t.#control
   }
+}
+
+/** Kind modules the worker should preload: all the parent knows, except its main script. */
+function preloadableKinds(): string[] {
+  const entry = process.argv[1] ? pathToFileURL(process.argv[1]).href : undefined
+  return knownModules().filter((m) => m !== entry)
 }
 
 function checkStack(kib: unknown): number {

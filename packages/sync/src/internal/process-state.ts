@@ -41,6 +41,8 @@ export interface BootData {
   readonly daemon: boolean
   readonly mainName: string
   readonly parentHook: boolean
+  /** Modules of every shareable kind the parent knew at start; preloaded so decode() finds them. */
+  readonly kinds: string[]
   readonly run: unknown
 }
 

@@ -31,7 +31,7 @@ function report(err: unknown): void {
 }
 
 async function main(run: Run): Promise<void> {
-  await preload(run.modules)
+  await preload([...boot!.kinds, ...run.modules])
   if (run.kind === 'target') {
     const args = run.shareables ? (decode(run.args) as unknown[]) : run.args
     if (run.target === undefined) return
