@@ -4,7 +4,7 @@
  * Algorithm: CPython's `threading.Barrier` state machine (filling, draining, resetting,
  * broken) over a {@link Condition} on a {@link Lock}, with its state words in shared memory.
  *
- * Shared layout (Int32Array over a SharedArrayBuffer):
+ * Shared layout (a cell of Int32 words in the process arena, `internal/arena.ts`):
  *
  * | index | name  | values | written by |
  * | ----- | ----- | ------ | ---------- |
@@ -17,6 +17,7 @@
  */
 import { BrokenBarrierError, notShareableToProcess } from './errors.ts'
 import { ACQUIRE_GEN } from './internal/acquirable.ts'
+import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { asyncOptions, checkInt, checkTimeout, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
 import { Condition } from './condition.ts'
@@ -93,7 +94,7 @@ export class Barrier {
    */
   constructor(parties: number, opts: BarrierOptions = {}) {
     if (reviving !== undefined) {
-      this.#cell = reviving.cell
+      this.#cell = adoptCell(this, reviving.cell)
       this.#cond = reviving.cond
       this.parties = reviving.parties
       this.#timeout = reviving.timeout
@@ -106,7 +107,7 @@ export class Barrier {
       this.#actionSpec = toTaskSpec(opts.action, 'Barrier action')
       if (typeof opts.action === 'function') this.#action = opts.action
     }
-    this.#cell = new Int32Array(new SharedArrayBuffer(WORDS * 4))
+    this.#cell = newCell(this, WORDS)
     this.#cond = new Condition(new Lock())
   }
 
@@ -237,7 +238,7 @@ export class Barrier {
   [SHARE](ctx: ShareContext): unknown {
     if (ctx.target !== 'thread') throw notShareableToProcess('Barrier', 'use a SyncManager Barrier() from @tandem/ipc')
     return {
-      cell: this.#cell,
+      cell: shareCell(this.#cell),
       cond: ctx.encode(this.#cond),
       parties: this.parties,
       timeout: this.#timeout,
@@ -246,8 +247,8 @@ export class Barrier {
   }
 
   /** @internal Builds a handle on existing shared state. */
-  static revive(data: BarrierData): Barrier {
-    reviving = data
+  static revive(data: Omit<BarrierData, 'cell'> & { cell: CellRef }): Barrier {
+    reviving = { ...data, cell: reviveCell(data.cell) }
     try {
       return new Barrier(data.parties)
     } finally {

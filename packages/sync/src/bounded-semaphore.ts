@@ -7,6 +7,7 @@
 import { rangeError } from './errors.ts'
 import { Semaphore, _layout } from './semaphore.ts'
 import { registerShareable } from './shareable.ts'
+import type { CellRef } from './internal/arena.ts'
 
 const { VALUE, BOUND } = _layout
 
@@ -50,4 +51,4 @@ export class BoundedSemaphore extends Semaphore {
   }
 }
 
-registerShareable(BoundedSemaphore.shareKind, import.meta.url, (cell: Int32Array) => BoundedSemaphore.revive(cell))
+registerShareable(BoundedSemaphore.shareKind, import.meta.url, (ref: CellRef) => BoundedSemaphore.revive(ref))

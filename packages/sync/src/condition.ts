@@ -5,7 +5,7 @@
  * in shared memory as a ring of one-word waiter slots, so that `notify(n)` wakes exactly the n
  * oldest waiters, whichever threads they are on and whether they wait blocking or async.
  *
- * Shared layout (Int32Array over a SharedArrayBuffer):
+ * Shared layout (a cell of Int32 words in the process arena, `internal/arena.ts`):
  *
  * | index        | name  | values | written by |
  * | ------------ | ----- | ------ | ---------- |
@@ -34,6 +34,7 @@
  */
 import { LockNotOwnedError, notShareableToProcess, TooManyWaitersError, typeError } from './errors.ts'
 import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE } from './internal/lock-like.ts'
 import { asyncOptions, checkInt, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, op, remaining, runAsync, runBlocking, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
@@ -118,7 +119,7 @@ export class Condition extends Acquirable {
   constructor(lock?: Lock | RLock, opts: ConditionOptions = {}) {
     super()
     if (reviving !== undefined) {
-      this.#cell = reviving.cell
+      this.#cell = adoptCell(this, reviving.cell)
       this.lock = reviving.lock
     } else {
       if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
@@ -128,7 +129,7 @@ export class Condition extends Acquirable {
       if ((capacity & (capacity - 1)) !== 0) {
         throw typeError(`new Condition(): maxWaiters must be a power of two; received ${capacity}`)
       }
-      this.#cell = new Int32Array(new SharedArrayBuffer((SLOTS + capacity) * 4))
+      this.#cell = newCell(this, SLOTS + capacity)
       this.lock = lock ?? new RLock()
     }
     const capacity = this.#cell.length - SLOTS
@@ -329,12 +330,12 @@ export class Condition extends Acquirable {
   /** @internal */
   [SHARE](ctx: ShareContext): unknown {
     if (ctx.target !== 'thread') throw notShareableToProcess('Condition', 'use a SyncManager Condition() from @tandem/ipc')
-    return { cell: this.#cell, lock: ctx.encode(this.lock) }
+    return { cell: shareCell(this.#cell), lock: ctx.encode(this.lock) }
   }
 
   /** @internal Builds a handle on existing shared state. */
-  static revive(data: { cell: Int32Array; lock: Lock | RLock }): Condition {
-    reviving = data
+  static revive(data: { cell: CellRef; lock: Lock | RLock }): Condition {
+    reviving = { cell: reviveCell(data.cell), lock: data.lock }
     try {
       return new Condition()
     } finally {

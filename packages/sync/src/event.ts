@@ -6,7 +6,7 @@
  * generation it read; any change of generation means a `set()` happened while it waited, so it
  * returns true even if `clear()` lowered the flag again before it woke (CPython issue #13502).
  *
- * Shared layout (Int32Array over a SharedArrayBuffer):
+ * Shared layout (a cell of Int32 words in the process arena, `internal/arena.ts`):
  *
  * | index | name | values | written by |
  * | ----- | ---- | ------ | ---------- |
@@ -16,6 +16,7 @@
  * @module
  */
 import { notShareableToProcess } from './errors.ts'
+import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { asyncOptions, checkTimeout, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, op, remaining, runAsync, runBlocking, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
@@ -49,7 +50,7 @@ export class Event {
 
   /** Creates a cleared event. */
   constructor() {
-    this.#cell = reviving ?? new Int32Array(new SharedArrayBuffer(WORDS * 4))
+    this.#cell = reviving ? adoptCell(this, reviving) : newCell(this, WORDS)
   }
 
   /** True if the flag is set. */
@@ -113,12 +114,12 @@ export class Event {
   /** @internal */
   [SHARE](ctx: ShareContext): unknown {
     if (ctx.target !== 'thread') throw notShareableToProcess('Event', 'use a SyncManager Event() from @tandem/ipc')
-    return this.#cell
+    return shareCell(this.#cell)
   }
 
   /** @internal Builds a handle on existing shared state. */
-  static revive(cell: Int32Array): Event {
-    reviving = cell
+  static revive(ref: CellRef): Event {
+    reviving = reviveCell(ref)
     try {
       return new Event()
     } finally {

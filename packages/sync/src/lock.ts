@@ -4,7 +4,7 @@
  * Algorithm: Ulrich Drepper's three-state futex mutex ("Futexes Are Tricky", 2011, mutex #3),
  * with `Atomics.wait`/`Atomics.waitAsync` as the futex and a short spin before sleeping.
  *
- * Shared layout (Int32Array over a SharedArrayBuffer):
+ * Shared layout (a cell of Int32 words in the process arena, `internal/arena.ts`):
  *
  * | index | name  | values                                   | written by |
  * | ----- | ----- | ---------------------------------------- | ---------- |
@@ -15,6 +15,7 @@
  */
 import { DeadlockError, LockNotOwnedError, notShareableToProcess } from './errors.ts'
 import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { NO_OWNER, SELF } from './internal/ident.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
 import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
@@ -58,7 +59,7 @@ export class Lock extends Acquirable implements LockLike {
   /** Creates an unlocked lock. */
   constructor() {
     super()
-    this.#cell = reviving ?? new Int32Array(new SharedArrayBuffer(WORDS * 4))
+    this.#cell = reviving ? adoptCell(this, reviving) : newCell(this, WORDS)
   }
 
   override acquire(opts?: { blocking?: boolean; timeout?: number }): boolean {
@@ -152,12 +153,12 @@ export class Lock extends Acquirable implements LockLike {
   /** @internal */
   [SHARE](ctx: ShareContext): unknown {
     if (ctx.target !== 'thread') throw notShareableToProcess('Lock', 'use a SyncManager Lock() from @tandem/ipc')
-    return this.#cell
+    return shareCell(this.#cell)
   }
 
   /** @internal Builds a handle on existing shared state. */
-  static revive(cell: Int32Array): Lock {
-    reviving = cell
+  static revive(ref: CellRef): Lock {
+    reviving = reviveCell(ref)
     try {
       return new Lock()
     } finally {

@@ -4,7 +4,7 @@
  * Algorithm: the futex mutex of {@link Lock} guarding ownership, plus an owner slot and a
  * recursion count that only the owning thread writes (CPython's `_PyRLock` design).
  *
- * Shared layout (Int32Array over a SharedArrayBuffer):
+ * Shared layout (a cell of Int32 words in the process arena, `internal/arena.ts`):
  *
  * | index | name  | values                                        | written by |
  * | ----- | ----- | --------------------------------------------- | ---------- |
@@ -16,6 +16,7 @@
  */
 import { LockNotOwnedError, notShareableToProcess } from './errors.ts'
 import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { NO_OWNER, SELF } from './internal/ident.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
 import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
@@ -58,7 +59,7 @@ export class RLock extends Acquirable implements LockLike {
   /** Creates an unowned re-entrant lock. */
   constructor() {
     super()
-    this.#cell = reviving ?? new Int32Array(new SharedArrayBuffer(WORDS * 4))
+    this.#cell = reviving ? adoptCell(this, reviving) : newCell(this, WORDS)
   }
 
   override acquire(opts?: { blocking?: boolean; timeout?: number }): boolean {
@@ -165,12 +166,12 @@ export class RLock extends Acquirable implements LockLike {
   /** @internal */
   [SHARE](ctx: ShareContext): unknown {
     if (ctx.target !== 'thread') throw notShareableToProcess('RLock', 'use a SyncManager RLock() from @tandem/ipc')
-    return this.#cell
+    return shareCell(this.#cell)
   }
 
   /** @internal Builds a handle on existing shared state. */
-  static revive(cell: Int32Array): RLock {
-    reviving = cell
+  static revive(ref: CellRef): RLock {
+    reviving = reviveCell(ref)
     try {
       return new RLock()
     } finally {

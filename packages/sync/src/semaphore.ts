@@ -5,7 +5,7 @@
  * waiters register in a waiter count and sleep on the count word while it is 0; `release(n)`
  * adds n and wakes up to n sleepers (who re-check, so a late arrival may barge).
  *
- * Shared layout (Int32Array over a SharedArrayBuffer):
+ * Shared layout (a cell of Int32 words in the process arena, `internal/arena.ts`):
  *
  * | index | name    | values | written by |
  * | ----- | ------- | ------ | ---------- |
@@ -21,6 +21,7 @@
  */
 import { notShareableToProcess, rangeError } from './errors.ts'
 import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { checkInt } from './internal/validate.ts'
 import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
@@ -64,10 +65,10 @@ export class Semaphore extends Acquirable {
   constructor(value = 1) {
     super()
     if (reviving !== undefined) {
-      this.cell = reviving
+      this.cell = adoptCell(this, reviving)
     } else {
       checkInt(value, 'value', 0, MAX_VALUE)
-      this.cell = new Int32Array(new SharedArrayBuffer(WORDS * 4))
+      this.cell = newCell(this, WORDS)
       this.cell[VALUE] = value
       this.cell[BOUND] = UNBOUNDED
     }
@@ -133,12 +134,12 @@ export class Semaphore extends Acquirable {
   /** @internal */
   [SHARE](ctx: ShareContext): unknown {
     if (ctx.target !== 'thread') throw notShareableToProcess(this.kindName, `use a SyncManager ${this.kindName}() from @tandem/ipc`)
-    return this.cell
+    return shareCell(this.cell)
   }
 
   /** @internal Builds a handle on existing shared state. */
-  static revive<T extends Semaphore>(this: new () => T, cell: Int32Array): T {
-    reviving = cell
+  static revive<T extends Semaphore>(this: new () => T, ref: CellRef): T {
+    reviving = reviveCell(ref)
     try {
       return new this()
     } finally {
@@ -150,4 +151,4 @@ export class Semaphore extends Acquirable {
 /** @internal Layout constants for BoundedSemaphore. */
 export const _layout = { VALUE, BOUND } as const
 
-registerShareable(Semaphore.shareKind, import.meta.url, (cell: Int32Array) => Semaphore.revive(cell))
+registerShareable(Semaphore.shareKind, import.meta.url, (ref: CellRef) => Semaphore.revive(ref))

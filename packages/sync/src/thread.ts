@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ThreadStateError, TaskModuleError, typeError, rangeError } from './errors.ts'
 import { SELF } from './internal/ident.ts'
+import { arenaBuffer } from './internal/arena.ts'
 import { spawnWorker } from './internal/spawn.ts'
 import {
   ACTIVE,
@@ -218,6 +219,7 @@ export class Thread {
     const run = this.#runDescription()
     const data: BootData = {
       global: processState,
+      arena: arenaBuffer(),
       control: this.#control,
       name: this.#name,
       ident: 0,

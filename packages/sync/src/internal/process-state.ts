@@ -35,6 +35,8 @@ export const boot: BootData | undefined = (workerData as Record<string, BootData
 
 export interface BootData {
   readonly global: Int32Array
+  /** The process arena (`arena.ts`). */
+  readonly arena: SharedArrayBuffer
   readonly control: Int32Array
   readonly name: string
   readonly ident: number
