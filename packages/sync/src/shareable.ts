@@ -3,9 +3,12 @@
  * to another worker thread (and, from `@tandem/ipc` on, to another process).
  *
  * A shareable class
- * 1. implements `[SHARE](ctx)`, returning plain, structured-cloneable data (SharedArrayBuffers
- *    included; nested shareables go through `ctx.encode`), or throwing a `TypeError` with code
- *    `ERR_NOT_SHAREABLE` when it cannot reach `ctx.target`;
+ * 1. implements `[SHARE](ctx)`, returning plain data (nested shareables go through
+ *    `ctx.encode`), or throwing a `TypeError` with code `ERR_NOT_SHAREABLE` when it cannot reach
+ *    `ctx.target`. Tandem's own primitives keep their state in the process arena
+ *    (`internal/arena.ts`) and return only numbers (`{ a: arenaId, at: offset, n: words }`), so
+ *    their encoding can also travel as bytes through a shared-memory queue or pipe, not only by
+ *    postMessage;
  * 2. calls {@link registerShareable} once at module load with a unique `kind`, its module URL
  *    (`import.meta.url`) and a `revive(data)` that builds a live handle from that data.
  *
