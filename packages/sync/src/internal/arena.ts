@@ -174,11 +174,26 @@ export function retain(at: number): void {
   if (Atomics.add(words, (at >> 2) + REFS, 1) <= 0) throw new InternalStateError(`Arena block at ${at} retained after it was freed`)
 }
 
-/** Drops a reference; the last one frees the block. */
-export function release(at: number): void {
+/**
+ * Drops a reference; the last one frees the block, after `beforeFree(at)` (which may release
+ * blocks the freed one owns).
+ * @returns true if the block was freed
+ */
+export function release(at: number, beforeFree?: (at: number) => void): boolean {
   const prev = Atomics.sub(words, (at >> 2) + REFS, 1)
-  if (prev === 1) free(at)
-  else if (prev <= 0) throw new InternalStateError(`Arena block at ${at} released more often than retained`)
+  if (prev === 1) {
+    beforeFree?.(at)
+    free(at)
+    return true
+  }
+  if (prev <= 0) throw new InternalStateError(`Arena block at ${at} released more often than retained`)
+  return false
+}
+
+/** A length-tracking byte view of the whole arena. */
+export function arenaBytes(): Uint8Array {
+  arenaBuffer()
+  return bytes
 }
 
 /** Current reference count of a block (tests and diagnostics). */
@@ -202,28 +217,34 @@ if (boot?.arena !== undefined) adoptArena(boot.arena)
 
 // ---- handle tracking ------------------------------------------------------------------------
 
-const live = new Map<number, number>()
+interface Tracked {
+  n: number
+  beforeFree: ((at: number) => void) | undefined
+}
+const live = new Map<number, Tracked>()
 
 const finalizer = new FinalizationRegistry<number>((at) => {
-  const n = live.get(at)! - 1
-  if (n === 0) live.delete(at)
-  else live.set(at, n)
-  release(at)
+  const t = live.get(at)!
+  if (--t.n === 0) live.delete(at)
+  release(at, t.beforeFree)
 })
 
 /**
  * Ties one reference of the block at `at` to `handle`: given back when the handle is collected
- * or this worker exits.
+ * or this worker exits. `beforeFree` runs if that was the last reference (in this thread: so
+ * every thread that can hold the last handle of a kind must pass the same hook).
  */
-export function track(handle: object, at: number): void {
-  live.set(at, (live.get(at) ?? 0) + 1)
+export function track(handle: object, at: number, beforeFree?: (at: number) => void): void {
+  const t = live.get(at)
+  if (t === undefined) live.set(at, { n: 1, beforeFree })
+  else t.n++
   finalizer.register(handle, at)
 }
 
 if (!isMainThread) {
   // Finalizers do not run when a worker ends; give back what its handles still hold.
   process.on('exit', () => {
-    for (const [at, n] of live) for (let i = 0; i < n; i++) release(at)
+    for (const [at, t] of live) for (let i = 0; i < t.n; i++) release(at, t.beforeFree)
     live.clear()
   })
 }
@@ -241,15 +262,15 @@ export interface CellRef {
 }
 
 /** A new zeroed cell of `n` Int32 words whose reference `handle` owns. */
-export function newCell(handle: object, n: number): Int32Array {
+export function newCell(handle: object, n: number, beforeFree?: (at: number) => void): Int32Array {
   const at = alloc(n * 4)
-  track(handle, at)
+  track(handle, at, beforeFree)
   return int32At(at, n)
 }
 
 /** Ties a revived cell's transit reference to `handle`. */
-export function adoptCell(handle: object, cell: Int32Array): Int32Array {
-  track(handle, cell.byteOffset)
+export function adoptCell(handle: object, cell: Int32Array, beforeFree?: (at: number) => void): Int32Array {
+  track(handle, cell.byteOffset, beforeFree)
   return cell
 }
 

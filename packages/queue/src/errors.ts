@@ -1,0 +1,39 @@
+/**
+ * Errors raised by `@tandem/queue`, each with a permanent `code`.
+ *
+ * | class | code | raised when |
+ * | --- | --- | --- |
+ * | `QueueEmpty` | `ERR_QUEUE_EMPTY` | a non-blocking or timed `get` finds no item |
+ * | `QueueFull` | `ERR_QUEUE_FULL` | a non-blocking or timed `put` finds no room; carries `item` |
+ * | `QueueShutDown` | `ERR_QUEUE_SHUT_DOWN` | `put` after `shutdown()`; `get` on a shut-down queue that is empty (or any `get` after `shutdown(true)`) |
+ * | `RangeError` | `ERR_TASK_DONE_TOO_MANY` | `taskDone()` called more times than items were put |
+ * | `RangeError` | `ERR_ITEM_TOO_LARGE` | an item whose encoding exceeds the largest shared block |
+ * | `TypeError` | `ERR_NOT_SHAREABLE` | an item that cannot be cloned (a function, a symbol, ...) |
+ *
+ * @module
+ */
+import { TandemError } from '@tandem/sync/errors'
+
+/** `get` found the queue empty (Python's `queue.Empty`). */
+export class QueueEmpty extends TandemError {
+  constructor(message = 'The queue is empty') {
+    super('ERR_QUEUE_EMPTY', message)
+  }
+}
+
+/** `put` found the queue full (Python's `queue.Full`); the item is handed back. */
+export class QueueFull<T = unknown> extends TandemError {
+  /** The item that was not put. */
+  readonly item: T
+  constructor(item: T, message = 'The queue is full') {
+    super('ERR_QUEUE_FULL', message)
+    this.item = item
+  }
+}
+
+/** The queue was shut down (Python 3.13's `queue.ShutDown`). */
+export class QueueShutDown extends TandemError {
+  constructor(message = 'The queue has been shut down') {
+    super('ERR_QUEUE_SHUT_DOWN', message)
+  }
+}

@@ -1,0 +1,592 @@
+/**
+ * The machinery shared by Queue, LifoQueue, PriorityQueue and SimpleQueue.
+ *
+ * Design: CPython's `queue.Queue` (one mutex, the conditions `notEmpty`, `notFull` and
+ * `allTasksDone` on it, an unfinished-task count), with every piece in shared memory: the
+ * mutex and conditions are Tandem primitives, the counters live in a control cell, and the
+ * items live in an entry table in the process arena. Small items (undefined, null, booleans,
+ * int32, values of up to 12 encoded bytes) sit in their entry; larger ones in an arena block
+ * the entry points to, allocated and filled before the mutex is taken and freed by the getter
+ * after it released the mutex, so the critical section is a few word writes.
+ *
+ * Control cell (Int32 words in the process arena):
+ *
+ * | index | name       | values | written by |
+ * | ----- | ---------- | ------ | ---------- |
+ * | 0     | COUNT      | items in the queue | holder of the mutex |
+ * | 1     | MAXSIZE    | 0 = unbounded | constructor |
+ * | 2     | UNFINISHED | items put and not yet `taskDone()` | holder of the mutex |
+ * | 3     | SHUTDOWN   | 0, or 1 after `shutdown()` | holder of the mutex |
+ * | 4     | HEAD       | FIFO: table index of the oldest entry | holder of the mutex |
+ * | 5     | TABLE_AT   | arena offset of the entry table | holder of the mutex (on growth) |
+ * | 6     | CAPACITY   | entries the table holds | holder of the mutex (on growth) |
+ * | 7     | SEQ        | insertion counter (PriorityQueue ties), wraps | holder of the mutex |
+ *
+ * Entry (ENTRY_WORDS Int32 words in the table):
+ *
+ * | word | name   | values |
+ * | ---- | ------ | ------ |
+ * | 0    | TAG    | item encoding (`codec.ts`) |
+ * | 1    | VALUE  | int32 item, or the payload's byte length |
+ * | 2    | REF    | arena offset of the payload block, 0 if the payload is inline |
+ * | 3    | SEQ    | insertion number (PriorityQueue) |
+ * | 4    | KEYLEN | PriorityQueue: bytes of sort key at the start of the block, before the payload |
+ * | 5..7 | INLINE | up to 12 payload bytes |
+ *
+ * Orders: FIFO is a ring (HEAD, COUNT), LIFO a stack (COUNT), PRIORITY a binary min-heap on
+ * (sort key, SEQ). The table grows (doubling, copied under the mutex) when an unbounded queue
+ * fills it; every handle re-reads TABLE_AT under the mutex.
+ *
+ * Memory: actions in a thread before `put(x)` happen-before actions after the `get()` that
+ * returns x (the mutex orders them).
+ */
+import { Condition } from '@tandem/sync/condition'
+import { rangeError, typeError } from '@tandem/sync/errors'
+import {
+  ACQUIRE_GEN,
+  TRY_ACQUIRE,
+  adoptCell,
+  alloc,
+  arenaBytes,
+  asyncOptions,
+  checkInt,
+  checkTimeout,
+  deadlineOf,
+  int32At,
+  newCell,
+  release,
+  remaining,
+  reviveCell,
+  runAsync,
+  runBlocking,
+  shareCell,
+  type AsyncWaitOptions,
+  type CellRef,
+  type Waiter,
+} from '@tandem/sync/kit'
+import { Lock } from '@tandem/sync/lock'
+import { SHARE, type ShareContext } from '@tandem/sync/shareable'
+import { notShareableToProcess } from '@tandem/sync/errors'
+import { QueueEmpty, QueueFull, QueueShutDown } from '../errors.ts'
+import { compareKeys, decodeItem, encodeItem, sortKey, TAG_INT, type EncodedItem } from './codec.ts'
+
+const COUNT = 0
+const MAXSIZE = 1
+const UNFINISHED = 2
+const SHUTDOWN = 3
+const HEAD = 4
+const TABLE_AT = 5
+const CAPACITY = 6
+const SEQ = 7
+const CONTROL_WORDS = 8
+
+const TAG = 0
+const VALUE = 1
+const REF = 2
+const ESEQ = 3
+const KEYLEN = 4
+const INLINE = 5
+const ENTRY_WORDS = 8
+const INLINE_BYTES = (ENTRY_WORDS - INLINE) * 4
+
+const INITIAL_CAPACITY = 64
+const MAX_CAPACITY = 1 << 24
+
+/** How a queue orders its items. */
+export const Order = { FIFO: 0, LIFO: 1, PRIORITY: 2 } as const
+export type Order = (typeof Order)[keyof typeof Order]
+
+/** A removed entry, copied out under the mutex. */
+interface Taken {
+  tag: number
+  value: number
+  ref: number
+  keyLen: number
+  inline: Uint8Array | undefined
+}
+
+/** Options of `put`. */
+export interface PutOptions {
+  /** Wait for room (true) or throw QueueFull at once (false). @default true */
+  block?: boolean
+  /** Longest wait in ms, then QueueFull. @default Infinity */
+  timeout?: number
+}
+
+/** Options of `get`. */
+export interface GetOptions {
+  /** Wait for an item (true) or throw QueueEmpty at once (false). @default true */
+  block?: boolean
+  /** Longest wait in ms, then QueueEmpty. @default Infinity */
+  timeout?: number
+}
+
+interface QueueData {
+  cell: Int32Array
+  mutex: Lock
+  notEmpty: Condition
+  notFull: Condition
+  allTasksDone: Condition
+}
+
+let reviving: QueueData | undefined
+
+/** Frees what a queue's control cell owns when its last handle goes: items and table. */
+function freeContents(at: number): void {
+  const c = int32At(at, CONTROL_WORDS)
+  const table = int32At(c[TABLE_AT]!, c[CAPACITY]! * ENTRY_WORDS)
+  const cap = c[CAPACITY]!
+  for (let i = 0; i < c[COUNT]!; i++) {
+    const e = (((c[HEAD]! + i) % cap) * ENTRY_WORDS) | 0
+    if (table[e + REF]! !== 0) release(table[e + REF]!)
+  }
+  release(c[TABLE_AT]!)
+}
+
+function blockingOptions(opts: PutOptions | GetOptions | undefined, what: string): { block: boolean; timeout: number } {
+  if (opts === undefined) return { block: true, timeout: Infinity }
+  if (typeof opts !== 'object' || opts === null) throw typeError(`${what}: options must be an object { block?, timeout? }`)
+  const block = opts.block ?? true
+  if (typeof block !== 'boolean') throw typeError(`${what}: "block" must be a boolean`)
+  return { block, timeout: checkTimeout(opts.timeout) }
+}
+
+/** @internal Shared implementation of every queue class. */
+export class BaseQueue<T> {
+  readonly #cell: Int32Array
+  readonly #order: Order
+  /** @internal */ readonly mutex: Lock
+  /** @internal */ readonly notEmpty: Condition
+  /** @internal */ readonly notFull: Condition
+  /** @internal */ readonly allTasksDone: Condition
+  #tableAt = -1
+  #table!: Int32Array
+  #tableBytes!: Uint8Array
+
+  constructor(maxsize: number, order: Order) {
+    this.#order = order
+    if (reviving !== undefined) {
+      this.#cell = adoptCell(this, reviving.cell, freeContents)
+      this.mutex = reviving.mutex
+      this.notEmpty = reviving.notEmpty
+      this.notFull = reviving.notFull
+      this.allTasksDone = reviving.allTasksDone
+      return
+    }
+    checkInt(maxsize, 'maxsize', Number.MIN_SAFE_INTEGER)
+    const max = maxsize > 0 ? checkInt(maxsize, 'maxsize', 0, MAX_CAPACITY) : 0
+    this.#cell = newCell(this, CONTROL_WORDS, freeContents)
+    const capacity = max > 0 ? Math.min(max, INITIAL_CAPACITY * 16) : INITIAL_CAPACITY
+    this.#cell[MAXSIZE] = max
+    this.#cell[CAPACITY] = capacity
+    this.#cell[TABLE_AT] = alloc(capacity * ENTRY_WORDS * 4)
+    this.mutex = new Lock()
+    this.notEmpty = new Condition(this.mutex)
+    this.notFull = new Condition(this.mutex)
+    this.allTasksDone = new Condition(this.mutex)
+  }
+
+  /** Display name for errors. */
+  protected get kindName(): string {
+    return 'Queue'
+  }
+
+  /** Caller holds the mutex. Refreshes this handle's view of the entry table. */
+  #views(): void {
+    const at = this.#cell[TABLE_AT]!
+    if (at !== this.#tableAt) {
+      this.#tableAt = at
+      this.#table = int32At(at, this.#cell[CAPACITY]! * ENTRY_WORDS)
+    }
+    this.#tableBytes = arenaBytes()
+  }
+
+  /** Encodes and stages an item outside the mutex. Returns the payload block (0 if inline). */
+  #stage(item: T): { enc: EncodedItem; ref: number; keyLen: number } {
+    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined })
+    const payload = enc.bytes
+    let keyLen = 0
+    let ref = 0
+    if (this.#order === Order.PRIORITY) {
+      const key = sortKey(item)
+      keyLen = key.length
+      const len = keyLen + (payload?.length ?? 0)
+      ref = alloc(Math.max(1, len))
+      const bytes = arenaBytes()
+      bytes.set(key, ref)
+      if (payload) bytes.set(payload, ref + keyLen)
+    } else if (payload !== undefined && payload.length > INLINE_BYTES) {
+      ref = alloc(payload.length)
+      arenaBytes().set(payload, ref)
+    }
+    return { enc, ref, keyLen }
+  }
+
+  /** Caller holds the mutex. Doubles the entry table. */
+  #grow(): void {
+    const c = this.#cell
+    const cap = c[CAPACITY]!
+    const max = c[MAXSIZE]! > 0 ? c[MAXSIZE]! : MAX_CAPACITY
+    if (cap >= max) throw rangeError(`${this.kindName}: more than ${MAX_CAPACITY} items; consume some first`, 'ERR_QUEUE_CAPACITY')
+    const next = Math.min(max, cap * 2)
+    const at = alloc(next * ENTRY_WORDS * 4)
+    const dst = int32At(at, next * ENTRY_WORDS)
+    const src = this.#table
+    const n = c[COUNT]!
+    if (this.#order === Order.FIFO) {
+      for (let i = 0; i < n; i++) {
+        const from = ((c[HEAD]! + i) % cap) * ENTRY_WORDS
+        dst.set(src.subarray(from, from + ENTRY_WORDS), i * ENTRY_WORDS)
+      }
+      c[HEAD] = 0
+    } else {
+      dst.set(src.subarray(0, n * ENTRY_WORDS))
+    }
+    const old = c[TABLE_AT]!
+    c[TABLE_AT] = at
+    c[CAPACITY] = next
+    release(old)
+    this.#views()
+  }
+
+  /** Caller holds the mutex and has checked there is room. */
+  #insert(staged: { enc: EncodedItem; ref: number; keyLen: number }): void {
+    const c = this.#cell
+    if (c[COUNT]! >= c[CAPACITY]!) this.#grow()
+    const n = c[COUNT]!
+    let slot: number
+    if (this.#order === Order.FIFO) slot = (c[HEAD]! + n) % c[CAPACITY]!
+    else slot = n
+    const t = this.#table
+    const e = slot * ENTRY_WORDS
+    const { enc, ref, keyLen } = staged
+    t[e + TAG] = enc.tag
+    t[e + VALUE] = enc.value
+    t[e + REF] = ref
+    t[e + KEYLEN] = keyLen
+    const seq = c[SEQ]!
+    t[e + ESEQ] = seq
+    c[SEQ] = (seq + 1) | 0
+    if (ref === 0 && enc.bytes !== undefined) this.#tableBytes.set(enc.bytes, t.byteOffset + (e + INLINE) * 4)
+    c[COUNT] = n + 1
+    if (this.#order === Order.PRIORITY) this.#siftUp(n)
+  }
+
+  /** Caller holds the mutex; the queue is not empty. Copies the next entry out and removes it. */
+  #remove(): Taken {
+    const c = this.#cell
+    const t = this.#table
+    const n = c[COUNT]!
+    let slot: number
+    if (this.#order === Order.FIFO) {
+      slot = c[HEAD]!
+      c[HEAD] = (slot + 1) % c[CAPACITY]!
+    } else if (this.#order === Order.LIFO) {
+      slot = n - 1
+    } else {
+      slot = 0
+    }
+    const e = slot * ENTRY_WORDS
+    const tag = t[e + TAG]!
+    const value = t[e + VALUE]!
+    const ref = t[e + REF]!
+    const keyLen = t[e + KEYLEN]!
+    let inline: Uint8Array | undefined
+    if (ref === 0 && tag !== TAG_INT && value > 0) {
+      const from = t.byteOffset + (e + INLINE) * 4
+      inline = this.#tableBytes.slice(from, from + value)
+    }
+    c[COUNT] = n - 1
+    if (this.#order === Order.PRIORITY && n > 1) {
+      t.copyWithin(0, (n - 1) * ENTRY_WORDS, n * ENTRY_WORDS)
+      this.#siftDown(0, n - 1)
+    }
+    return { tag, value, ref, keyLen, inline }
+  }
+
+  #less(i: number, j: number): boolean {
+    const t = this.#table
+    const a = i * ENTRY_WORDS
+    const b = j * ENTRY_WORDS
+    const bytes = this.#tableBytes
+    const d = compareKeys(bytes.subarray(t[a + REF]!), t[a + KEYLEN]!, bytes.subarray(t[b + REF]!), t[b + KEYLEN]!)
+    if (d !== 0) return d < 0
+    return ((t[a + ESEQ]! - t[b + ESEQ]!) | 0) < 0
+  }
+
+  #swap(i: number, j: number): void {
+    const t = this.#table
+    for (let k = 0; k < ENTRY_WORDS; k++) {
+      const x = t[i * ENTRY_WORDS + k]!
+      t[i * ENTRY_WORDS + k] = t[j * ENTRY_WORDS + k]!
+      t[j * ENTRY_WORDS + k] = x
+    }
+  }
+
+  #siftUp(i: number): void {
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!this.#less(i, p)) return
+      this.#swap(i, p)
+      i = p
+    }
+  }
+
+  #siftDown(i: number, n: number): void {
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= n) return
+      const r = l + 1
+      const m = r < n && this.#less(r, l) ? r : l
+      if (!this.#less(m, i)) return
+      this.#swap(i, m)
+      i = m
+    }
+  }
+
+  /** Decodes a removed entry outside the mutex and frees its block. */
+  #finish(taken: Taken): T {
+    if (taken.ref === 0) return decodeItem(taken.tag, taken.value, taken.inline) as T
+    try {
+      return decodeItem(taken.tag, taken.value, arenaBytes().subarray(taken.ref + taken.keyLen)) as T
+    } finally {
+      release(taken.ref)
+    }
+  }
+
+  #lockGen(): Waiter<boolean> | undefined {
+    return this.mutex[TRY_ACQUIRE]() ? undefined : this.mutex[ACQUIRE_GEN](Infinity)
+  }
+
+  *#putGen(item: T, staged: { enc: EncodedItem; ref: number; keyLen: number }, block: boolean, deadline: number, signal?: AbortSignal): Waiter<void> {
+    const wait = this.#lockGen()
+    if (wait) yield* wait
+    const c = this.#cell
+    try {
+      this.#views()
+      if (c[SHUTDOWN]) throw new QueueShutDown(`${this.kindName}.put(): the queue has been shut down`)
+      const max = c[MAXSIZE]!
+      if (max > 0) {
+        while (c[COUNT]! >= max) {
+          if (!block || remaining(deadline) === 0) throw new QueueFull(item, `${this.kindName}.put(): the queue is full (maxsize ${max})`)
+          yield* this.notFull._waitGen(deadline)
+          if (signal?.aborted) throw signal.reason
+          if (c[SHUTDOWN]) throw new QueueShutDown(`${this.kindName}.put(): the queue has been shut down`)
+          this.#views()
+        }
+      }
+      this.#insert(staged)
+      c[UNFINISHED] = c[UNFINISHED]! + 1
+      this.notEmpty._notify(1)
+    } finally {
+      this.mutex.release()
+    }
+  }
+
+  *#getGen(block: boolean, deadline: number, signal?: AbortSignal): Waiter<Taken> {
+    const wait = this.#lockGen()
+    if (wait) yield* wait
+    const c = this.#cell
+    try {
+      if (c[SHUTDOWN] && c[COUNT] === 0) throw new QueueShutDown(`${this.kindName}.get(): the queue has been shut down`)
+      while (c[COUNT] === 0) {
+        if (!block || remaining(deadline) === 0) throw new QueueEmpty(`${this.kindName}.get(): the queue is empty`)
+        yield* this.notEmpty._waitGen(deadline)
+        if (signal?.aborted) throw signal.reason
+        if (c[SHUTDOWN] && c[COUNT] === 0) throw new QueueShutDown(`${this.kindName}.get(): the queue has been shut down`)
+      }
+      this.#views()
+      const taken = this.#remove()
+      this.notFull._notify(1)
+      return taken
+    } finally {
+      this.mutex.release()
+    }
+  }
+
+  /**
+   * Puts an item, waiting for room if the queue is bounded and full.
+   * @param item any structured-cloneable value; Tandem shareables arrive as live handles
+   * @param opts `block` (default true) and `timeout` in ms
+   * @throws {QueueFull} `ERR_QUEUE_FULL` (carrying `item`) if there is no room in time
+   * @throws {QueueShutDown} `ERR_QUEUE_SHUT_DOWN` after `shutdown()`
+   * @throws {TypeError} `ERR_NOT_SHAREABLE` for an item that cannot be cloned (the queue is unchanged)
+   */
+  put(item: T, opts?: PutOptions): void {
+    const { block, timeout } = blockingOptions(opts, `${this.kindName}.put()`)
+    const staged = this.#stage(item)
+    try {
+      runBlocking(this.#putGen(item, staged, block, deadlineOf(timeout)))
+    } catch (err) {
+      if (staged.ref !== 0) release(staged.ref)
+      throw err
+    }
+  }
+
+  /** `put(item, { block: false })`. @throws {QueueFull} if full */
+  putNowait(item: T): void {
+    this.put(item, { block: false })
+  }
+
+  /**
+   * Async form of {@link put}; never blocks the event loop. An aborted put enqueues nothing.
+   * @param opts `timeout` in ms (a number is the timeout) and `signal`
+   */
+  async putAsync(item: T, opts?: number | AsyncWaitOptions): Promise<void> {
+    const { timeout, signal } = asyncOptions(opts)
+    if (signal?.aborted) throw signal.reason
+    const staged = this.#stage(item)
+    try {
+      await runAsync(this.#putGen(item, staged, true, deadlineOf(timeout), signal), signal)
+    } catch (err) {
+      if (staged.ref !== 0) release(staged.ref)
+      throw err
+    }
+  }
+
+  /**
+   * Removes and returns the next item, waiting for one if the queue is empty.
+   * @param opts `block` (default true) and `timeout` in ms
+   * @throws {QueueEmpty} `ERR_QUEUE_EMPTY` if no item arrives in time
+   * @throws {QueueShutDown} `ERR_QUEUE_SHUT_DOWN` if the queue is shut down and empty
+   */
+  get(opts?: GetOptions): T {
+    const { block, timeout } = blockingOptions(opts, `${this.kindName}.get()`)
+    return this.#finish(runBlocking(this.#getGen(block, deadlineOf(timeout))))
+  }
+
+  /** `get({ block: false })`. @throws {QueueEmpty} if empty */
+  getNowait(): T {
+    return this.get({ block: false })
+  }
+
+  /**
+   * Async form of {@link get}. An aborted get takes nothing: the item stays for the next consumer.
+   * @param opts `timeout` in ms (a number is the timeout) and `signal`
+   */
+  async getAsync(opts?: number | AsyncWaitOptions): Promise<T> {
+    const { timeout, signal } = asyncOptions(opts)
+    if (signal?.aborted) throw signal.reason
+    return this.#finish(await runAsync(this.#getGen(true, deadlineOf(timeout), signal), signal))
+  }
+
+  /** Approximate number of items (a snapshot). */
+  qsize(): number {
+    return Atomics.load(this.#cell, COUNT)
+  }
+
+  /** True if the queue is empty (a snapshot). */
+  empty(): boolean {
+    return Atomics.load(this.#cell, COUNT) === 0
+  }
+
+  /** True if the queue is bounded and full (a snapshot). */
+  full(): boolean {
+    const max = this.#cell[MAXSIZE]!
+    return max > 0 && Atomics.load(this.#cell, COUNT) >= max
+  }
+
+  /** Maximum number of items; 0 means unbounded. */
+  get maxsize(): number {
+    return this.#cell[MAXSIZE]!
+  }
+
+  /** True after `shutdown()`. */
+  get isShutdown(): boolean {
+    return Atomics.load(this.#cell, SHUTDOWN) === 1
+  }
+
+  /**
+   * Marks one got item as processed; when every item put has been processed, `join()` returns.
+   * @throws {RangeError} `ERR_TASK_DONE_TOO_MANY` if called more times than items were put
+   */
+  taskDone(): void {
+    using _ = this.mutex.hold()
+    const c = this.#cell
+    const unfinished = c[UNFINISHED]! - 1
+    if (unfinished < 0) throw rangeError(`${this.kindName}.taskDone() called more times than there were items put`, 'ERR_TASK_DONE_TOO_MANY')
+    c[UNFINISHED] = unfinished
+    if (unfinished === 0) this.allTasksDone._notify(Infinity)
+  }
+
+  *#joinGen(deadline: number): Waiter<boolean> {
+    const wait = this.#lockGen()
+    if (wait) yield* wait
+    try {
+      while (this.#cell[UNFINISHED]! > 0) {
+        if (remaining(deadline) === 0) return false
+        yield* this.allTasksDone._waitGen(deadline)
+      }
+      return true
+    } finally {
+      this.mutex.release()
+    }
+  }
+
+  /**
+   * Blocks until every item put has been got and marked with `taskDone()`.
+   * @param timeout ms (beyond Python) @returns false if the timeout expired first
+   */
+  join(timeout?: number): boolean {
+    return runBlocking(this.#joinGen(deadlineOf(checkTimeout(timeout))))
+  }
+
+  /** Async form of {@link join}. */
+  joinAsync(opts?: number | AsyncWaitOptions): Promise<boolean> {
+    const { timeout, signal } = asyncOptions(opts)
+    return runAsync(this.#joinGen(deadlineOf(timeout)), signal)
+  }
+
+  /**
+   * Shuts the queue down (Python 3.13): puts throw `QueueShutDown`; gets throw once the queue
+   * is empty; blocked callers wake.
+   * @param immediate also discard the items (counting them as done, so `join()` returns)
+   * @default immediate false
+   */
+  shutdown(immediate = false): void {
+    const drained: number[] = []
+    {
+      using _ = this.mutex.hold()
+      const c = this.#cell
+      c[SHUTDOWN] = 1
+      if (immediate) {
+        this.#views()
+        while (c[COUNT]! > 0) {
+          const taken = this.#remove()
+          if (taken.ref !== 0) drained.push(taken.ref)
+          if (c[UNFINISHED]! > 0) c[UNFINISHED] = c[UNFINISHED]! - 1
+        }
+        this.allTasksDone._notify(Infinity)
+      }
+      this.notEmpty._notify(Infinity)
+      this.notFull._notify(Infinity)
+    }
+    for (const ref of drained) release(ref)
+  }
+
+  /** @internal */
+  [SHARE](ctx: ShareContext): unknown {
+    if (ctx.target !== 'thread') throw notShareableToProcess(this.kindName, 'use a SyncManager Queue() from @tandem/ipc')
+    return {
+      cell: shareCell(this.#cell),
+      mutex: ctx.encode(this.mutex),
+      notEmpty: ctx.encode(this.notEmpty),
+      notFull: ctx.encode(this.notFull),
+      allTasksDone: ctx.encode(this.allTasksDone),
+    }
+  }
+
+  /** @internal Builds a handle of the calling class on existing shared state. */
+  static revive<Q extends BaseQueue<unknown>>(this: new () => Q, data: { cell: CellRef; mutex: Lock; notEmpty: Condition; notFull: Condition; allTasksDone: Condition }): Q {
+    return reviveWith(data, () => new this())
+  }
+}
+
+function reviveWith<Q>(data: { cell: CellRef; mutex: Lock; notEmpty: Condition; notFull: Condition; allTasksDone: Condition }, make: () => Q): Q {
+  reviving = { ...data, cell: reviveCell(data.cell) }
+  try {
+    return make()
+  } finally {
+    reviving = undefined
+  }
+}

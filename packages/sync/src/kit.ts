@@ -1,0 +1,26 @@
+/**
+ * Building blocks for the other Tandem packages (`@tandem/queue`, `@tandem/ipc`,
+ * `@tandem/futures`): the process arena, the two wait drivers, the acquire algorithm hook and
+ * argument checks. Not a user API: names here may change between minor versions.
+ * @module
+ */
+export {
+  alloc,
+  release,
+  retain,
+  refCount,
+  blocksInUse,
+  int32At,
+  arenaBuffer,
+  arenaBytes,
+  track,
+  newCell,
+  adoptCell,
+  shareCell,
+  reviveCell,
+  type CellRef,
+} from './internal/arena.ts'
+export { runBlocking, runAsync, op, deadlineOf, remaining, now, SPIN_LIMIT, type Waiter, type WaitOp, type WaitResult } from './internal/wait.ts'
+export { ACQUIRE_GEN, TRY_ACQUIRE } from './internal/acquirable.ts'
+export { checkTimeout, checkInt, asyncOptions, describe, type AsyncWaitOptions } from './internal/validate.ts'
+export { SELF as THREAD_TOKEN } from './internal/ident.ts'
