@@ -415,6 +415,7 @@ export class BaseQueue<T> {
   put(item: T, opts?: PutOptions): void {
     const { block, timeout } = blockingOptions(opts, `${this.kindName}.put()`)
     const staged = this.#stage(item)
+    if (this.#tryPut(staged)) return
     try {
       runBlocking(this.#putGen(item, staged, block, deadlineOf(timeout)))
     } catch (err) {
@@ -436,6 +437,7 @@ export class BaseQueue<T> {
     const { timeout, signal } = asyncOptions(opts)
     if (signal?.aborted) throw signal.reason
     const staged = this.#stage(item)
+    if (this.#tryPut(staged)) return
     try {
       await runAsync(this.#putGen(item, staged, true, deadlineOf(timeout), signal), signal)
     } catch (err) {
@@ -452,7 +454,38 @@ export class BaseQueue<T> {
    */
   get(opts?: GetOptions): T {
     const { block, timeout } = blockingOptions(opts, `${this.kindName}.get()`)
+    const taken = this.#tryGet()
+    if (taken !== undefined) return this.#finish(taken)
     return this.#finish(runBlocking(this.#getGen(block, deadlineOf(timeout))))
+  }
+
+  /** Fast path: one uncontended mutex attempt, no waiting. */
+  #tryPut(staged: { enc: EncodedItem; ref: number; keyLen: number }): boolean {
+    if (!this.mutex[TRY_ACQUIRE]()) return false
+    const c = this.#cell
+    const max = c[MAXSIZE]!
+    const ok = c[SHUTDOWN] === 0 && (max === 0 || c[COUNT]! < max)
+    if (ok) {
+      this.#views()
+      this.#insert(staged)
+      c[UNFINISHED] = c[UNFINISHED]! + 1
+      this.notEmpty._notify(1)
+    }
+    this.mutex.release()
+    return ok
+  }
+
+  /** Fast path: one uncontended mutex attempt, no waiting. */
+  #tryGet(): Taken | undefined {
+    if (!this.mutex[TRY_ACQUIRE]()) return undefined
+    let taken: Taken | undefined
+    if (this.#cell[COUNT]! > 0) {
+      this.#views()
+      taken = this.#remove()
+      this.notFull._notify(1)
+    }
+    this.mutex.release()
+    return taken
   }
 
   /** `get({ block: false })`. @throws {QueueEmpty} if empty */
@@ -467,6 +500,8 @@ export class BaseQueue<T> {
   async getAsync(opts?: number | AsyncWaitOptions): Promise<T> {
     const { timeout, signal } = asyncOptions(opts)
     if (signal?.aborted) throw signal.reason
+    const taken = this.#tryGet()
+    if (taken !== undefined) return this.#finish(taken)
     return this.#finish(await runAsync(this.#getGen(true, deadlineOf(timeout), signal), signal))
   }
 
