@@ -7,7 +7,8 @@
  * | `QueueFull` | `ERR_QUEUE_FULL` | a non-blocking or timed `put` finds no room; carries `item` |
  * | `QueueShutDown` | `ERR_QUEUE_SHUT_DOWN` | `put` after `shutdown()`; `get` on a shut-down queue that is empty (or any `get` after `shutdown(true)`) |
  * | `RangeError` | `ERR_TASK_DONE_TOO_MANY` | `taskDone()` called more times than items were put |
- * | `RangeError` | `ERR_ITEM_TOO_LARGE` | an item whose encoding exceeds the largest shared block |
+ * | `RangeError` | `ERR_OUT_OF_RANGE` | an item whose encoding exceeds the largest shared block (512 MiB), a bad timeout or maxsize |
+ * | `RangeError` | `ERR_QUEUE_CAPACITY` | more than 2^24 items in one queue |
  * | `TypeError` | `ERR_NOT_SHAREABLE` | an item that cannot be cloned (a function, a symbol, ...) |
  *
  * @module
