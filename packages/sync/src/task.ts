@@ -25,7 +25,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { TaskModuleError, typeError } from './errors.ts'
 import { describe } from './internal/validate.ts'
 
-const MODULE_REF: unique symbol = Symbol.for('tandem.moduleRef') as never
+// A string key (not a symbol) so that a module reference survives the structured clone: one
+// sent through a queue or in args is still a module reference on arrival.
+const MODULE_REF = '\u0000tandem.moduleRef'
 
 /** A function exported by a module, named by URL (or path) and export name. */
 export interface ModuleRef<F extends (...args: any[]) => unknown = (...args: any[]) => unknown> {
