@@ -51,9 +51,29 @@ export interface Row {
   readonly idleBefore?: readonly number[]
 }
 
+/**
+ * A line of a result table that is a pass/fail check rather than a rate against a baseline
+ * (e.g. "memory stays flat"): rendered in the same table, `measured` in the Tandem column and
+ * `bound` in the target column.
+ */
+export interface CheckRow {
+  readonly kind: 'check'
+  /** What is checked, e.g. `Queue(1024) memory over 10 M small objects`. */
+  readonly scenario: string
+  /** Short summary of what was measured, e.g. `arena blocks +0, RSS +3.1 MiB`. */
+  readonly measured: string
+  /** The bound it must stay within, e.g. `blocks back to baseline, RSS growth <= 64 MiB`. */
+  readonly bound: string
+  readonly pass: boolean
+  /** Longer account for the markdown report (the samples). */
+  readonly details?: string
+  /** As in {@link Row}. */
+  readonly idleBefore?: readonly number[]
+}
+
 /** What a scenario returns. */
 export interface ScenarioResult {
-  readonly rows: readonly Row[]
+  readonly rows: readonly (Row | CheckRow)[]
   /** Extra lines for the markdown report: sizes, method, caveats. */
   readonly notes?: readonly string[]
 }
@@ -285,7 +305,14 @@ interface Cells {
   result: string
 }
 
-function cells(row: Row): Cells {
+function isCheck(row: Row | CheckRow): row is CheckRow {
+  return (row as CheckRow).kind === 'check'
+}
+
+function cells(row: Row | CheckRow): Cells {
+  if (isCheck(row)) {
+    return { scenario: row.scenario, tandem: row.measured, baseline: '-', ratio: '-', target: row.bound, result: row.pass ? 'pass' : 'FAIL' }
+  }
   const b = row.baseline
   const measured = 'best' in b
   const ratio = measured ? row.tandem.best / b.best : undefined
@@ -300,7 +327,7 @@ function cells(row: Row): Cells {
 }
 
 /** True if every measured row meets its target. */
-export function allPass(rows: readonly Row[]): boolean {
+export function allPass(rows: readonly (Row | CheckRow)[]): boolean {
   return rows.every((r) => cells(r).result !== 'FAIL')
 }
 
@@ -308,7 +335,7 @@ const HEADERS: Cells = { scenario: 'scenario', tandem: 'Tandem', baseline: 'base
 const KEYS = Object.keys(HEADERS) as (keyof Cells)[]
 
 /** `idle 97-100% (median 99%)` over the samples of all rows, or undefined if none. */
-export function describeIdle(rows: readonly Row[]): string | undefined {
+export function describeIdle(rows: readonly (Row | CheckRow)[]): string | undefined {
   const all = rows.flatMap((r) => r.idleBefore ?? [])
   if (all.length === 0) return undefined
   const sorted = [...all].sort((a, b) => a - b)
@@ -317,7 +344,7 @@ export function describeIdle(rows: readonly Row[]): string | undefined {
 }
 
 /** Plain-text table for the terminal. */
-export function renderConsole(rows: readonly Row[]): string {
+export function renderConsole(rows: readonly (Row | CheckRow)[]): string {
   const table = [HEADERS, ...rows.map(cells)]
   const width = KEYS.map((k) => Math.max(...table.map((c) => c[k].length)))
   const line = (c: Cells): string => KEYS.map((k, i) => c[k].padEnd(width[i]!)).join(' | ').trimEnd()
@@ -345,6 +372,11 @@ export function renderMarkdown(name: string, title: string, result: ScenarioResu
   }
   out.push('', 'Each cell is the best of several runs (the run least disturbed by other load); ratio = Tandem best / baseline best. Median and spread:', '')
   for (const row of result.rows) {
+    if (isCheck(row)) {
+      const idle = row.idleBefore === undefined ? '' : `; CPU idle before ${row.idleBefore.map((x) => `${Math.round(x * 100)}%`).join(', ')}`
+      out.push(`- ${esc(row.scenario)}: ${row.details ?? row.measured}${idle}.`)
+      continue
+    }
     const spread = (r: Rate): string => `median ${formatRate(r.median, row.unit)}, runs ${r.runs.map((x) => formatRate(x, row.unit)).join(', ')}`
     const b = row.baseline
     const idle = row.idleBefore === undefined ? '' : `; CPU idle before each round ${row.idleBefore.map((x) => `${Math.round(x * 100)}%`).join(', ')}`

@@ -567,7 +567,7 @@ export class BaseQueue<T> {
   }
 
   /** Async form of {@link join}. */
-  joinAsync(opts?: number | AsyncWaitOptions): Promise<boolean> {
+  async joinAsync(opts?: number | AsyncWaitOptions): Promise<boolean> {
     const { timeout, signal } = asyncOptions(opts)
     return runAsync(this.#joinGen(deadlineOf(timeout)), signal)
   }
