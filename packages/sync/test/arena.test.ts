@@ -10,7 +10,7 @@ import { alloc, blocksInUse, int32At, refCount, release } from '../src/internal/
 import { Lock } from '../src/lock.ts'
 import { Condition } from '../src/condition.ts'
 import { decode, encode, MARKER } from '../src/shareable.ts'
-import { joinAll, spawnMany, sleep } from './_helpers.ts'
+import { joinAll, spawnMany, sleep, until } from './_helpers.ts'
 
 setFlagsFromString('--expose_gc')
 const gc = runInNewContext('gc') as () => void
@@ -63,7 +63,9 @@ test('arena: a Lock passed to workers that exit is owned by its creator alone ag
     lock.release()
   }, lock)
   await joinAll(threads)
-  await sleep(200) // the workers' exit handlers run as they end
+  // A thread counts as finished when its target returns; its worker's exit handler (which gives
+  // the references back) runs a little later, so wait for it, boundedly.
+  await until(() => refCount(at) === 1, 30_000, 'the workers to give back their references').catch(() => {})
   t.is(refCount(at), 1, 'each worker gave back the reference its handle adopted')
 })
 
