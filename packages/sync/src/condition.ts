@@ -32,6 +32,7 @@
  *
  * @module
  */
+import { isMainThread } from 'node:worker_threads'
 import { LockNotOwnedError, notShareableToProcess, TooManyWaitersError, typeError } from './errors.ts'
 import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
@@ -77,6 +78,24 @@ export interface ConditionOptions {
 }
 
 let reviving: { cell: Int32Array; lock: Lock | RLock } | undefined
+
+/** A wait of this thread in progress, so a dying worker can take itself out of the FIFO. */
+interface PendingWait {
+  readonly cond: Condition
+  readonly index: number
+  readonly waiting: number
+  readonly cancelled: number
+}
+const pendingWaits = new Set<PendingWait>()
+
+if (!isMainThread) {
+  // A worker can end (process.exit, an uncaught error) while an async wait of it is pending.
+  // Left WAITING, its slot would swallow the next notify meant for a live waiter.
+  process.on('exit', () => {
+    for (const w of pendingWaits) w.cond._abandon(w)
+    pendingWaits.clear()
+  })
+}
 
 /**
  * A condition variable shared across worker threads.
@@ -192,6 +211,8 @@ export class Condition extends Acquirable {
     const ticket = this.#enqueue()
     const index = SLOTS + (ticket & this.#mask)
     const waiting = this.#gen(ticket) | WAITING
+    const pending: PendingWait = { cond: this, index, waiting, cancelled: this.#gen(ticket) | CANCELLED }
+    pendingWaits.add(pending)
     const saved = this.lock[RELEASE_SAVE]()
     let notified = false
     let aborted = false
@@ -218,6 +239,7 @@ export class Condition extends Acquirable {
       if ((yield w) === 'aborted') aborted = true
       else if (Atomics.load(c, index) !== waiting) notified = true
     }
+    pendingWaits.delete(pending)
     yield* this.lock[ACQUIRE_RESTORE](saved)
     if (aborted && notified) this.#notify(1) // pass the wake-up on; nothing is lost
     return notified && !aborted
@@ -315,6 +337,20 @@ export class Condition extends Acquirable {
   notifyAll(): void {
     this.#checkOwned('notifyAll')
     this.#notify(Infinity)
+  }
+
+  /**
+   * @internal Takes a wait of a dying thread out of the FIFO: cancels its slot, or, if a
+   * notifier marked it already, passes that notification on to the next waiter.
+   */
+  _abandon(w: PendingWait): void {
+    if (Atomics.compareExchange(this.#cell, w.index, w.waiting, w.cancelled) === w.waiting) return
+    if (!this.lock.acquire({ timeout: 1000 })) return // held by this dying thread itself: nothing to save
+    try {
+      this.#notify(1)
+    } finally {
+      this.lock.release()
+    }
   }
 
   /** @internal Waiting algorithm for other primitives (Barrier); caller holds the lock. */

@@ -6,7 +6,7 @@
  * Everything else goes through `v8.serialize` after Tandem shareables inside it were replaced
  * by their (numeric) encodings, so a Lock put on a queue arrives as the same Lock.
  */
-import { serialize, deserialize } from 'node:v8'
+import { DefaultSerializer, deserialize } from 'node:v8'
 import { decode as decodeShareables, encode as encodeShareables } from '@tandem/sync/shareable'
 
 export const TAG_UNDEFINED = 1
@@ -67,11 +67,35 @@ export function encodeItem(item: unknown, out: EncodedItem): EncodedItem {
   const enc = encodeShareables(item, 'thread', 'Queue item')
   let bytes: Uint8Array
   try {
-    bytes = serialize(enc.value)
+    const ser = new ItemSerializer()
+    ser.writeHeader()
+    ser.writeValue(enc.value)
+    bytes = ser.releaseBuffer()
   } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_NOT_SHAREABLE') throw err
     throw notCloneable(item, err as Error)
   }
   return set(out, enc.shareables ? TAG_V8_SHARED : TAG_V8, bytes.length, bytes)
+}
+
+/**
+ * `v8.serialize`, refusing views on a SharedArrayBuffer: serialized bytes cannot share memory,
+ * and silently handing the consumer an unshared copy would break the producer's intent (a bare
+ * SharedArrayBuffer is refused by V8 itself).
+ */
+class ItemSerializer extends DefaultSerializer {
+  // Node's hook for ArrayBuffer views (not in @types/node).
+  _writeHostObject(view: NodeJS.TypedArray | DataView): void {
+    if (view.buffer instanceof SharedArrayBuffer) {
+      const err = new TypeError(
+        'Cannot put a view on a SharedArrayBuffer on a queue: queue items are copied, so the memory would not be shared. ' +
+          'Pass shared memory in Thread args, or share a Tandem primitive instead',
+      ) as TypeError & { code: string }
+      err.code = 'ERR_NOT_SHAREABLE'
+      throw err
+    }
+    ;(DefaultSerializer.prototype as unknown as { _writeHostObject(v: unknown): void })._writeHostObject.call(this, view)
+  }
 }
 
 function set(out: EncodedItem, tag: number, value: number, bytes: Uint8Array | undefined): EncodedItem {

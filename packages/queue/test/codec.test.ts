@@ -1,0 +1,39 @@
+/**
+ * Item encoding (src/internal/codec.ts): every kind of value round-trips exactly, and shared
+ * memory that cannot be carried by copied items is refused rather than silently de-shared.
+ */
+import test from 'ava'
+import { Queue } from '../src/queue.ts'
+
+const samples: unknown[] = [
+  undefined, null, true, false, 0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 3.5, NaN, Infinity, -Infinity,
+  '', 'a', 'héllo', 'x'.repeat(300), '日本語', '\u0000nul', 'emoji 🎉',
+  [], [1, 'two', [3]], { a: 1, b: { c: [null] } }, new Map([[1, 'a']]), new Set([1, 2]), new Date(0), /re/g,
+  new Uint8Array([1, 2, 3]), 10n ** 30n, new Error('boom'),
+]
+
+test('Queue items of every kind round-trip exactly (ints, -0, NaN, doubles, Latin-1 and other strings, objects, typed arrays, bigint)', (t) => {
+  const q = new Queue<unknown>()
+  for (const s of samples) q.put(s)
+  for (const s of samples) {
+    const got = q.get({ timeout: 1000 })
+    if (s instanceof Error) {
+      t.is((got as Error).message, s.message)
+    } else if (typeof s === 'number' && Object.is(s, -0)) {
+      t.true(Object.is(got, -0))
+    } else {
+      t.deepEqual(got, s)
+    }
+  }
+  t.true(q.empty())
+})
+
+test('Queue.put refuses a view on a SharedArrayBuffer with ERR_NOT_SHAREABLE and stays usable', (t) => {
+  const q = new Queue<unknown>()
+  const err = t.throws(() => q.put({ counter: new Int32Array(new SharedArrayBuffer(8)) }), { instanceOf: TypeError })
+  t.is((err as TypeError & { code: string }).code, 'ERR_NOT_SHAREABLE')
+  t.throws(() => q.put(new SharedArrayBuffer(8)), { instanceOf: TypeError })
+  t.is(q.qsize(), 0)
+  q.put({ plain: new Int32Array([7]) })
+  t.deepEqual(q.get({ timeout: 1000 }), { plain: new Int32Array([7]) })
+})
