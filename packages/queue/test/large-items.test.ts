@@ -73,7 +73,9 @@ test.serial('PriorityQueue and LifoQueue give back every item block once got (10
   for (const q of [new PriorityQueue<unknown>(100), new LifoQueue<unknown>(100)]) {
     const start = blocksInUse()
     for (let round = 0; round < 1000; round++) {
-      for (let k = 0; k < 100; k++) q.put(k % 2 === 0 ? [k, `payload ${round}/${k} padded out`] : k)
+      // Payloads past the 76-byte inline limit, so that LifoQueue items take arena blocks too
+      // (PriorityQueue items always do: their sort key lives in the block).
+      for (let k = 0; k < 100; k++) q.put(k % 2 === 0 ? [k, `payload ${round}/${k} padded out`.padEnd(100, '.')] : k)
       t.true(blocksInUse() > start, 'out-of-line items take arena blocks')
       for (let k = 0; k < 100; k++) q.getNowait()
     }
@@ -174,13 +176,14 @@ for (const { name, Q } of KINDS) {
   }))
 }
 
-test('Items on both sides of the 12-byte inline boundary, and of every simple kind, decode exactly (same thread and through a worker)', slotted(async (t) => {
+test('Items on both sides of the 76-byte inline boundary, and of every simple kind, decode exactly (same thread and through a worker)', slotted(async (t) => {
   t.timeout(LONG)
   const values: unknown[] = [
     undefined, null, true, false, 0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 0.5, Number.NaN, Infinity, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE,
     123456789012345, 2n ** 64n, -5n,
     ...Array.from({ length: 20 }, (_, n) => 'abcdefghijklmnopqrstuvwxyz'.slice(0, n)),
     ...Array.from({ length: 8 }, (_, n) => 'é中'.repeat(n)),
+    ...Array.from({ length: 12 }, (_, n) => 'y'.repeat(70 + n)), ...Array.from({ length: 6 }, (_, n) => ({ s: 'z'.repeat(60 + 2 * n) })),
     '\u0000\u0001\u00ff', 'x'.repeat(256), 'x'.repeat(257), 'é'.repeat(256), 'é'.repeat(257),
     [], {}, [1], { a: 1 }, [undefined, null], new Date(1234567890), /re+g/giu, new Map([[{ k: 1 }, new Set([1])]]), new Uint16Array([1, 65535]), new ArrayBuffer(3),
   ]

@@ -5,7 +5,7 @@
  * `allTasksDone` on it, an unfinished-task count), with every piece in shared memory: the
  * mutex and conditions are Tandem primitives, the counters live in a control cell, and the
  * items live in an entry table in the process arena. Small items (undefined, null, booleans,
- * int32, values of up to 12 encoded bytes) sit in their entry; larger ones in an arena block
+ * int32, values of up to 76 encoded bytes) sit in their entry; larger ones in an arena block
  * the entry points to, allocated and filled before the mutex is taken and freed by the getter
  * after it released the mutex, so the critical section is a few word writes.
  *
@@ -31,7 +31,7 @@
  * | 2    | REF    | arena offset of the payload block, 0 if the payload is inline |
  * | 3    | SEQ    | insertion number (PriorityQueue) |
  * | 4    | KEYLEN | PriorityQueue: bytes of sort key at the start of the block, before the payload |
- * | 5..7 | INLINE | up to 12 payload bytes |
+ * | 5..23 | INLINE | up to 76 payload bytes |
  *
  * Orders: FIFO is a ring (HEAD, COUNT), LIFO a stack (COUNT), PRIORITY a binary min-heap on
  * (sort key, SEQ). The table grows (doubling, copied under the mutex) when an unbounded queue
@@ -47,6 +47,7 @@ import {
   TRY_ACQUIRE,
   adoptCell,
   alloc,
+  arenaBuffer,
   arenaBytes,
   asyncOptions,
   checkInt,
@@ -68,7 +69,7 @@ import { Lock } from '@tandem/sync/lock'
 import { SHARE, type ShareContext } from '@tandem/sync/shareable'
 import { notShareableToProcess } from '@tandem/sync/errors'
 import { QueueEmpty, QueueFull, QueueShutDown } from '../errors.ts'
-import { compareKeys, decodeItem, encodeItem, sortKey, TAG_INT, type EncodedItem } from './codec.ts'
+import { compareKeys, decodeItem, encodeItem, payloadBytes, sortKey, TAG_INT, type EncodedItem } from './codec.ts'
 
 const COUNT = 0
 const MAXSIZE = 1
@@ -86,7 +87,7 @@ const REF = 2
 const ESEQ = 3
 const KEYLEN = 4
 const INLINE = 5
-const ENTRY_WORDS = 8
+const ENTRY_WORDS = 24
 const INLINE_BYTES = (ENTRY_WORDS - INLINE) * 4
 
 const INITIAL_CAPACITY = 64
@@ -197,8 +198,9 @@ export class BaseQueue<T> {
     if (at !== this.#tableAt) {
       this.#tableAt = at
       this.#table = int32At(at, this.#cell[CAPACITY]! * ENTRY_WORDS)
+      // Fixed-length views: V8 11 optimises them far better than length-tracking ones.
+      this.#tableBytes = new Uint8Array(this.#table.buffer, at, this.#table.byteLength)
     }
-    this.#tableBytes = arenaBytes()
   }
 
   /** Encodes and stages an item outside the mutex. Returns the payload block (0 if inline). */
@@ -212,12 +214,12 @@ export class BaseQueue<T> {
       keyLen = key.length
       const len = keyLen + (payload?.length ?? 0)
       ref = alloc(Math.max(1, len))
-      const bytes = arenaBytes()
-      bytes.set(key, ref)
-      if (payload) bytes.set(payload, ref + keyLen)
+      const bytes = new Uint8Array(arenaBuffer(), ref, Math.max(1, len))
+      bytes.set(key, 0)
+      if (payload) bytes.set(payload, keyLen)
     } else if (payload !== undefined && payload.length > INLINE_BYTES) {
       ref = alloc(payload.length)
-      arenaBytes().set(payload, ref)
+      new Uint8Array(arenaBuffer(), ref, payload.length).set(payload)
     }
     return { enc, ref, keyLen }
   }
@@ -267,7 +269,12 @@ export class BaseQueue<T> {
     const seq = c[SEQ]!
     t[e + ESEQ] = seq
     c[SEQ] = (seq + 1) | 0
-    if (ref === 0 && enc.bytes !== undefined) this.#tableBytes.set(enc.bytes, t.byteOffset + (e + INLINE) * 4)
+    if (ref === 0 && enc.bytes !== undefined) {
+      const b = enc.bytes
+      const tb = this.#tableBytes
+      const at = (e + INLINE) * 4
+      for (let i = 0; i < b.length; i++) tb[at + i] = b[i]!
+    }
     c[COUNT] = n + 1
     if (this.#order === Order.PRIORITY) this.#siftUp(n)
   }
@@ -292,9 +299,11 @@ export class BaseQueue<T> {
     const ref = t[e + REF]!
     const keyLen = t[e + KEYLEN]!
     let inline: Uint8Array | undefined
-    if (ref === 0 && tag !== TAG_INT && value > 0) {
-      const from = t.byteOffset + (e + INLINE) * 4
-      inline = this.#tableBytes.slice(from, from + value)
+    if (ref === 0 && payloadBytes(tag, value) > 0) {
+      const from = (e + INLINE) * 4
+      const tb = this.#tableBytes
+      inline = new Uint8Array(value)
+      for (let i = 0; i < value; i++) inline[i] = tb[from + i]!
     }
     c[COUNT] = n - 1
     if (this.#order === Order.PRIORITY && n > 1) {
@@ -308,8 +317,8 @@ export class BaseQueue<T> {
     const t = this.#table
     const a = i * ENTRY_WORDS
     const b = j * ENTRY_WORDS
-    const bytes = this.#tableBytes
-    const d = compareKeys(bytes.subarray(t[a + REF]!), t[a + KEYLEN]!, bytes.subarray(t[b + REF]!), t[b + KEYLEN]!)
+    const bytes = arenaBytes()
+    const d = compareKeys(bytes, t[a + REF]!, t[a + KEYLEN]!, t[b + REF]!, t[b + KEYLEN]!)
     if (d !== 0) return d < 0
     return ((t[a + ESEQ]! - t[b + ESEQ]!) | 0) < 0
   }
@@ -348,7 +357,8 @@ export class BaseQueue<T> {
   #finish(taken: Taken): T {
     if (taken.ref === 0) return decodeItem(taken.tag, taken.value, taken.inline) as T
     try {
-      return decodeItem(taken.tag, taken.value, arenaBytes().subarray(taken.ref + taken.keyLen)) as T
+      const len = payloadBytes(taken.tag, taken.value)
+      return decodeItem(taken.tag, taken.value, len === 0 ? undefined : new Uint8Array(arenaBuffer(), taken.ref + taken.keyLen, len)) as T
     } finally {
       release(taken.ref)
     }
