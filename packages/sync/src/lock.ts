@@ -2,7 +2,8 @@
  * `Lock`: Python's `threading.Lock` on shared memory, usable from every worker thread.
  *
  * Algorithm: Ulrich Drepper's three-state futex mutex ("Futexes Are Tricky", 2011, mutex #3),
- * with `Atomics.wait`/`Atomics.waitAsync` as the futex and a short spin before sleeping.
+ * with `Atomics.wait`/`Atomics.waitAsync` as the futex and a short spin before sleeping
+ * (`internal/futex-mutex.ts`, shared with RLock).
  *
  * Shared layout (a cell of Int32 words in the process arena, `internal/arena.ts`):
  *
@@ -18,16 +19,14 @@ import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { NO_OWNER, SELF } from './internal/ident.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
-import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
+import { lockWordGen, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
+import type { Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
 const STATE = 0
 const OWNER = 1
 const WORDS = 2
 
-const UNLOCKED = 0
-const LOCKED = 1
-const CONTENDED = 2
 
 let reviving: Int32Array | undefined
 
@@ -63,10 +62,8 @@ export class Lock extends Acquirable implements LockLike {
   }
 
   override acquire(opts?: { blocking?: boolean; timeout?: number }): boolean {
-    // Fast path: uncontended acquire, no options. The CAS publishes nothing by itself; it
-    // synchronises with the exchange in the previous release(), making the previous holder's
-    // writes visible to us.
-    if (opts === undefined && Atomics.compareExchange(this.#cell, STATE, UNLOCKED, LOCKED) === UNLOCKED) {
+    // Fast path: uncontended acquire, no options.
+    if (opts === undefined && tryLockWord(this.#cell, STATE)) {
       this.#cell[OWNER] = SELF
       return true
     }
@@ -75,33 +72,15 @@ export class Lock extends Acquirable implements LockLike {
 
   /** @internal */
   [TRY_ACQUIRE](): boolean {
-    if (Atomics.compareExchange(this.#cell, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return false
+    if (!tryLockWord(this.#cell, STATE)) return false
     this.#cell[OWNER] = SELF
     return true
   }
 
   /** @internal */
   *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
-    const c = this.#cell
-    for (let i = 0; i < SPIN_LIMIT; i++) {
-      if (Atomics.load(c, STATE) === UNLOCKED && Atomics.compareExchange(c, STATE, UNLOCKED, LOCKED) === UNLOCKED) {
-        c[OWNER] = SELF
-        return true
-      }
-    }
-    // Mark CONTENDED so the holder's release() knows to wake someone. We may have taken the
-    // lock by this very exchange (it returned UNLOCKED); then it stays CONTENDED, which only
-    // costs one spare notify later.
-    let s = Atomics.exchange(c, STATE, CONTENDED)
-    const w = op(c, STATE, CONTENDED, Infinity)
-    while (s !== UNLOCKED) {
-      const t = remaining(deadline)
-      if (t === 0) return false
-      w.timeout = t
-      if ((yield w) === 'aborted') return false
-      s = Atomics.exchange(c, STATE, CONTENDED)
-    }
-    c[OWNER] = SELF
+    if (!(yield* lockWordGen(this.#cell, STATE, deadline))) return false
+    this.#cell[OWNER] = SELF
     return true
   }
 
@@ -123,10 +102,7 @@ export class Lock extends Acquirable implements LockLike {
     // Clear OWNER before the exchange: after it another thread may own the lock and write its
     // own OWNER, which we must not overwrite.
     c[OWNER] = NO_OWNER
-    // The exchange publishes every write made while holding the lock to the next acquirer.
-    const prev = Atomics.exchange(c, STATE, UNLOCKED)
-    if (prev === CONTENDED) Atomics.notify(c, STATE, 1)
-    else if (prev !== LOCKED) throw new LockNotOwnedError('Lock.release(): the lock is not locked; release only a lock you acquired')
+    if (unlockWord(c, STATE) === UNLOCKED) throw new LockNotOwnedError('Lock.release(): the lock is not locked; release only a lock you acquired')
   }
 
   /** True if some thread holds the lock. */

@@ -19,7 +19,8 @@ import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { NO_OWNER, SELF } from './internal/ident.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
-import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
+import { lockWordGen, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
+import type { Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
 const STATE = 0
@@ -27,9 +28,6 @@ const OWNER = 1
 const COUNT = 2
 const WORDS = 3
 
-const UNLOCKED = 0
-const LOCKED = 1
-const CONTENDED = 2
 
 let reviving: Int32Array | undefined
 
@@ -76,7 +74,7 @@ export class RLock extends Acquirable implements LockLike {
       c[COUNT]!++
       return true
     }
-    if (Atomics.compareExchange(c, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return false
+    if (!tryLockWord(c, STATE)) return false
     c[OWNER] = SELF
     c[COUNT] = 1
     return true
@@ -84,25 +82,9 @@ export class RLock extends Acquirable implements LockLike {
 
   /** @internal */
   *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
-    const c = this.#cell
-    for (let i = 0; i < SPIN_LIMIT; i++) {
-      if (Atomics.load(c, STATE) === UNLOCKED && Atomics.compareExchange(c, STATE, UNLOCKED, LOCKED) === UNLOCKED) {
-        c[OWNER] = SELF
-        c[COUNT] = 1
-        return true
-      }
-    }
-    let s = Atomics.exchange(c, STATE, CONTENDED)
-    const w = op(c, STATE, CONTENDED, Infinity)
-    while (s !== UNLOCKED) {
-      const t = remaining(deadline)
-      if (t === 0) return false
-      w.timeout = t
-      if ((yield w) === 'aborted') return false
-      s = Atomics.exchange(c, STATE, CONTENDED)
-    }
-    c[OWNER] = SELF
-    c[COUNT] = 1
+    if (!(yield* lockWordGen(this.#cell, STATE, deadline))) return false
+    this.#cell[OWNER] = SELF
+    this.#cell[COUNT] = 1
     return true
   }
 
@@ -117,8 +99,7 @@ export class RLock extends Acquirable implements LockLike {
     }
     if (--c[COUNT]! > 0) return
     c[OWNER] = NO_OWNER
-    // Publishes the owner's writes to the next acquirer.
-    if (Atomics.exchange(c, STATE, UNLOCKED) === CONTENDED) Atomics.notify(c, STATE, 1)
+    unlockWord(c, STATE)
   }
 
   /** True if some thread holds the lock. */
@@ -148,7 +129,7 @@ export class RLock extends Acquirable implements LockLike {
     const count = c[COUNT]!
     c[COUNT] = 0
     c[OWNER] = NO_OWNER
-    if (Atomics.exchange(c, STATE, UNLOCKED) === CONTENDED) Atomics.notify(c, STATE, 1)
+    unlockWord(c, STATE)
     return count
   }
 
@@ -158,7 +139,7 @@ export class RLock extends Acquirable implements LockLike {
     // Not TRY_ACQUIRE: that would re-enter when another async task of this same thread holds
     // the lock (a blocked thread cannot hold it, an event loop can). Restore waits for the
     // lock itself, as CPython's _acquire_restore does.
-    if (Atomics.compareExchange(c, STATE, UNLOCKED, LOCKED) === UNLOCKED) c[OWNER] = SELF
+    if (tryLockWord(c, STATE)) c[OWNER] = SELF
     else yield* this[ACQUIRE_GEN](Infinity)
     c[COUNT] = saved
   }
