@@ -91,6 +91,8 @@ const ENTRY_WORDS = 24
 const INLINE_BYTES = (ENTRY_WORDS - INLINE) * 4
 
 const INITIAL_CAPACITY = 64
+/** Polls of a blocking get/put on an empty/full queue before it waits on a condition. */
+const QUEUE_SPIN = 1000
 const MAX_CAPACITY = 1 << 24
 
 /** How a queue orders its items. */
@@ -426,6 +428,14 @@ export class BaseQueue<T> {
     const { block, timeout } = blockingOptions(opts, `${this.kindName}.put()`)
     const staged = this.#stage(item)
     if (this.#tryPut(staged)) return
+    if (block) {
+      // Likewise, a consumer usually makes room moments later.
+      const c = this.#cell
+      const max = c[MAXSIZE]!
+      for (let i = 0; i < QUEUE_SPIN; i++) {
+        if ((max === 0 || Atomics.load(c, COUNT) < max) && this.#tryPut(staged)) return
+      }
+    }
     try {
       runBlocking(this.#putGen(item, staged, block, deadlineOf(timeout)))
     } catch (err) {
@@ -464,7 +474,15 @@ export class BaseQueue<T> {
    */
   get(opts?: GetOptions): T {
     const { block, timeout } = blockingOptions(opts, `${this.kindName}.get()`)
-    const taken = this.#tryGet()
+    let taken = this.#tryGet()
+    if (taken === undefined && block) {
+      // A producer is usually moments away: poll the count briefly before queueing on the
+      // condition, which costs both sides a futex round trip.
+      const c = this.#cell
+      for (let i = 0; i < QUEUE_SPIN && taken === undefined; i++) {
+        if (Atomics.load(c, COUNT) > 0) taken = this.#tryGet()
+      }
+    }
     if (taken !== undefined) return this.#finish(taken)
     return this.#finish(runBlocking(this.#getGen(block, deadlineOf(timeout))))
   }
