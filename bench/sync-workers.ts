@@ -25,14 +25,25 @@ import type { Condition, Lock, RLock } from '@tandem/sync'
  * | ----- | ---------- | --------------------------------------------------- | ---------- |
  * | 0     | ARRIVED    | threads arrived at the current rendezvous           | arrivals (add), last arrival (reset to 0) |
  * | 1     | GENERATION | rendezvous round; bumped to release the waiters     | last arrival |
- * | 2     | SIZE       | per-thread operations of the next repetition        | main (warm-up size), thread 0 (after each repetition) |
+ * | 2     | SIZE       | per-thread operations of repetition 0 (the warm-up) | main |
  * | 3     | REP_MS     | wanted duration of a timed repetition in ms         | main |
+ * | 4 + r | SIZES      | per-thread operations of repetition r >= 1          | thread 0, after repetition r - 1 |
+ *
+ * One size slot per repetition: a thread descheduled between a rendezvous and reading its size
+ * must not pick up the size thread 0 already wrote for the next repetition.
  */
 const ARRIVED = 0
 const GENERATION = 1
 export const SIZE = 2
 export const REP_MS = 3
-export const CONTROL_WORDS = 4
+const SIZES = 4
+const MAX_REPS = 64
+export const CONTROL_WORDS = SIZES + MAX_REPS
+
+/** Per-thread operations of repetition `r`. */
+function sizeOf(ctl: Int32Array, r: number): number {
+  return Atomics.load(ctl, r === 0 ? SIZE : SIZES + r)
+}
 
 /** Bounds of the per-thread size chosen after each repetition. */
 const MIN_SIZE = 1_000
@@ -52,10 +63,11 @@ function wallNow(): number {
  * before the next {@link rendezvous}, whose atomics make it visible to every thread that
  * passes it.
  */
-function sizeRepetitions(ctl: Int32Array, n: number, t0: number, t1: number): void {
+function sizeRepetitions(ctl: Int32Array, r: number, n: number, t0: number, t1: number): void {
   const perMs = n / Math.max(t1 - t0, 0.001)
   const next = Math.min(MAX_SIZE, n * 20, Math.max(MIN_SIZE, Math.round(perMs * Atomics.load(ctl, REP_MS))))
-  Atomics.store(ctl, SIZE, next)
+  if (r + 1 >= MAX_REPS) throw new Error(`at most ${MAX_REPS} repetitions`)
+  Atomics.store(ctl, SIZES + r + 1, next)
 }
 
 /**
@@ -102,7 +114,7 @@ export function uncontended(lock: Lock | RLock, n: number, reps: number, out: Fl
 export function counter(id: number, parties: number, lock: Lock, counter: Int32Array, ctl: Int32Array, reps: number, times: Float64Array, ops: Float64Array): void {
   for (let r = 0; r < reps; r++) {
     rendezvous(ctl, parties)
-    const n = Atomics.load(ctl, SIZE)
+    const n = sizeOf(ctl, r)
     const t0 = wallNow()
     for (let i = 0; i < n; i++) {
       lock.acquire()
@@ -114,7 +126,7 @@ export function counter(id: number, parties: number, lock: Lock, counter: Int32A
     times[(r * parties + id) * 2 + 1] = t1
     if (id === 0) {
       ops[r] = parties * n
-      sizeRepetitions(ctl, n, t0, t1)
+      sizeRepetitions(ctl, r, n, t0, t1)
     }
   }
 }
@@ -129,7 +141,7 @@ export function pingPong(id: number, cond: Condition, turn: Int32Array, ctl: Int
   const other = 1 - id
   for (let r = 0; r < reps; r++) {
     rendezvous(ctl, 2)
-    const n = Atomics.load(ctl, SIZE)
+    const n = sizeOf(ctl, r)
     const t0 = wallNow()
     for (let i = 0; i < n; i++) {
       cond.acquire()
@@ -143,7 +155,7 @@ export function pingPong(id: number, cond: Condition, turn: Int32Array, ctl: Int
     times[(r * 2 + id) * 2 + 1] = t1
     if (id === 0) {
       ops[r] = 2 * n
-      sizeRepetitions(ctl, n, t0, t1)
+      sizeRepetitions(ctl, r, n, t0, t1)
     }
   }
 }
