@@ -62,3 +62,31 @@ export async function until(pred: () => boolean, timeout = 20_000, what = 'condi
     await sleep(2)
   }
 }
+
+// ---- lock_tests ports: phases between the main thread and workers ----------------------------
+
+/** How long the main thread lets workers sit in a wait before checking they are still blocked. */
+export const SETTLE = 150
+
+/** Bounds for waiting on workers: generous, the machine is shared and may be heavily loaded. */
+export const WAIT = 45_000
+export const JOIN = 60_000
+
+/** Waits (async) until `a[i] >= n`. */
+export function reached(a: Int32Array, i: number, n: number, what = `slot ${i} >= ${n}`): Promise<void> {
+  return until(() => Atomics.load(a, i) >= n, WAIT, what)
+}
+
+/** Sets `a[i] = 1` and wakes workers sleeping on it. */
+export function go(a: Int32Array, i: number): void {
+  Atomics.store(a, i, 1)
+  Atomics.notify(a, i)
+}
+
+/**
+ * Main-thread acquire with a bound, so a broken primitive fails the test instead of hanging the
+ * whole file (the plain, timeout-less forms are exercised in workers).
+ */
+export function take(x: { acquire(opts?: { timeout?: number }): boolean }): void {
+  if (!x.acquire({ timeout: 5000 })) throw new Error('acquire({ timeout: 5000 }) on the main thread timed out')
+}

@@ -11,33 +11,7 @@ import test from 'ava'
 import { Semaphore } from '../src/semaphore.ts'
 import { BoundedSemaphore } from '../src/bounded-semaphore.ts'
 import { TimeoutError } from '../src/errors.ts'
-import { joinAll, sharedInts, sleep, spawn, spawnMany, until } from './_helpers.ts'
-
-/** How long the main thread lets workers sit in a wait before checking they are still blocked. */
-const SETTLE = 150
-
-/** Bounds for waiting on workers: generous, the machine is shared and may be heavily loaded. */
-const WAIT = 45_000
-const JOIN = 60_000
-
-/** Waits (async) until `a[i] >= n`. */
-function reached(a: Int32Array, i: number, n: number, what = `slot ${i} >= ${n}`): Promise<void> {
-  return until(() => Atomics.load(a, i) >= n, WAIT, what)
-}
-
-/** Sets `a[i] = 1` and wakes workers sleeping on it. */
-function go(a: Int32Array, i: number): void {
-  Atomics.store(a, i, 1)
-  Atomics.notify(a, i)
-}
-
-/**
- * Main-thread acquire with a bound, so a broken primitive fails the test instead of hanging the
- * whole file (the plain, timeout-less forms are exercised in workers).
- */
-function take(x: { acquire(opts?: { timeout?: number }): boolean }): void {
-  if (!x.acquire({ timeout: 5000 })) throw new Error('acquire({ timeout: 5000 }) on the main thread timed out')
-}
+import { go, JOIN, joinAll, reached, SETTLE, sharedInts, sleep, spawn, spawnMany, take, until, WAIT } from './_helpers.ts'
 
 const range = { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' }
 
