@@ -8,7 +8,6 @@
  * @module
  */
 import { registerShareable } from '@tandem/sync/shareable'
-import type { AsyncWaitOptions } from '@tandem/sync/kit'
 import { BaseQueue, Order } from './internal/base-queue.ts'
 
 export type { PutOptions, GetOptions } from './internal/base-queue.ts'

@@ -36,7 +36,7 @@ import {
 import { asyncOptions, checkInt, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, op, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
 import { encode, knownModules } from './shareable.ts'
-import { deserializeError, serializeError, toTaskSpec, type SerializedError, type TaskFunction, type TaskSpec } from './task.ts'
+import { deserializeError, toTaskSpec, type SerializedError, type TaskFunction, type TaskSpec } from './task.ts'
 
 /** Options of `new Thread()`. */
 export interface ThreadOptions<A extends unknown[] = unknown[]> {
@@ -131,7 +131,6 @@ export class Thread {
   #args: unknown[]
   #stackKiB: number
   #control: Int32Array
-  #worker: Worker | undefined
   #started = false
   #isCurrent = false
 
@@ -243,7 +242,6 @@ export class Thread {
       throw err
     }
     this.#started = true
-    this.#worker = worker
     this.#ident = worker.threadId + 1
     // RUNNING before the worker can finish; counted as active from now on, like Python after start().
     Atomics.store(this.#control, STATE, RUNNING)
@@ -257,7 +255,6 @@ export class Thread {
     })
     worker.on('exit', () => {
       markFinished(this.#control)
-      this.#worker = undefined
     })
     if (this.#daemon) worker.unref()
   }

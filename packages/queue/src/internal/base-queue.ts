@@ -69,7 +69,7 @@ import { Lock } from '@tandem/sync/lock'
 import { SHARE, type ShareContext } from '@tandem/sync/shareable'
 import { notShareableToProcess } from '@tandem/sync/errors'
 import { QueueEmpty, QueueFull, QueueShutDown } from '../errors.ts'
-import { compareKeys, decodeItem, encodeItem, payloadBytes, sortKey, TAG_INT, type EncodedItem } from './codec.ts'
+import { compareKeys, decodeItem, encodeItem, payloadBytes, sortKey, type EncodedItem } from './codec.ts'
 
 const COUNT = 0
 const MAXSIZE = 1
