@@ -283,7 +283,8 @@ export function serializeError(err: unknown): SerializedError {
     } catch {}
   }
   return {
-    name: err.name || err.constructor?.name || 'Error',
+    // A subclass that does not set `name` inherits 'Error': its class name is the better name.
+    name: err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error',
     message: err.message,
     stack: err.stack,
     code: (err as { code?: unknown }).code,

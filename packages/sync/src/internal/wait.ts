@@ -30,7 +30,7 @@
 export interface WaitOp {
   readonly cell: Int32Array
   readonly index: number
-  readonly value: number
+  value: number
   timeout: number
 }
 

@@ -1,0 +1,7 @@
+/**
+ * `@tandem/futures`: Python's `concurrent.futures` for Node.js worker threads (in progress:
+ * Future is here; executors and pools follow). Re-exports only.
+ * @module
+ */
+export { Future } from './future.ts'
+export { CancelledError, InvalidStateError, TimeoutError, BrokenExecutor, BrokenThreadPool, BrokenProcessPool } from './errors.ts'

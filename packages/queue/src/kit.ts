@@ -1,0 +1,6 @@
+/**
+ * Building blocks for other Tandem packages (`@tandem/futures`): the item codec used for values
+ * stored in shared memory. Not a user API: names may change between minor versions.
+ * @module
+ */
+export { encodeItem, decodeItem, payloadBytes, type EncodedItem } from './internal/codec.ts'
