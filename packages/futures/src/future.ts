@@ -324,9 +324,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
     }
     this.#callbacks.push(fn)
     if (!this.#watching) {
-      // Completed by another thread: notice it from this thread's event loop.
+      // Completed by another thread: notice it from this thread's event loop, without keeping
+      // the process alive for a future nobody completes (Python does not either).
       this.#watching = true
-      void runAsync(this.#waitGen(Infinity)).then(() => {
+      void runAsync(this.#waitGen(Infinity), undefined, false).then(() => {
         this.#watching = false
         this.#runCallbacks()
       })

@@ -77,9 +77,11 @@ function releaseLoop(): void {
 
 /**
  * Runs `gen` to completion without blocking the event loop.
+ * @param keepAlive hold the event loop open while waiting (default); false for background
+ *   watchers that must not keep a process alive on their own
  * @throws the signal's reason if `signal` aborted before the operation completed.
  */
-export async function runAsync<R>(gen: Waiter<R>, signal?: AbortSignal): Promise<R> {
+export async function runAsync<R>(gen: Waiter<R>, signal?: AbortSignal, keepAlive = true): Promise<R> {
   if (signal?.aborted) {
     gen.return(undefined as R)
     throw signal.reason
@@ -97,7 +99,7 @@ export async function runAsync<R>(gen: Waiter<R>, signal?: AbortSignal): Promise
     if (current !== undefined) Atomics.notify(current.cell, current.index)
   }
   signal?.addEventListener('abort', onAbort, { once: true })
-  holdLoop()
+  if (keepAlive) holdLoop()
   try {
     while (!step.done) {
       const w = step.value
@@ -123,7 +125,7 @@ export async function runAsync<R>(gen: Waiter<R>, signal?: AbortSignal): Promise
     if (delivered) throw signal!.reason
     throw err
   } finally {
-    releaseLoop()
+    if (keepAlive) releaseLoop()
     signal?.removeEventListener('abort', onAbort)
   }
   if (delivered) throw signal!.reason
