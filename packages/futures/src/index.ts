@@ -5,3 +5,4 @@
  */
 export { Future } from './future.ts'
 export { CancelledError, InvalidStateError, TimeoutError, BrokenExecutor, BrokenThreadPool, BrokenProcessPool } from './errors.ts'
+export { ThreadPoolExecutor, type ThreadPoolExecutorOptions, type ShutdownOptions, type MapOptions, type MapResult } from './thread-pool-executor.ts'
