@@ -114,7 +114,9 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
    * Schedules `fn(...args)` on a worker.
    * @returns a Future for the call's result
    * @throws {Error} `ERR_EXECUTOR_SHUT_DOWN` after shutdown; {BrokenThreadPool} if the pool is broken
-   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-function; `ERR_NOT_SHAREABLE` for un-cloneable args
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-function; `ERR_NOT_SHAREABLE` for un-cloneable
+   *   args, including a SharedArrayBuffer or a view on one (work items are copied through a queue:
+   *   share memory through Tandem primitives, or through `initargs`, which are shared as Thread args)
    */
   submit<A extends unknown[], R>(fn: TaskFunction<A, R>, ...args: A): Future<Awaited<R>> {
     if (this.#broken.isSet()) throw new BrokenThreadPool('A worker of this pool died or its initializer failed; the pool cannot run new tasks')
