@@ -138,7 +138,7 @@ export function encode(value: unknown, target: ShareTarget = 'thread', what = 'v
       return marker
     }
     if (!reaching!.has(v)) {
-      checkNoFunctions(v, path, target)
+      if (hasFunction) checkNoFunctions(v, path, target)
       return v
     }
     if (Array.isArray(v)) {

@@ -87,6 +87,7 @@ export type TaskSpec =
   | { readonly kind: 'module'; readonly module: string; readonly name: string }
 
 const specCache = new WeakMap<Function, TaskSpec>()
+const specByText = new Map<string, TaskSpec>()
 
 /**
  * Turns a task function or module reference into a {@link TaskSpec}.
@@ -101,6 +102,13 @@ export function toTaskSpec(fn: unknown, what = 'task function'): TaskSpec {
   const cached = specCache.get(fn)
   if (cached !== undefined) return cached
   const text = Function.prototype.toString.call(fn)
+  // A closure created per call (`pool.submit((x) => x + 1, i)` in a loop) is a new function
+  // object with the same text: reuse its checked spec instead of parsing it again.
+  const byText = specByText.get(text)
+  if (byText !== undefined && byText.name === fn.name) {
+    specCache.set(fn, byText)
+    return byText
+  }
   if (/^class[\s{]/.test(text)) {
     throw typeError(`The ${what} is a class (${fn.name}); pass a function, or subclass Thread and override run()`)
   }
@@ -113,6 +121,8 @@ export function toTaskSpec(fn: unknown, what = 'task function'): TaskSpec {
   }
   const spec: TaskSpec = { kind: 'source', source, name: fn.name }
   specCache.set(fn, spec)
+  if (specByText.size >= 1024) specByText.clear()
+  specByText.set(text, spec)
   return spec
 }
 
