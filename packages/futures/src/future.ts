@@ -3,37 +3,22 @@
  * blocking `result()` works on any thread (main thread included) and a future can be passed to
  * and completed by another worker.
  *
- * Shared layout (a cell of Int32 words in the process arena, `@tandem/sync/kit`):
- *
- * | index | name    | values | written by |
- * | ----- | ------- | ------ | ---------- |
- * | 0     | STATE   | PENDING 0, RUNNING 1, CANCELLED 2, CANCELLED_AND_NOTIFIED 3, FINISHED 4, COMPLETING 5 | transitions by CAS (any thread) |
- * | 1     | OUTCOME | NONE 0, RESULT 1, EXCEPTION 2 | the completing thread, before STATE = FINISHED |
- * | 2     | TAG     | encoding of the outcome value (`@tandem/queue` codec) | the completing thread |
- * | 3     | VALUE   | int value or byte length | the completing thread |
- * | 4     | REF     | arena block of a payload that does not fit inline, 0 if none | the completing thread |
- * | 8..15 | INLINE  | up to 32 payload bytes | the completing thread |
- *
- * Transitions (CPython's state machine): PENDING -> RUNNING (`setRunningOrNotifyCancel`),
- * PENDING -> CANCELLED (`cancel`), CANCELLED -> CANCELLED_AND_NOTIFIED
- * (`setRunningOrNotifyCancel`), PENDING/RUNNING -> COMPLETING -> FINISHED (`setResult`,
- * `setException`: COMPLETING lets exactly one completer write the outcome). Each final store
- * of STATE publishes the outcome written before it and wakes every waiter on STATE.
+ * The state is a cell in the process arena (layout and transitions: `internal/cell.ts`). A
+ * blocking wait sleeps on the cell's STATE word; the event loop learns of completions through
+ * this thread's mailbox (`internal/mailbox.ts`), so awaiting many futures costs one
+ * `Atomics.waitAsync`, not one per future.
  *
  * @module
  */
 import { InternalStateError, typeError } from '@tandem/sync/errors'
 import {
   adoptCell,
-  alloc,
   arenaBuffer,
   asyncOptions,
   checkTimeout,
   deadlineOf,
-  int32At,
   newCell,
   op,
-  release,
   remaining,
   reviveCell,
   runAsync,
@@ -44,42 +29,33 @@ import {
   type Waiter,
 } from '@tandem/sync/kit'
 import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
-import { deserializeError, serializeError, type SerializedError } from '@tandem/sync/task'
-import { decodeItem, encodeItem, payloadBytes } from '@tandem/queue/kit'
-import { CancelledError, InvalidStateError, TimeoutError } from './errors.ts'
-
-const STATE = 0
-const OUTCOME = 1
-const TAG = 2
-const VALUE = 3
-const REF = 4
-const INLINE = 8
-const WORDS = 16
-const INLINE_BYTES = (WORDS - INLINE) * 4
-
-const PENDING = 0
-const RUNNING = 1
-const CANCELLED = 2
-const CANCELLED_AND_NOTIFIED = 3
-const FINISHED = 4
-const COMPLETING = 5
-
-const NONE = 0
-const RESULT = 1
-const EXCEPTION = 2
-
-const STATE_NAMES = ['pending', 'running', 'cancelled', 'cancelled', 'finished', 'finishing']
+import { deserializeError, type SerializedError } from '@tandem/sync/task'
+import { decodeItem, payloadBytes } from '@tandem/queue/kit'
+import { CancelledError, TimeoutError } from './errors.ts'
+import {
+  CANCELLED,
+  CANCELLED_AND_NOTIFIED,
+  cancelCell,
+  completeCell,
+  EXCEPTION,
+  FINISHED,
+  freeOutcome,
+  INLINE,
+  isDone,
+  OUTCOME,
+  REF,
+  RESULT,
+  SLEEPERS,
+  startCell,
+  STATE,
+  STATE_NAMES,
+  TAG,
+  VALUE,
+  WORDS,
+} from './internal/cell.ts'
+import { strengthen, unwatch, watch, weaken, type Watch } from './internal/mailbox.ts'
 
 let reviving: Int32Array | undefined
-
-function freeOutcome(at: number): void {
-  const ref = int32At(at, WORDS)[REF]!
-  if (ref !== 0) release(ref)
-}
-
-function isDone(state: number): boolean {
-  return state === CANCELLED || state === CANCELLED_AND_NOTIFIED || state === FINISHED
-}
 
 /**
  * The eventual result of a computation, shared across worker threads.
@@ -108,12 +84,23 @@ export class Future<T = unknown> implements PromiseLike<T> {
   static readonly shareKind = 'tandem.futures.Future'
   readonly #cell: Int32Array
   #callbacks: ((f: Future<T>) => unknown)[] = []
-  #watching = false
   #decoded: { outcome: number; value: unknown } | undefined
+  // Watching completion from this thread's event loop (see internal/mailbox.ts).
+  #watch: Watch | undefined
+  #foreign = false
+  #foreignWatching = false
+  #done: Promise<void> | undefined
+  #resolveDone: (() => void) | undefined
+  #awaiters = 0
 
   /** Creates a pending future. */
   constructor() {
     this.#cell = reviving ? adoptCell(this, reviving, freeOutcome) : newCell(this, WORDS, freeOutcome)
+  }
+
+  /** @internal The shared cell (executors post its offset to workers). */
+  static cellOf(f: Future<unknown>): Int32Array {
+    return f.#cell
   }
 
   #state(): number {
@@ -128,7 +115,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** True if the call is running (and cannot be cancelled). */
   running(): boolean {
-    return this.#state() === RUNNING
+    return this.#state() === 1
   }
 
   /** True if the future was cancelled or finished. */
@@ -141,11 +128,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * @returns true if it is cancelled now (also if it already was); false if running or finished
    */
   cancel(): boolean {
-    const c = this.#cell
-    const prev = Atomics.compareExchange(c, STATE, PENDING, CANCELLED)
-    if (prev === RUNNING || prev === FINISHED || prev === COMPLETING) return false
-    if (prev === PENDING) this.#completed()
-    return true
+    const prev = cancelCell(this.#cell)
+    if (prev === PENDING_STATE) this.#noticed()
+    return prev === PENDING_STATE || prev === CANCELLED || prev === CANCELLED_AND_NOTIFIED
   }
 
   /**
@@ -155,14 +140,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * @throws {InvalidStateError} `ERR_INVALID_STATE` if it is already running or finished
    */
   setRunningOrNotifyCancel(): boolean {
-    const c = this.#cell
-    const prev = Atomics.compareExchange(c, STATE, PENDING, RUNNING)
-    if (prev === PENDING) return true
-    if (prev === CANCELLED) {
-      Atomics.compareExchange(c, STATE, CANCELLED, CANCELLED_AND_NOTIFIED)
-      return false
-    }
-    throw new InvalidStateError(`Future.setRunningOrNotifyCancel(): the future is ${STATE_NAMES[prev]}; call it once, on a pending future`)
+    return startCell(this.#cell)
   }
 
   /**
@@ -171,7 +149,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * @throws {TypeError} `ERR_NOT_SHAREABLE` if the value cannot be cloned (the future stays pending)
    */
   setResult(value: T): void {
-    this.#complete(RESULT, value, 'setResult')
+    completeCell(this.#cell, RESULT, value, 'setResult')
+    this.#noticed()
   }
 
   /**
@@ -179,43 +158,27 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * @throws {InvalidStateError} `ERR_INVALID_STATE` if it is cancelled or already finished
    */
   setException(error: unknown): void {
-    this.#complete(EXCEPTION, serializeError(error), 'setException')
+    completeCell(this.#cell, EXCEPTION, error, 'setException')
+    this.#noticed()
   }
 
-  #complete(outcome: number, value: unknown, what: string): void {
-    const c = this.#cell
-    // Encode first: a value that cannot be cloned leaves the future untouched.
-    const enc = encodeItem(value, { tag: 0, value: 0, bytes: undefined })
-    let prev = Atomics.compareExchange(c, STATE, PENDING, COMPLETING)
-    if (prev === RUNNING) prev = Atomics.compareExchange(c, STATE, RUNNING, COMPLETING)
-    if (prev !== PENDING && prev !== RUNNING) {
-      throw new InvalidStateError(`Future.${what}(): the future is ${STATE_NAMES[prev]}; a future completes once`)
+  /** This thread has seen the future done: run its callbacks, resolve its awaiters. */
+  #noticed(): void {
+    if (this.#watch !== undefined) {
+      unwatch(this.#watch)
+      this.#watch = undefined
     }
-    const bytes = enc.bytes
-    let ref = 0
-    if (bytes !== undefined && bytes.length > INLINE_BYTES) {
-      ref = alloc(bytes.length)
-      new Uint8Array(arenaBuffer(), ref, bytes.length).set(bytes)
-    } else if (bytes !== undefined) {
-      new Uint8Array(arenaBuffer(), c.byteOffset + INLINE * 4, bytes.length).set(bytes)
-    }
-    c[OUTCOME] = outcome
-    c[TAG] = enc.tag
-    c[VALUE] = enc.value
-    c[REF] = ref
-    // Publishes the outcome written above to every thread that sees FINISHED.
-    Atomics.store(c, STATE, FINISHED)
-    this.#completed()
-  }
-
-  /** Wakes waiters and runs this thread's callbacks. */
-  #completed(): void {
-    Atomics.notify(this.#cell, STATE)
     this.#runCallbacks()
+    const resolve = this.#resolveDone
+    if (resolve !== undefined) {
+      this.#resolveDone = undefined
+      resolve()
+    }
   }
 
   #runCallbacks(): void {
     const callbacks = this.#callbacks
+    if (callbacks.length === 0) return
     this.#callbacks = []
     for (const cb of callbacks) {
       try {
@@ -224,6 +187,38 @@ export class Future<T = unknown> implements PromiseLike<T> {
         console.error('exception calling callback for', this.toString(), err)
       }
     }
+  }
+
+  /** Starts watching for completion from this thread's event loop (once). */
+  #startWatching(strong: boolean): void {
+    if (this.#watch !== undefined) {
+      if (strong) strengthen(this.#watch)
+      return
+    }
+    if (this.#foreign) return this.#watchForeign()
+    const w: Watch = { cell: this.#cell, strong, active: false, notice: () => this.#noticed() }
+    switch (watch(w)) {
+      case 'watching':
+        this.#watch = w
+        return
+      case 'done':
+        // Let the caller finish registering first (a then() chain, a callback list).
+        queueMicrotask(() => this.#noticed())
+        return
+      case 'foreign':
+        this.#foreign = true
+        return this.#watchForeign()
+    }
+  }
+
+  /** Another thread watches this future's mailbox slot: wait on the state word instead. */
+  #watchForeign(): void {
+    if (this.#foreignWatching) return
+    this.#foreignWatching = true
+    void runAsync(this.#waitGen(Infinity), undefined, false).then(() => {
+      this.#foreignWatching = false
+      this.#noticed()
+    })
   }
 
   #outcome(): { outcome: number; value: unknown } {
@@ -241,21 +236,62 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   *#waitGen(deadline: number): Waiter<boolean> {
     const c = this.#cell
-    const w = op(c, STATE, 0, Infinity)
-    for (;;) {
-      const s = Atomics.load(c, STATE)
-      if (isDone(s)) return true
-      const t = remaining(deadline)
-      if (t === 0) return false
-      w.value = s
-      w.timeout = t
-      if ((yield w) === 'aborted') return false
+    Atomics.add(c, SLEEPERS, 1)
+    try {
+      const w = op(c, STATE, 0, Infinity)
+      for (;;) {
+        const s = Atomics.load(c, STATE)
+        if (isDone(s)) return true
+        const t = remaining(deadline)
+        if (t === 0) return false
+        w.value = s
+        w.timeout = t
+        if ((yield w) === 'aborted') return false
+      }
+    } finally {
+      Atomics.sub(c, SLEEPERS, 1)
+    }
+  }
+
+  /** Waits from the event loop; false on timeout. */
+  async #waitAsync(opts: number | AsyncWaitOptions | undefined): Promise<boolean> {
+    const { timeout, signal } = asyncOptions(opts)
+    if (signal?.aborted) throw signal.reason
+    if (this.done()) return true
+    if (this.#foreign) return runAsync(this.#waitGen(deadlineOf(timeout)), signal)
+    if (this.#done === undefined) {
+      this.#done = new Promise<void>((resolve) => (this.#resolveDone = resolve))
+    }
+    const done = this.#done
+    this.#startWatching(true)
+    if (this.#foreign) return runAsync(this.#waitGen(deadlineOf(timeout)), signal)
+    // Keep the event loop alive for this future only while someone awaits it.
+    this.#awaiters++
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let onAbort: (() => void) | undefined
+    try {
+      if (timeout === Infinity && signal === undefined) {
+        await done
+        return true
+      }
+      return await new Promise<boolean>((resolve, reject) => {
+        if (timeout !== Infinity) timer = setTimeout(() => resolve(this.done()), timeout)
+        if (signal !== undefined) {
+          onAbort = () => reject(signal.reason)
+          signal.addEventListener('abort', onAbort, { once: true })
+        }
+        void done.then(() => resolve(true))
+      })
+    } finally {
+      clearTimeout(timer)
+      if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort)
+      if (--this.#awaiters === 0 && this.#watch !== undefined && this.#resolveDone !== undefined) weaken(this.#watch)
     }
   }
 
   #settle(what: 'result' | 'exception'): unknown {
     // This thread has seen completion: its callbacks run now, before the caller goes on.
-    if (this.#callbacks.length > 0) this.#runCallbacks()
+    if (this.#callbacks.length > 0 || this.#resolveDone !== undefined) this.#noticed()
     const s = this.#state()
     if (s === CANCELLED || s === CANCELLED_AND_NOTIFIED) throw new CancelledError()
     if (s !== FINISHED) throw new InternalStateError(`Future in state ${s} after waiting`)
@@ -280,9 +316,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** Async form of {@link result}. */
   async resultAsync(opts?: number | AsyncWaitOptions): Promise<T> {
-    const { timeout, signal } = asyncOptions(opts)
-    if (!this.done() && !(await runAsync(this.#waitGen(deadlineOf(timeout)), signal))) {
-      throw new TimeoutError(`Future.resultAsync(): not done within ${timeout} ms`)
+    if (!this.done() && !(await this.#waitAsync(opts))) {
+      throw new TimeoutError(`Future.resultAsync(): not done within ${asyncOptions(opts).timeout} ms`)
     }
     return this.#settle('result') as T
   }
@@ -301,9 +336,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** Async form of {@link exception}. */
   async exceptionAsync(opts?: number | AsyncWaitOptions): Promise<unknown> {
-    const { timeout, signal } = asyncOptions(opts)
-    if (!this.done() && !(await runAsync(this.#waitGen(deadlineOf(timeout)), signal))) {
-      throw new TimeoutError(`Future.exceptionAsync(): not done within ${timeout} ms`)
+    if (!this.done() && !(await this.#waitAsync(opts))) {
+      throw new TimeoutError(`Future.exceptionAsync(): not done within ${asyncOptions(opts).timeout} ms`)
     }
     return this.#settle('exception')
   }
@@ -314,7 +348,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   addDoneCallback(fn: (f: Future<T>) => unknown): void {
     if (typeof fn !== 'function') throw typeError(`Future.addDoneCallback(fn): fn must be a function`)
-    if (this.done()) {
+    if (this.done() && this.#callbacks.length === 0) {
       try {
         fn(this)
       } catch (err) {
@@ -323,15 +357,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
       return
     }
     this.#callbacks.push(fn)
-    if (!this.#watching) {
-      // Completed by another thread: notice it from this thread's event loop, without keeping
-      // the process alive for a future nobody completes (Python does not either).
-      this.#watching = true
-      void runAsync(this.#waitGen(Infinity), undefined, false).then(() => {
-        this.#watching = false
-        this.#runCallbacks()
-      })
-    }
+    // Completed by another thread: noticed from this thread's event loop, without keeping the
+    // process alive for a future nobody completes (Python does not either).
+    this.#startWatching(false)
   }
 
   /** `await future` resolves to the result or rejects with the error. */
@@ -343,8 +371,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   toString(): string {
-    const s = this.#state()
-    return `<Future state=${STATE_NAMES[s]}>`
+    return `<Future state=${STATE_NAMES[this.#state()]}>`
   }
 
   /** @internal */
@@ -363,5 +390,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
     }
   }
 }
+
+const PENDING_STATE = 0
 
 registerShareable(Future.shareKind, import.meta.url, (ref: CellRef) => Future.revive(ref))

@@ -10,16 +10,13 @@
  * @module
  */
 import { availableParallelism } from 'node:os'
-import { Event } from '@tandem/sync/event'
 import { rangeError, typeError } from '@tandem/sync/errors'
 import { checkInt, describe } from '@tandem/sync/kit'
-import { Semaphore } from '@tandem/sync/semaphore'
 import { moduleRef, toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import { Thread } from '@tandem/sync/thread'
-import { Queue } from '@tandem/queue/queue'
 import { BrokenThreadPool } from './errors.ts'
 import { Future } from './future.ts'
-import { breakPool, type WorkItem } from './internal/worker-loop.ts'
+import { breakPool, CALL, CHUNK_STAR, ExecutorCore } from './internal/executor-core.ts'
 
 const WORKER_LOOP = moduleRef(new URL(`./internal/worker-loop${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), 'workerLoop')
 
@@ -53,8 +50,18 @@ export interface ShutdownOptions {
 export interface MapOptions {
   /** Longest wait in ms, from the call to `map`, for all results. @default Infinity */
   timeout?: number
-  /** Accepted for compatibility; threads get one call per item (as in CPython). @default 1 */
+  /**
+   * Calls per work item: the worker runs a chunk of calls and sends back their results at once,
+   * which saves per-item overhead for tiny calls (CPython's ThreadPoolExecutor ignores it).
+   * @default 1
+   */
   chunksize?: number
+  /**
+   * Most work items submitted ahead of the iteration: the iterables are read lazily and a new
+   * item is submitted as each result is taken (Python 3.14's `buffersize`). Without it, every
+   * item is submitted by the call.
+   */
+  buffersize?: number
 }
 
 /** Results of `map`: iterate blocking (`for...of`) or async (`for await`). */
@@ -83,13 +90,10 @@ export interface MapResult<R> extends Iterable<R>, AsyncIterable<R> {}
 export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
   readonly #maxWorkers: number
   readonly #prefix: string
-  readonly #queue = new Queue<WorkItem | null>()
-  readonly #broken = new Event()
-  readonly #idle = new Semaphore(0)
   readonly #threads: Thread[] = []
   readonly #initializer: TaskSpec | undefined
   readonly #initargs: unknown[]
-  #shutdown = false
+  readonly #core: ExecutorCore
 
   /**
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if `maxWorkers` < 1
@@ -103,11 +107,38 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
     this.#initializer = opts.initializer === undefined ? undefined : toTaskSpec(opts.initializer, 'initializer')
     this.#initargs = opts.initargs ?? []
     if (!Array.isArray(this.#initargs)) throw typeError('ThreadPoolExecutor: initargs must be an array')
+    this.#core = new ExecutorCore(this.#maxWorkers, (i) => this.#startWorker(i))
   }
 
   /** Most worker threads. */
   get maxWorkers(): number {
     return this.#maxWorkers
+  }
+
+  #startWorker(index: number): void {
+    const shared = this.#core.shared
+    const t = new Thread({
+      target: WORKER_LOOP,
+      args: [shared, this.#initializer, this.#initargs],
+      name: `${this.#prefix}_${index}`,
+      daemon: true,
+    })
+    t.start()
+    this.#threads.push(t)
+    // A worker killed from outside (out of memory, terminate) cannot run its exit handler:
+    // notice it here, from the event loop.
+    void t.joinAsync().then(() => {
+      if (!this.#core.isShutdown && !shared.broken.isSet()) breakPool(shared, `Worker ${t.name} terminated abruptly; the pool is broken`)
+    })
+  }
+
+  #check(what: string): void {
+    if (this.#core.shared.broken.isSet()) throw new BrokenThreadPool('A worker of this pool died or its initializer failed; the pool cannot run new tasks')
+    if (this.#core.isShutdown) {
+      const err = new Error(`ThreadPoolExecutor.${what}(): cannot schedule new futures after shutdown`) as Error & { code: string }
+      err.code = 'ERR_EXECUTOR_SHUT_DOWN'
+      throw err
+    }
   }
 
   /**
@@ -119,86 +150,105 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
    *   share memory through Tandem primitives, or through `initargs`, which are shared as Thread args)
    */
   submit<A extends unknown[], R>(fn: TaskFunction<A, R>, ...args: A): Future<Awaited<R>> {
-    if (this.#broken.isSet()) throw new BrokenThreadPool('A worker of this pool died or its initializer failed; the pool cannot run new tasks')
-    if (this.#shutdown) {
-      const err = new Error('ThreadPoolExecutor.submit(): cannot schedule new futures after shutdown') as Error & { code: string }
-      err.code = 'ERR_EXECUTOR_SHUT_DOWN'
-      throw err
-    }
-    const spec = toTaskSpec(fn, 'fn')
-    const f = new Future<Awaited<R>>()
-    this.#queue.put({ f: f as Future<unknown>, fn: spec, args })
-    this.#adjustThreadCount()
-    return f
-  }
-
-  #adjustThreadCount(): void {
-    // An idle worker will take the item: no new thread (CPython's _idle_semaphore).
-    if (this.#idle.acquire({ blocking: false })) return
-    if (this.#threads.length >= this.#maxWorkers) return
-    const t = new Thread({
-      target: WORKER_LOOP,
-      args: [this.#queue, this.#broken, this.#idle, this.#initializer, this.#initargs],
-      name: `${this.#prefix}_${this.#threads.length}`,
-      daemon: true,
-    })
-    t.start()
-    this.#threads.push(t)
-    // A worker killed from outside (out of memory, terminate) cannot run its exit handler:
-    // notice it here, from the event loop.
-    void t.joinAsync().then(() => {
-      if (!this.#shutdown && !this.#broken.isSet()) breakPool(this.#queue, this.#broken, `Worker ${t.name} terminated abruptly; the pool is broken`)
-    })
+    this.#check('submit')
+    return this.#core.submit(this.#core.task(fn), CALL, args)
   }
 
   /**
    * Like `Array.prototype.map` over the zipped iterables, run on the pool; results in order.
+   * The calls are submitted by `map` itself (or, with `buffersize`, as the results are taken).
+   * Leaving the iteration early cancels the calls not yet started.
    * @returns an object iterable both blocking (`for...of`) and async (`for await`)
    * @throws {TimeoutError} from the iteration if a result is not ready `timeout` ms after the call
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for `chunksize` or `buffersize` < 1, a negative timeout
    */
   map<A extends unknown[], R>(fn: TaskFunction<A, R>, ...iterablesAndOpts: [...Iterable<unknown>[], MapOptions] | Iterable<unknown>[]): MapResult<Awaited<R>> {
     let opts: MapOptions = {}
     let iterables = iterablesAndOpts as Iterable<unknown>[]
     const last = iterablesAndOpts[iterablesAndOpts.length - 1]
-    if (last !== undefined && typeof last === 'object' && !(Symbol.iterator in (last as object))) {
+    if (last !== undefined && typeof last === 'object' && last !== null && !(Symbol.iterator in (last as object))) {
       opts = last as MapOptions
       iterables = iterablesAndOpts.slice(0, -1) as Iterable<unknown>[]
     }
-    if (opts.chunksize !== undefined) checkInt(opts.chunksize, 'chunksize', 1)
+    for (const it of iterables) {
+      if (it === null || typeof it !== 'object' && typeof it !== 'string' || typeof (it as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+        throw typeError(`ThreadPoolExecutor.map(): expected iterables; received ${describe(it)}`)
+      }
+    }
+    const chunksize = opts.chunksize === undefined ? 1 : checkInt(opts.chunksize, 'chunksize', 1)
+    const buffersize = opts.buffersize === undefined ? Infinity : checkInt(opts.buffersize, 'buffersize', 1)
     const timeout = opts.timeout
     if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw rangeError(`map(): timeout must be >= 0 ms; received ${timeout}`)
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout
+    this.#check('map')
+    const task = this.#core.task(fn)
     const its = iterables.map((it) => it[Symbol.iterator]())
-    const futures: Future<Awaited<R>>[] = []
-    for (;;) {
+    const nextArgs = (): unknown[] | undefined => {
+      if (its.length === 0) return undefined
       const args: unknown[] = []
       for (const it of its) {
         const r = it.next()
-        if (r.done) break
+        if (r.done) return undefined
         args.push(r.value)
       }
-      if (args.length < its.length || its.length === 0) break
-      futures.push(this.submit(fn, ...(args as A)))
+      return args
     }
+    let exhausted = false
+    const submitNext = (): boolean => {
+      if (exhausted) return false
+      if (chunksize === 1) {
+        const args = nextArgs()
+        if (args === undefined) return !(exhausted = true)
+        futures.push(this.#core.submit(task, CALL, args))
+        return true
+      }
+      const chunk: unknown[][] = []
+      for (let args; chunk.length < chunksize && (args = nextArgs()) !== undefined; ) chunk.push(args)
+      if (chunk.length < chunksize) exhausted = true
+      if (chunk.length === 0) return false
+      futures.push(this.#core.submit(task, CHUNK_STAR, chunk))
+      return true
+    }
+    const futures: Future<unknown>[] = []
+    let head = 0
+    for (let n = 0; n < buffersize && submitNext(); n++);
     const left = (): number | undefined => (deadline === Infinity ? undefined : Math.max(0, deadline - Date.now()))
-    const cancelRest = (from: number): void => {
-      for (let i = from; i < futures.length; i++) futures[i]!.cancel()
+    const take = (): Future<unknown> => {
+      const f = futures[head]!
+      futures[head++] = undefined as never
+      if (head > 1024 && head * 2 > futures.length) {
+        futures.splice(0, head)
+        head = 0
+      }
+      if (buffersize !== Infinity && !this.#core.isShutdown) submitNext()
+      return f
     }
+    const cancelRest = (): void => {
+      for (let i = head; i < futures.length; i++) futures[i]!.cancel()
+      futures.length = head = 0
+    }
+    const chunked = chunksize > 1
     return {
       *[Symbol.iterator]() {
-        let i = 0
         try {
-          for (; i < futures.length; i++) yield futures[i]!.result(left())
+          while (head < futures.length) {
+            const v = take().result(left())
+            if (chunked) yield* v as Awaited<R>[]
+            else yield v as Awaited<R>
+          }
         } finally {
-          cancelRest(i)
+          cancelRest()
         }
       },
       async *[Symbol.asyncIterator]() {
-        let i = 0
         try {
-          for (; i < futures.length; i++) yield await futures[i]!.resultAsync(left())
+          while (head < futures.length) {
+            const v = await take().resultAsync(left())
+            if (chunked) yield* v as Awaited<R>[]
+            else yield v as Awaited<R>
+          }
         } finally {
-          cancelRest(i)
+          cancelRest()
         }
       },
     }
@@ -209,31 +259,20 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
    * @param opts `wait` (default true), `cancelFutures` (default false)
    */
   shutdown(opts: ShutdownOptions = {}): void {
-    this.#beginShutdown(opts.cancelFutures ?? false)
-    if (opts.wait ?? true) for (const t of this.#threads) t.join()
+    this.#core.shutdown(opts.cancelFutures ?? false)
+    if (opts.wait ?? true) {
+      for (const t of this.#threads) t.join()
+      this.#core.freeTasks()
+    }
   }
 
   /** Async form of {@link shutdown}: resolves when the workers are done (with `wait`). */
   async shutdownAsync(opts: ShutdownOptions = {}): Promise<void> {
-    this.#beginShutdown(opts.cancelFutures ?? false)
-    if (opts.wait ?? true) await Promise.all(this.#threads.map((t) => t.joinAsync()))
-  }
-
-  #beginShutdown(cancelFutures: boolean): void {
-    if (this.#shutdown) return
-    this.#shutdown = true
-    if (cancelFutures) {
-      for (;;) {
-        let item: WorkItem | null
-        try {
-          item = this.#queue.getNowait()
-        } catch {
-          break
-        }
-        item?.f.cancel()
-      }
+    this.#core.shutdown(opts.cancelFutures ?? false)
+    if (opts.wait ?? true) {
+      await Promise.all(this.#threads.map((t) => t.joinAsync()))
+      this.#core.freeTasks()
     }
-    this.#queue.put(null)
   }
 
   [Symbol.dispose](): void {

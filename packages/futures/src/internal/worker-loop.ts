@@ -1,5 +1,5 @@
 /**
- * The loop every ThreadPoolExecutor worker runs (a Tandem Thread whose target is
+ * The loop every pool worker thread runs (a Tandem Thread whose target is
  * `moduleRef(this module, 'workerLoop')`): take a work item from the shared queue, run it,
  * complete its future through shared memory; a `null` item ends the loop.
  *
@@ -9,92 +9,61 @@
  * submitting thread is blocked in `result()`.
  */
 import { currentThread } from '@tandem/sync/thread'
-import type { Event } from '@tandem/sync/event'
-import type { Semaphore } from '@tandem/sync/semaphore'
 import { loadTask, type TaskSpec } from '@tandem/sync/task'
-import type { Queue } from '@tandem/queue/queue'
 import { BrokenThreadPool } from '../errors.ts'
-import type { Future } from '../future.ts'
-
-/** One submitted call. */
-export interface WorkItem {
-  readonly f: Future<unknown>
-  readonly fn: TaskSpec
-  readonly args: unknown[]
-}
-
-/** Fails every future still queued, and marks the pool broken. */
-export function breakPool(q: Queue<WorkItem | null>, broken: Event, why: string): void {
-  broken.set()
-  for (;;) {
-    let item: WorkItem | null
-    try {
-      item = q.getNowait()
-    } catch {
-      return
-    }
-    if (item === null) {
-      q.put(null) // keep the shutdown sentinel for the other workers
-      return
-    }
-    try {
-      if (item.f.setRunningOrNotifyCancel()) item.f.setException(new BrokenThreadPool(why))
-    } catch {}
-  }
-}
+import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, startCell } from './cell.ts'
+import { breakPool, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
 
 /** Worker main loop. */
-export async function workerLoop(
-  q: Queue<WorkItem | null>,
-  broken: Event,
-  idle: Semaphore,
-  initializer: TaskSpec | undefined,
-  initargs: unknown[],
-): Promise<void> {
+export async function workerLoop(shared: PoolShared, initializer: TaskSpec | undefined, initargs: unknown[]): Promise<void> {
+  const { queue, idle } = shared
   const name = currentThread().name
-  let current: Future<unknown> | undefined
+  let current: WorkItem | undefined
   process.on('exit', (code) => {
     const why = `Worker ${name} exited (exit code ${code}) ${current ? 'while running a task' : 'between tasks'}; the pool is broken`
-    if (current && !current.done()) {
+    if (current !== undefined) {
+      const c = cellAt(current[0])
       try {
-        current.setException(new BrokenThreadPool(why))
+        completeCell(c, EXCEPTION, new BrokenThreadPool(why), 'setException')
       } catch {}
     }
-    breakPool(q, broken, why)
+    breakPool(shared, why)
   })
   if (initializer !== undefined) {
     try {
       const init = await loadTask(initializer)
       await init(...initargs)
     } catch (err) {
-      breakPool(q, broken, `The initializer of ${name} failed (${(err as Error)?.name}: ${(err as Error)?.message}); the pool is broken`)
+      breakPool(shared, `The initializer of ${name} failed (${(err as Error)?.name}: ${(err as Error)?.message}); the pool is broken`)
       return
     }
   }
-  const fns = new Map<string, Function>()
   for (;;) {
     idle.release()
-    const item = q.get()
+    const item = queue.get()
     if (item === null) {
-      q.put(null) // one sentinel serves every worker
+      queue.put(null) // one sentinel serves every worker
       return
     }
-    const { f, fn, args } = item
-    if (!f.setRunningOrNotifyCancel()) continue
-    current = f
+    const at = item[0]
+    const c = cellAt(at)
+    if (!startCell(c)) {
+      releaseCell(at)
+      continue
+    }
+    current = item
     try {
-      const key = fn.kind === 'source' ? fn.source : `${fn.module}#${fn.name}`
-      let task = fns.get(key)
-      if (task === undefined) fns.set(key, (task = await loadTask(fn)))
-      const result = await task(...args)
+      const fn = await taskAt(item[1])
+      const result = await runItem(fn, item[2], item[3])
       try {
-        f.setResult(result)
+        completeCell(c, RESULT, result, 'setResult')
       } catch (err) {
-        f.setException(err) // a result that cannot be cloned fails this future only
+        completeCell(c, EXCEPTION, err, 'setException') // a result that cannot be cloned fails this future only
       }
     } catch (err) {
-      f.setException(err)
+      completeCell(c, EXCEPTION, err, 'setException')
     }
     current = undefined
+    releaseCell(at)
   }
 }

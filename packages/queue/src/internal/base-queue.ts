@@ -155,6 +155,13 @@ function blockingOptions(opts: PutOptions | GetOptions | undefined, what: string
 }
 
 /** @internal Shared implementation of every queue class. */
+/** An item encoded and staged for a later put. */
+export interface Staged {
+  enc: EncodedItem
+  ref: number
+  keyLen: number
+}
+
 export class BaseQueue<T> {
   readonly #cell: Int32Array
   readonly #order: Order
@@ -441,6 +448,42 @@ export class BaseQueue<T> {
     } catch (err) {
       if (staged.ref !== 0) release(staged.ref)
       throw err
+    }
+  }
+
+  /**
+   * @internal For executors: encodes an item now (so an un-cloneable one throws at once) for a
+   * later {@link _putStaged}. Drop it with {@link _dropStaged} if it is never put.
+   */
+  _stage(item: T): Staged {
+    return this.#stage(item)
+  }
+
+  /** @internal Gives back a staged item's payload block. */
+  _dropStaged(staged: Staged): void {
+    if (staged.ref !== 0) release(staged.ref)
+  }
+
+  /**
+   * @internal For executors: puts staged items under one mutex hold and wakes at most as many
+   * getters as items (an unbounded queue only; blocks for the mutex).
+   * @throws {QueueShutDown} after `shutdown()` (nothing put; the caller drops the items)
+   */
+  _putStaged(items: readonly Staged[]): void {
+    if (items.length === 0) return
+    const wait = this.#lockGen()
+    if (wait) runBlocking(wait)
+    const c = this.#cell
+    try {
+      if (c[SHUTDOWN]) throw new QueueShutDown(`${this.kindName}.put(): the queue has been shut down`)
+      for (const staged of items) {
+        this.#views()
+        this.#insert(staged)
+      }
+      c[UNFINISHED] = c[UNFINISHED]! + items.length
+      this.notEmpty._notify(items.length)
+    } finally {
+      this.mutex.release()
     }
   }
 

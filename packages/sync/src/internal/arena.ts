@@ -229,12 +229,19 @@ const finalizer = new FinalizationRegistry<number>((at) => {
   release(at, t.beforeFree)
 })
 
+const mainFinalizer = new FinalizationRegistry<{ at: number; beforeFree: ((at: number) => void) | undefined }>((h) => release(h.at, h.beforeFree))
+
 /**
  * Ties one reference of the block at `at` to `handle`: given back when the handle is collected
  * or this worker exits. `beforeFree` runs if that was the last reference (in this thread: so
  * every thread that can hold the last handle of a kind must pass the same hook).
  */
 export function track(handle: object, at: number, beforeFree?: (at: number) => void): void {
+  if (isMainThread) {
+    // The main thread's references end with the process: only collection gives them back.
+    mainFinalizer.register(handle, { at, beforeFree })
+    return
+  }
   const t = live.get(at)
   if (t === undefined) live.set(at, { n: 1, beforeFree })
   else t.n++

@@ -45,9 +45,25 @@ export function op(cell: Int32Array, index: number, value: number, timeout: numb
   return { cell, index, value, timeout }
 }
 
+let blockingHook: (() => void) | undefined
+
+/**
+ * Sets the function this thread runs before it blocks in a Tandem wait (executors hand over
+ * the work they buffered, so a thread never sleeps on work it has not yet published).
+ */
+export function setBlockingHook(fn: (() => void) | undefined): void {
+  blockingHook = fn
+}
+
+/** Runs the blocking hook, if any: call before an `Atomics.wait` made outside {@link runBlocking}. */
+export function beforeBlocking(): void {
+  if (blockingHook !== undefined) blockingHook()
+}
+
 /** Runs `gen` to completion, blocking the calling thread on each wait. */
 export function runBlocking<R>(gen: Waiter<R>): R {
   let step = gen.next()
+  if (!step.done && blockingHook !== undefined) blockingHook()
   while (!step.done) {
     const w = step.value
     step = gen.next(Atomics.wait(w.cell, w.index, w.value, w.timeout))
@@ -64,11 +80,13 @@ let keepAlive: ReturnType<typeof setInterval> | undefined
 
 function noop(): void {}
 
-function holdLoop(): void {
+/** Holds this thread's event loop open until the matching {@link releaseLoop}. */
+export function holdLoop(): void {
   if (pendingAsync++ === 0) keepAlive = setInterval(noop, 0x7fffffff)
 }
 
-function releaseLoop(): void {
+/** Gives back one {@link holdLoop}. */
+export function releaseLoop(): void {
   if (--pendingAsync === 0 && keepAlive !== undefined) {
     clearInterval(keepAlive)
     keepAlive = undefined

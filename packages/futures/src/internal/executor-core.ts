@@ -1,0 +1,254 @@
+/**
+ * The part of an executor that does not depend on where tasks run: work items, the shared work
+ * queue, the task table, starting workers on demand, breaking the pool and shutting it down.
+ * `ThreadPoolExecutor` and `ThreadPool` drive it with Tandem Threads running `workerLoop`
+ * (`worker-loop.ts`); a process transport can drive the same items through a pipe.
+ *
+ * A work item is plain data, so the queue codec encodes it without the V8 serializer:
+ * `[cell, task, mode, payload]`
+ * - `cell`: arena offset of the Future's cell; the item holds one reference to it (taken by
+ *   the submitter, given back by whoever completes or drops the item);
+ * - `task`: arena offset of the task's spec, interned per pool (a worker loads each task once);
+ * - `mode`: {@link CALL} `fn(...payload)`; {@link CHUNK_MAP} `payload.map((x) => fn(x))`;
+ *   {@link CHUNK_STAR} `payload.map((args) => fn(...args))` (chunks resolve to an array).
+ * A `null` item stops the worker that takes it (it puts it back for the next one).
+ *
+ * @module
+ */
+import { alloc, arenaBuffer, int32At, release, retain, setBlockingHook } from '@tandem/sync/kit'
+import { Event } from '@tandem/sync/event'
+import { Semaphore } from '@tandem/sync/semaphore'
+import { loadTask, toTaskSpec, type TaskSpec } from '@tandem/sync/task'
+import { decodeItem, encodeItem, payloadBytes } from '@tandem/queue/kit'
+import { Queue } from '@tandem/queue/queue'
+import type { Staged } from '@tandem/queue/kit'
+import { BrokenThreadPool } from '../errors.ts'
+import { Future } from '../future.ts'
+import { cancelCell, cellAt, completeCell, EXCEPTION, releaseCell, startCell } from './cell.ts'
+
+export const CALL = 0
+export const CHUNK_MAP = 1
+export const CHUNK_STAR = 2
+
+/** One submitted call or chunk of calls. */
+export type WorkItem = [cell: number, task: number, mode: number, payload: unknown[]]
+
+/** What a worker needs: shared between the pool and every worker. */
+export interface PoolShared {
+  readonly queue: Queue<WorkItem | null>
+  /** Set once the pool is broken. */
+  readonly broken: Event
+  /** Released by each idle worker; taken by a submit that an idle worker will serve. */
+  readonly idle: Semaphore
+}
+
+// ---- task table -------------------------------------------------------------------------------
+
+/** Stores `spec` in the arena: `[tag, value, bytes...]` of its encoding. */
+function storeSpec(spec: TaskSpec): number {
+  const enc = encodeItem(spec, { tag: 0, value: 0, bytes: undefined })
+  const n = enc.bytes?.length ?? 0
+  const at = alloc(8 + n)
+  const w = int32At(at, 2)
+  w[0] = enc.tag
+  w[1] = enc.value
+  if (n > 0) new Uint8Array(arenaBuffer(), at + 8, n).set(enc.bytes!)
+  return at
+}
+
+const loaded = new Map<number, Function>()
+
+/** The function of the task stored at `at` (imported or compiled once per worker). */
+export async function taskAt(at: number): Promise<Function> {
+  let fn = loaded.get(at)
+  if (fn === undefined) {
+    const w = int32At(at, 2)
+    const len = payloadBytes(w[0]!, w[1]!)
+    const spec = decodeItem(w[0]!, w[1]!, len === 0 ? undefined : new Uint8Array(arenaBuffer(), at + 8, len)) as TaskSpec
+    fn = await loadTask(spec)
+    loaded.set(at, fn)
+  }
+  return fn
+}
+
+/** Runs one work item's call(s). */
+export async function runItem(fn: Function, mode: number, payload: unknown[]): Promise<unknown> {
+  if (mode === CALL) return fn(...payload)
+  const out = new Array(payload.length)
+  for (let i = 0; i < payload.length; i++) {
+    let r = mode === CHUNK_MAP ? fn(payload[i]) : fn(...(payload[i] as unknown[]))
+    if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') r = await r
+    out[i] = r
+  }
+  return out
+}
+
+// ---- failing items ----------------------------------------------------------------------------
+
+/** Fails (or, if cancelled, acknowledges) an item that will not run, and drops its reference. */
+export function failItem(item: WorkItem, error: unknown): void {
+  const c = cellAt(item[0])
+  try {
+    if (startCell(c)) completeCell(c, EXCEPTION, error, 'setException')
+  } catch {}
+  releaseCell(item[0])
+}
+
+/** Marks the pool broken and fails every queued item (keeps a shutdown sentinel in place). */
+export function breakPool(shared: PoolShared, why: string): void {
+  shared.broken.set()
+  for (;;) {
+    let item: WorkItem | null
+    try {
+      item = shared.queue.getNowait()
+    } catch {
+      return
+    }
+    if (item === null) {
+      shared.queue.put(null)
+      return
+    }
+    failItem(item, new BrokenThreadPool(why))
+  }
+}
+
+// ---- the submitting side ------------------------------------------------------------------------
+
+/** Most items buffered before a submit hands them over itself. */
+export const BATCH = 32
+
+// Cores of this thread holding buffered items, flushed at the end of the synchronous run or
+// before the thread blocks.
+const unflushed = new Set<ExecutorCore>()
+let flushQueued = false
+
+function flushAll(): void {
+  flushQueued = false
+  for (const core of unflushed) core.flush()
+  unflushed.clear()
+}
+
+function schedule(core: ExecutorCore): void {
+  if (unflushed.size === 0) setBlockingHook(flushAll)
+  unflushed.add(core)
+  if (!flushQueued) {
+    flushQueued = true
+    queueMicrotask(flushAll)
+  }
+}
+
+/**
+ * Owner-side state of one pool: submits items, interns tasks, starts workers on demand through
+ * `startWorker`, and stops them.
+ */
+export class ExecutorCore {
+  readonly shared: PoolShared = { queue: new Queue<WorkItem | null>(), broken: new Event(), idle: new Semaphore(0) }
+  readonly #specs = new WeakMap<TaskSpec, number>()
+  readonly #moduleSpecs = new Map<string, number>()
+  readonly #specBlocks: number[] = []
+  readonly #maxWorkers: number
+  readonly #startWorker: (index: number) => void
+  #workers = 0
+  #shutdown = false
+  #pending: Staged[] = []
+  #pendingCells: number[] = []
+
+  constructor(maxWorkers: number, startWorker: (index: number) => void) {
+    this.#maxWorkers = maxWorkers
+    this.#startWorker = startWorker
+  }
+
+  get isShutdown(): boolean {
+    return this.#shutdown
+  }
+
+  /** The arena offset of `fn`'s task spec in this pool's table. */
+  task(fn: unknown, what = 'fn'): number {
+    const spec = toTaskSpec(fn, what)
+    if (spec.kind === 'source') {
+      let at = this.#specs.get(spec)
+      if (at === undefined) {
+        at = storeSpec(spec)
+        this.#specs.set(spec, at)
+        this.#specBlocks.push(at)
+      }
+      return at
+    }
+    const key = `${spec.module}#${spec.name}`
+    let at = this.#moduleSpecs.get(key)
+    if (at === undefined) {
+      at = storeSpec(spec)
+      this.#moduleSpecs.set(key, at)
+      this.#specBlocks.push(at)
+    }
+    return at
+  }
+
+  /**
+   * Queues one item and returns its future. Items submitted in one synchronous run are handed
+   * to the queue in batches: when {@link BATCH} are waiting, when the run ends (a microtask),
+   * or before this thread blocks in any Tandem wait.
+   * @throws {TypeError} `ERR_NOT_SHAREABLE` if the payload cannot be cloned (nothing queued)
+   */
+  submit<R>(task: number, mode: number, payload: unknown[]): Future<R> {
+    const f = new Future<R>()
+    const at = Future.cellOf(f as Future<unknown>).byteOffset
+    const staged = this.shared.queue._stage([at, task, mode, payload])
+    retain(at)
+    this.#pending.push(staged)
+    this.#pendingCells.push(at)
+    if (this.#pending.length >= BATCH) this.flush()
+    else if (this.#pending.length === 1) schedule(this)
+    this.#adjustWorkers()
+    return f
+  }
+
+  /** Hands the buffered items to the workers. */
+  flush(): void {
+    const items = this.#pending
+    if (items.length === 0) return
+    const cells = this.#pendingCells
+    this.#pending = []
+    this.#pendingCells = []
+    try {
+      this.shared.queue._putStaged(items)
+    } catch (err) {
+      // Shut down or broken meanwhile: these calls will not run.
+      for (const staged of items) this.shared.queue._dropStaged(staged)
+      for (const at of cells) failItem([at, 0, 0, []], err)
+    }
+  }
+
+  #adjustWorkers(): void {
+    // An idle worker will take the item: no new worker (CPython's _idle_semaphore).
+    if (this.shared.idle.acquire({ blocking: false })) return
+    if (this.#workers >= this.#maxWorkers) return
+    this.#startWorker(this.#workers++)
+  }
+
+  /** Stops accepting work; optionally cancels the queued items; tells the workers to stop. */
+  shutdown(cancelFutures: boolean): void {
+    if (this.#shutdown) return
+    this.#shutdown = true
+    this.flush()
+    if (cancelFutures) {
+      for (;;) {
+        let item: WorkItem | null
+        try {
+          item = this.shared.queue.getNowait()
+        } catch {
+          break
+        }
+        if (item === null) continue
+        cancelCell(cellAt(item[0]))
+        releaseCell(item[0])
+      }
+    }
+    this.shared.queue.put(null)
+  }
+
+  /** Frees the task table: call once every worker has exited. */
+  freeTasks(): void {
+    for (const at of this.#specBlocks.splice(0)) release(at)
+  }
+}
