@@ -6,3 +6,5 @@
 export { Future } from './future.ts'
 export { CancelledError, InvalidStateError, TimeoutError, BrokenExecutor, BrokenThreadPool, BrokenProcessPool } from './errors.ts'
 export { ThreadPoolExecutor, type ThreadPoolExecutorOptions, type ShutdownOptions, type MapOptions, type MapResult } from './thread-pool-executor.ts'
+export { wait, waitAsync, FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED, type ReturnWhen, type WaitOptions, type WaitAsyncOptions, type DoneAndNotDone } from './wait.ts'
+export { asCompleted, type AsCompleted } from './as-completed.ts'

@@ -57,6 +57,11 @@ export function isDone(state: number): boolean {
   return state === CANCELLED || state === CANCELLED_AND_NOTIFIED || state === FINISHED
 }
 
+/** True for the states `wait` and `asCompleted` count as done (CPython: a cancelled future counts once acknowledged by `setRunningOrNotifyCancel`). */
+export function isWaitDone(state: number): boolean {
+  return state === CANCELLED_AND_NOTIFIED || state === FINISHED
+}
+
 /** The cell of a future whose state lives at byte offset `at`. */
 export function cellAt(at: number): Int32Array {
   return int32At(at, WORDS)
@@ -89,7 +94,8 @@ export function startCell(c: Int32Array): boolean {
   const prev = Atomics.compareExchange(c, STATE, PENDING, RUNNING)
   if (prev === PENDING) return true
   if (prev === CANCELLED) {
-    Atomics.compareExchange(c, STATE, CANCELLED, CANCELLED_AND_NOTIFIED)
+    // `wait` and `asCompleted` count a cancelled future once an executor has acknowledged it.
+    if (Atomics.compareExchange(c, STATE, CANCELLED, CANCELLED_AND_NOTIFIED) === CANCELLED) announce(c)
     return false
   }
   throw new InvalidStateError(`Future.setRunningOrNotifyCancel(): the future is ${STATE_NAMES[prev]}; call it once, on a pending future`)

@@ -240,7 +240,13 @@ export class ExecutorCore {
           break
         }
         if (item === null) continue
-        cancelCell(cellAt(item[0]))
+        // Cancelled and acknowledged at once: no worker will take it (unlike CPython, where such
+        // a future never counts as done for wait()).
+        const c = cellAt(item[0])
+        cancelCell(c)
+        try {
+          startCell(c)
+        } catch {}
         releaseCell(item[0])
       }
     }

@@ -48,6 +48,8 @@ export interface Watch {
   strong: boolean
   /** Set while registered. */
   active: boolean
+  /** Which states count as done for this watch. @default cancelled or finished */
+  readonly until?: (state: number) => boolean
 }
 
 const boxes = new Map<number, Int32Array>()
@@ -130,11 +132,12 @@ function removeWatch(w: Watch): void {
  */
 export function watch(w: Watch): 'watching' | 'done' | 'foreign' {
   const c = w.cell
-  if (isDoneState(Atomics.load(c, STATE))) return 'done'
+  const until = w.until ?? isDoneState
+  if (until(Atomics.load(c, STATE))) return 'done'
   const box = myBox().byteOffset
   const prev = Atomics.compareExchange(c, 6, 0, box)
   if (prev !== 0 && prev !== box) return 'foreign'
-  if (isDoneState(Atomics.load(c, STATE))) return 'done'
+  if (until(Atomics.load(c, STATE))) return 'done'
   const at = c.byteOffset
   const e = watched.get(at)
   if (e === undefined) watched.set(at, w)
@@ -169,10 +172,9 @@ export function unwatch(w: Watch): void {
 function deliver(at: number): void {
   const e = watched.get(at)
   if (e === undefined) return
-  const first = Array.isArray(e) ? e[0] : e
-  if (first === undefined || !isDoneState(Atomics.load(first.cell, STATE))) return
   const list = Array.isArray(e) ? e.slice() : [e]
   for (const w of list) {
+    if (!(w.until ?? isDoneState)(Atomics.load(w.cell, STATE))) continue
     removeWatch(w)
     w.notice()
   }

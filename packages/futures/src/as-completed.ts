@@ -1,0 +1,109 @@
+/**
+ * `asCompleted`: Python's `concurrent.futures.as_completed`, iterable blocking (`for...of`) or
+ * from the event loop (`for await`).
+ * @module
+ */
+import { checkTimeout, deadlineOf, remaining } from '@tandem/sync/kit'
+import { TimeoutError } from './errors.ts'
+import type { Future } from './future.ts'
+import { waitForPosts } from './internal/mailbox.ts'
+import { FOREIGN_POLL_MS, futureSet, waitDone, WatchSet } from './internal/watch-set.ts'
+
+/** Futures in the order they complete: iterate blocking (`for...of`) or async (`for await`). */
+export interface AsCompleted<T> extends Iterable<Future<T>>, AsyncIterable<Future<T>> {}
+
+/**
+ * Yields the futures as they complete (finished, or cancelled and acknowledged by an
+ * executor): first those already done, then each as it completes. Duplicates are yielded once.
+ * The timeout runs from the start of the iteration, as in CPython.
+ * @param timeout ms; omitted waits forever
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `fs` is not an iterable of futures
+ * @throws {TimeoutError} `ERR_TIMEOUT` from the iteration: "N (of M) futures unfinished"
+ */
+export function asCompleted<T>(fs: Iterable<Future<T>>, timeout?: number): AsCompleted<T> {
+  const set = futureSet(fs, 'asCompleted()')
+  const ms = checkTimeout(timeout)
+  const total = set.size
+  const split = (): { finished: Future<T>[]; pending: Set<Future<T>> } => {
+    const finished: Future<T>[] = []
+    const pending = new Set<Future<T>>()
+    for (const f of set) {
+      if (waitDone(f as Future<unknown>)) finished.push(f)
+      else pending.add(f)
+    }
+    return { finished, pending }
+  }
+  const timedOut = (pending: Set<Future<T>>): TimeoutError => new TimeoutError(`${pending.size} (of ${total}) futures unfinished`)
+  return {
+    *[Symbol.iterator]() {
+      const deadline = deadlineOf(ms)
+      const { finished, pending } = split()
+      yield* finished
+      if (pending.size === 0) return
+      const ws = new WatchSet(pending, false)
+      try {
+        while (pending.size > 0) {
+          if (ws.polling) ws.poll()
+          if (ws.arrivals.length === 0 && !waitForPosts(deadline, ws.polling ? FOREIGN_POLL_MS : Infinity)) throw timedOut(pending)
+          for (const f of ws.arrivals.splice(0)) {
+            pending.delete(f)
+            yield f
+          }
+        }
+      } finally {
+        ws.close()
+      }
+    },
+    [Symbol.asyncIterator]() {
+      // A Future is thenable: an async generator would await what it yields, so the futures
+      // travel boxed and are unboxed here.
+      const gen = boxed()
+      return {
+        async next(): Promise<IteratorResult<Future<T>>> {
+          const r = await gen.next()
+          return r.done ? { done: true, value: undefined } : { done: false, value: r.value.f }
+        },
+        async return(): Promise<IteratorResult<Future<T>>> {
+          await gen.return()
+          return { done: true, value: undefined }
+        },
+        [Symbol.asyncIterator]() {
+          return this
+        },
+      }
+    },
+  }
+  async function* boxed(): AsyncGenerator<{ f: Future<T> }, void> {
+    const deadline = deadlineOf(ms)
+    const { finished, pending } = split()
+    for (const f of finished) yield { f }
+    if (pending.size === 0) return
+    const ws = new WatchSet(pending, true)
+    let wake: (() => void) | undefined
+    ws.onArrival = () => wake?.()
+    try {
+      while (pending.size > 0) {
+        if (ws.polling) ws.poll()
+        if (ws.arrivals.length === 0) {
+          const t = remaining(deadline)
+          if (t === 0) throw timedOut(pending)
+          let timer: ReturnType<typeof setTimeout> | undefined
+          await new Promise<void>((resolve) => {
+            wake = resolve
+            const slice = ws.polling ? Math.min(t, FOREIGN_POLL_MS) : t
+            if (slice !== Infinity) timer = setTimeout(resolve, slice)
+          })
+          wake = undefined
+          clearTimeout(timer)
+          continue
+        }
+        for (const f of ws.arrivals.splice(0)) {
+          pending.delete(f)
+          yield { f }
+        }
+      }
+    } finally {
+      ws.close()
+    }
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * `wait`: Python's `concurrent.futures.wait`, blocking (`wait`) or from the event loop
+ * (`waitAsync`), over futures completed by any thread.
+ * @module
+ */
+import { rangeError, typeError } from '@tandem/sync/errors'
+import { checkTimeout, deadlineOf, describe, remaining } from '@tandem/sync/kit'
+import { Future } from './future.ts'
+import { EXCEPTION, FINISHED, OUTCOME, STATE } from './internal/cell.ts'
+import { waitForPosts } from './internal/mailbox.ts'
+import { FOREIGN_POLL_MS, futureSet, waitDone, WatchSet } from './internal/watch-set.ts'
+
+/** Return when any future finishes or is cancelled. */
+export const FIRST_COMPLETED = 'FIRST_COMPLETED'
+/** Return when any future finishes by raising an exception, or when all are done. */
+export const FIRST_EXCEPTION = 'FIRST_EXCEPTION'
+/** Return when all futures finish or are cancelled. */
+export const ALL_COMPLETED = 'ALL_COMPLETED'
+
+/** When {@link wait} returns. */
+export type ReturnWhen = typeof FIRST_COMPLETED | typeof FIRST_EXCEPTION | typeof ALL_COMPLETED
+
+/** Options of {@link wait}. */
+export interface WaitOptions {
+  /** Longest wait in ms. @default Infinity */
+  timeout?: number
+  /** @default ALL_COMPLETED */
+  returnWhen?: ReturnWhen
+}
+
+/** Options of {@link waitAsync}. */
+export interface WaitAsyncOptions extends WaitOptions {
+  /** Rejects the wait with the signal's reason. */
+  signal?: AbortSignal
+}
+
+/** What {@link wait} returns: two disjoint sets covering the (deduplicated) futures. */
+export interface DoneAndNotDone<T> {
+  readonly done: Set<Future<T>>
+  readonly notDone: Set<Future<T>>
+}
+
+function raised(f: Future<unknown>): boolean {
+  const c = Future.cellOf(f)
+  return Atomics.load(c, STATE) === FINISHED && Atomics.load(c, OUTCOME) === EXCEPTION
+}
+
+function parse(opts: WaitOptions | undefined, what: string): { timeout: number; returnWhen: ReturnWhen } {
+  if (opts === undefined) return { timeout: Infinity, returnWhen: ALL_COMPLETED }
+  if (typeof opts !== 'object' || opts === null) throw typeError(`${what}: options must be an object { timeout?, returnWhen? }; received ${describe(opts)}`)
+  const returnWhen = opts.returnWhen ?? ALL_COMPLETED
+  if (returnWhen !== FIRST_COMPLETED && returnWhen !== FIRST_EXCEPTION && returnWhen !== ALL_COMPLETED) {
+    throw rangeError(`${what}: returnWhen must be FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED; received ${describe(returnWhen)}`, 'ERR_INVALID_ARG_VALUE')
+  }
+  return { timeout: checkTimeout(opts.timeout), returnWhen }
+}
+
+/** Tracks the sets and decides when the wait is over. */
+class Tally<T> {
+  readonly done = new Set<Future<T>>()
+  readonly notDone = new Set<Future<T>>()
+  readonly returnWhen: ReturnWhen
+  #stop = false
+
+  constructor(fs: Set<Future<T>>, returnWhen: ReturnWhen) {
+    this.returnWhen = returnWhen
+    for (const f of fs) this.#add(f, waitDone(f as Future<unknown>))
+  }
+
+  #add(f: Future<T>, isDone: boolean): void {
+    if (!isDone) {
+      this.notDone.add(f)
+      return
+    }
+    this.done.add(f)
+    if (this.returnWhen === FIRST_COMPLETED || (this.returnWhen === FIRST_EXCEPTION && raised(f as Future<unknown>))) this.#stop = true
+  }
+
+  /** Moves arrived futures to `done`. */
+  settle(arrivals: Future<T>[]): void {
+    for (const f of arrivals.splice(0)) {
+      if (this.notDone.delete(f)) this.#add(f, true)
+    }
+  }
+
+  get over(): boolean {
+    return this.#stop || this.notDone.size === 0
+  }
+
+  result(): DoneAndNotDone<T> {
+    return { done: this.done, notDone: this.notDone }
+  }
+}
+
+/**
+ * Waits (blocking the calling thread) for the futures, as `returnWhen` says.
+ * Duplicates are collapsed. A cancelled future counts as done once an executor has
+ * acknowledged the cancellation (`setRunningOrNotifyCancel`), as in CPython.
+ * @returns `{ done, notDone }`; on timeout, what was done by then (no error)
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `fs` is not an iterable of futures
+ * @throws {RangeError} `ERR_INVALID_ARG_VALUE` for an unknown `returnWhen`; `ERR_OUT_OF_RANGE` for a negative timeout
+ */
+export function wait<T>(fs: Iterable<Future<T>>, opts?: WaitOptions): DoneAndNotDone<T> {
+  const { timeout, returnWhen } = parse(opts, 'wait()')
+  const tally = new Tally(futureSet(fs, 'wait()'), returnWhen)
+  if (tally.over) return tally.result()
+  const deadline = deadlineOf(timeout)
+  const ws = new WatchSet(tally.notDone, false)
+  try {
+    for (;;) {
+      tally.settle(ws.arrivals)
+      if (tally.over) break
+      if (ws.polling) ws.poll()
+      tally.settle(ws.arrivals)
+      if (tally.over || !waitForPosts(deadline, ws.polling ? FOREIGN_POLL_MS : Infinity)) break
+    }
+    tally.settle(ws.arrivals)
+  } finally {
+    ws.close()
+  }
+  return tally.result()
+}
+
+/**
+ * Async form of {@link wait}: never blocks the event loop.
+ * @throws the signal's reason if `signal` aborts first
+ */
+export function waitAsync<T>(fs: Iterable<Future<T>>, opts?: WaitAsyncOptions): Promise<DoneAndNotDone<T>> {
+  try {
+    const { timeout, returnWhen } = parse(opts, 'waitAsync()')
+    const signal = opts?.signal
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    const tally = new Tally(futureSet(fs, 'waitAsync()'), returnWhen)
+    if (tally.over) return Promise.resolve(tally.result())
+    const deadline = deadlineOf(timeout)
+    return new Promise((resolve, reject) => {
+      const ws = new WatchSet(tally.notDone, true)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      let poller: ReturnType<typeof setInterval> | undefined
+      const finish = (err?: unknown): void => {
+        ws.close()
+        clearTimeout(timer)
+        clearInterval(poller)
+        signal?.removeEventListener('abort', onAbort)
+        if (err !== undefined) reject(err)
+        else {
+          tally.settle(ws.arrivals)
+          resolve(tally.result())
+        }
+      }
+      const onAbort = (): void => finish(signal!.reason ?? new Error('aborted'))
+      ws.onArrival = () => {
+        tally.settle(ws.arrivals)
+        if (tally.over) finish()
+      }
+      tally.settle(ws.arrivals)
+      if (tally.over) return finish()
+      if (timeout !== Infinity) timer = setTimeout(() => finish(), remaining(deadline))
+      if (ws.polling) poller = setInterval(() => ws.poll(), FOREIGN_POLL_MS)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
