@@ -13,10 +13,10 @@ import { availableParallelism } from 'node:os'
 import { rangeError, typeError } from '@tandem/sync/errors'
 import { checkInt, describe } from '@tandem/sync/kit'
 import { moduleRef, toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
-import { Thread } from '@tandem/sync/thread'
+import { Thread, type HeapLimits } from '@tandem/sync/thread'
 import { BrokenThreadPool } from './errors.ts'
 import { Future } from './future.ts'
-import { breakPool, CALL, CHUNK_STAR, ExecutorCore } from './internal/executor-core.ts'
+import { CALL, CHUNK_STAR, ExecutorCore } from './internal/executor-core.ts'
 
 const WORKER_LOOP = moduleRef(new URL(`./internal/worker-loop${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), 'workerLoop')
 
@@ -36,6 +36,12 @@ export interface ThreadPoolExecutorOptions {
   initializer?: TaskFunction
   /** Arguments for `initializer`. */
   initargs?: unknown[]
+  /**
+   * Heap limits of each worker (Node's `resourceLimits`, a Node extension): a worker over its
+   * limit is terminated and breaks the pool (noticed from the event loop of the thread that
+   * created the pool).
+   */
+  resourceLimits?: HeapLimits
 }
 
 /** Options of `shutdown`. */
@@ -94,6 +100,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
   readonly #initializer: TaskSpec | undefined
   readonly #initargs: unknown[]
   readonly #core: ExecutorCore
+  readonly #limits: HeapLimits | undefined
 
   /**
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if `maxWorkers` < 1
@@ -107,6 +114,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
     this.#initializer = opts.initializer === undefined ? undefined : toTaskSpec(opts.initializer, 'initializer')
     this.#initargs = opts.initargs ?? []
     if (!Array.isArray(this.#initargs)) throw typeError('ThreadPoolExecutor: initargs must be an array')
+    this.#limits = opts.resourceLimits
     this.#core = new ExecutorCore(this.#maxWorkers, (i) => this.#startWorker(i))
   }
 
@@ -119,16 +127,19 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
     const shared = this.#core.shared
     const t = new Thread({
       target: WORKER_LOOP,
-      args: [shared, this.#initializer, this.#initargs],
+      args: [shared, index, this.#initializer, this.#initargs],
       name: `${this.#prefix}_${index}`,
       daemon: true,
+      resourceLimits: this.#limits,
     })
     t.start()
     this.#threads.push(t)
     // A worker killed from outside (out of memory, terminate) cannot run its exit handler:
     // notice it here, from the event loop.
     void t.joinAsync().then(() => {
-      if (!this.#core.isShutdown && !shared.broken.isSet()) breakPool(shared, `Worker ${t.name} terminated abruptly; the pool is broken`)
+      if (!shared.broken.isSet() && (!this.#core.isShutdown || Atomics.load(shared.running, index) !== 0)) {
+        this.#core.workerLost(index, `Worker ${t.name} terminated abruptly (killed, or out of memory under resourceLimits); the pool is broken`)
+      }
     })
   }
 

@@ -18,6 +18,7 @@ export {
   activeCount,
   stackSize,
   type ThreadOptions,
+  type HeapLimits,
   type ExceptHookArgs,
 } from './thread.ts'
 export { moduleRef, isModuleRef, type ModuleRef, type TaskFunction } from './task.ts'

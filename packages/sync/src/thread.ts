@@ -50,6 +50,19 @@ export interface ThreadOptions<A extends unknown[] = unknown[]> {
   daemon?: boolean
   /** Usable stack size in KiB (>= 128); 0 means Node's default (about 4 MiB). @default the value set by {@link stackSize} */
   stackSize?: number
+  /**
+   * Heap limits of the worker (Node's `resourceLimits` without `stackSizeMb`, which
+   * `stackSize` sets). A worker over its heap limit is terminated: its exit handlers do not run
+   * and the exception hook does not see it (a Node extension; Python has no equivalent).
+   */
+  resourceLimits?: HeapLimits
+}
+
+/** Heap limits of a worker thread, in MB (see Node's `Worker` `resourceLimits`). */
+export interface HeapLimits {
+  maxOldGenerationSizeMb?: number
+  maxYoungGenerationSizeMb?: number
+  codeRangeSizeMb?: number
 }
 
 /** What {@link Thread.excepthook} receives, like Python's `threading.ExceptHookArgs`. */
@@ -130,6 +143,7 @@ export class Thread {
   #targetSpec: TaskSpec | undefined
   #args: unknown[]
   #stackKiB: number
+  #limits: HeapLimits | undefined
   #control: Int32Array
   #started = false
   #isCurrent = false
@@ -153,7 +167,7 @@ export class Thread {
       return
     }
     if (typeof opts !== 'object' || opts === null) throw typeError(`new Thread(opts): opts must be an object; received ${describe(opts)}`)
-    const { target, args = [], name, daemon, stackSize: stack } = opts
+    const { target, args = [], name, daemon, stackSize: stack, resourceLimits } = opts
     if (target !== undefined) {
       this.#targetSpec = toTaskSpec(target, 'Thread target')
       if (this.#targetSpec.kind === 'module') checkModuleFile(this.#targetSpec.module)
@@ -168,6 +182,7 @@ export class Thread {
     if (daemon !== undefined && typeof daemon !== 'boolean') throw typeError(`new Thread(): daemon must be a boolean; received ${describe(daemon)}`)
     this.#daemon = daemon ?? currentThread().daemon
     this.#stackKiB = stack === undefined ? defaultStackKiB : checkStack(stack)
+    this.#limits = checkLimits(resourceLimits)
   }
 
   /** The thread's name (any string; not necessarily unique). */
@@ -233,7 +248,7 @@ export class Thread {
       worker = spawnWorker(BOOT_URL, {
         workerData: { [BOOT_KEY]: data },
         name: this.#name,
-        resourceLimits: this.#stackKiB > 0 ? { stackSizeMb: (this.#stackKiB + NODE_STACK_RESERVE_KIB) / 1024 } : undefined,
+        resourceLimits: this.#stackKiB > 0 ? { ...this.#limits, stackSizeMb: (this.#stackKiB + NODE_STACK_RESERVE_KIB) / 1024 } : this.#limits,
       }, EXIT_PRELUDE)
     } catch (err) {
       if ((err as Error).name === 'DataCloneError') {
@@ -370,6 +385,19 @@ function checkModuleFile(url: string): void {
   if (!url.startsWith('file:')) return
   const path = fileURLToPath(url)
   if (!existsSync(path)) throw new TaskModuleError(`Cannot find module ${path} named by the module reference; check the path (relative paths resolve against the working directory)`)
+}
+
+function checkLimits(limits: HeapLimits | undefined): HeapLimits | undefined {
+  if (limits === undefined) return undefined
+  if (typeof limits !== 'object' || limits === null) throw typeError(`new Thread(): resourceLimits must be an object; received ${describe(limits)}`)
+  const out: HeapLimits = {}
+  for (const key of ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb'] as const) {
+    const v = limits[key]
+    if (v === undefined) continue
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw rangeError(`new Thread(): resourceLimits.${key} must be a positive number of MB; received ${describe(v)}`)
+    out[key] = v
+  }
+  return out
 }
 
 /**

@@ -40,6 +40,8 @@ export interface PoolShared {
   readonly broken: Event
   /** Released by each idle worker; taken by a submit that an idle worker will serve. */
   readonly idle: Semaphore
+  /** Per worker index: the cell of the item it is running, 0 if none (for a worker killed from outside). */
+  readonly running: Int32Array
 }
 
 // ---- task table -------------------------------------------------------------------------------
@@ -142,7 +144,7 @@ function schedule(core: ExecutorCore): void {
  * `startWorker`, and stops them.
  */
 export class ExecutorCore {
-  readonly shared: PoolShared = { queue: new Queue<WorkItem | null>(), broken: new Event(), idle: new Semaphore(0) }
+  readonly shared: PoolShared
   readonly #specs = new WeakMap<TaskSpec, number>()
   readonly #moduleSpecs = new Map<string, number>()
   readonly #specBlocks: number[] = []
@@ -154,6 +156,12 @@ export class ExecutorCore {
   #pendingCells: number[] = []
 
   constructor(maxWorkers: number, startWorker: (index: number) => void) {
+    this.shared = {
+      queue: new Queue<WorkItem | null>(),
+      broken: new Event(),
+      idle: new Semaphore(0),
+      running: new Int32Array(new SharedArrayBuffer(4 * maxWorkers)),
+    }
     this.#maxWorkers = maxWorkers
     this.#startWorker = startWorker
   }
@@ -251,6 +259,21 @@ export class ExecutorCore {
       }
     }
     this.shared.queue.put(null)
+  }
+
+  /**
+   * A worker died without running its exit handler (killed from outside, out of memory): fails
+   * the item it was running and breaks the pool.
+   */
+  workerLost(index: number, why: string): void {
+    const at = Atomics.exchange(this.shared.running, index, 0)
+    if (at !== 0) {
+      try {
+        completeCell(cellAt(at), EXCEPTION, new BrokenThreadPool(why), 'setException')
+      } catch {}
+      releaseCell(at)
+    }
+    breakPool(this.shared, why)
   }
 
   /** Frees the task table: call once every worker has exited. */

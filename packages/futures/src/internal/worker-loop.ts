@@ -15,12 +15,13 @@ import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, startCell } from 
 import { breakPool, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
 
 /** Worker main loop. */
-export async function workerLoop(shared: PoolShared, initializer: TaskSpec | undefined, initargs: unknown[]): Promise<void> {
-  const { queue, idle } = shared
+export async function workerLoop(shared: PoolShared, index: number, initializer: TaskSpec | undefined, initargs: unknown[]): Promise<void> {
+  const { queue, idle, running } = shared
   const name = currentThread().name
   let current: WorkItem | undefined
   process.on('exit', (code) => {
     const why = `Worker ${name} exited (exit code ${code}) ${current ? 'while running a task' : 'between tasks'}; the pool is broken`
+    Atomics.store(running, index, 0)
     if (current !== undefined) {
       const c = cellAt(current[0])
       try {
@@ -52,6 +53,7 @@ export async function workerLoop(shared: PoolShared, initializer: TaskSpec | und
       continue
     }
     current = item
+    Atomics.store(running, index, at)
     try {
       const fn = await taskAt(item[1])
       const result = await runItem(fn, item[2], item[3])
@@ -64,6 +66,7 @@ export async function workerLoop(shared: PoolShared, initializer: TaskSpec | und
       completeCell(c, EXCEPTION, err, 'setException')
     }
     current = undefined
+    Atomics.store(running, index, 0)
     releaseCell(at)
   }
 }
