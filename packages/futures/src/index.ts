@@ -8,3 +8,4 @@ export { CancelledError, InvalidStateError, TimeoutError, BrokenExecutor, Broken
 export { ThreadPoolExecutor, type ThreadPoolExecutorOptions, type ShutdownOptions, type MapOptions, type MapResult } from './thread-pool-executor.ts'
 export { wait, waitAsync, FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED, type ReturnWhen, type WaitOptions, type WaitAsyncOptions, type DoneAndNotDone } from './wait.ts'
 export { asCompleted, type AsCompleted } from './as-completed.ts'
+export { ThreadPool, AsyncResult, type ThreadPoolOptions, type ResultCallbacks, type IMapIterator } from './thread-pool.ts'

@@ -12,13 +12,13 @@
 import { availableParallelism } from 'node:os'
 import { rangeError, typeError } from '@tandem/sync/errors'
 import { checkInt, describe } from '@tandem/sync/kit'
-import { moduleRef, toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
+import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import { Thread, type HeapLimits } from '@tandem/sync/thread'
 import { BrokenThreadPool } from './errors.ts'
 import { Future } from './future.ts'
 import { CALL, CHUNK_STAR, ExecutorCore } from './internal/executor-core.ts'
+import { startThreadWorker } from './internal/thread-workers.ts'
 
-const WORKER_LOOP = moduleRef(new URL(`./internal/worker-loop${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), 'workerLoop')
 
 let poolCounter = 0
 
@@ -124,23 +124,14 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
   }
 
   #startWorker(index: number): void {
-    const shared = this.#core.shared
-    const t = new Thread({
-      target: WORKER_LOOP,
-      args: [shared, index, this.#initializer, this.#initargs],
-      name: `${this.#prefix}_${index}`,
-      daemon: true,
-      resourceLimits: this.#limits,
-    })
-    t.start()
-    this.#threads.push(t)
-    // A worker killed from outside (out of memory, terminate) cannot run its exit handler:
-    // notice it here, from the event loop.
-    void t.joinAsync().then(() => {
-      if (!shared.broken.isSet() && (!this.#core.isShutdown || Atomics.load(shared.running, index) !== 0)) {
-        this.#core.workerLost(index, `Worker ${t.name} terminated abruptly (killed, or out of memory under resourceLimits); the pool is broken`)
-      }
-    })
+    this.#threads.push(
+      startThreadWorker(this.#core, index, {
+        name: `${this.#prefix}_${index}`,
+        initializer: this.#initializer,
+        initargs: this.#initargs,
+        resourceLimits: this.#limits,
+      }),
+    )
   }
 
   #check(what: string): void {

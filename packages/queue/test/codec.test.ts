@@ -37,3 +37,23 @@ test('Queue.put refuses a view on a SharedArrayBuffer with ERR_NOT_SHAREABLE and
   q.put({ plain: new Int32Array([7]) })
   t.deepEqual(q.get({ timeout: 1000 }), { plain: new Int32Array([7]) })
 })
+
+test('Queue items: arrays of numbers (packed as raw int32 or float64 words) round-trip exactly, -0 and NaN included', (t) => {
+  const q = new Queue<unknown>()
+  const ints = Array.from({ length: 1000 }, (_, i) => (i % 2 ? -i : i * 1000003) | 0)
+  const doubles = [1, 2, 3, 4, 5, 6, 7, 0.5, NaN, Infinity, -Infinity, 2 ** 40]
+  const withNegZero = [1, 2, 3, 4, 5, 6, 7, 8, -0]
+  const mixed = [1, 2, 3, 4, 5, 6, 7, 8, 'nine']
+  const sparse = [1, 2, 3, 4, 5, 6, 7, 8]
+  delete sparse[3]
+  for (const s of [ints, doubles, withNegZero, mixed, { nested: [ints.slice(0, 9)] }, sparse]) q.put(s)
+  t.deepEqual(q.get({ timeout: 1000 }), ints)
+  t.deepEqual(q.get({ timeout: 1000 }), doubles)
+  const z = q.get({ timeout: 1000 }) as number[]
+  t.true(Object.is(z[8], -0))
+  t.deepEqual(q.get({ timeout: 1000 }), mixed)
+  t.deepEqual(q.get({ timeout: 1000 }), { nested: [ints.slice(0, 9)] })
+  const sp = q.get({ timeout: 1000 }) as number[]
+  t.false(3 in sp)
+  t.is(sp.length, 8)
+})

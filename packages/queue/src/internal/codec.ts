@@ -182,6 +182,8 @@ const P_LATIN1 = 7
 const P_UTF16 = 8
 const P_ARRAY = 9
 const P_OBJECT = 10
+const P_INT_ARRAY = 11 // dense array of int32 numbers: length, then 4 bytes each
+const P_F64_ARRAY = 12 // dense array of numbers: length, then 8 bytes each
 const MAX_DEPTH = 32
 
 let scratch = new Uint8Array(256)
@@ -249,6 +251,27 @@ function writeKey(k: string): void {
 }
 
 /** Writes `v`; false if it is not plain data. */
+/** Writes a dense array of numbers as raw int32 or float64 words; false if it is not one. */
+function writeNumbers(v: unknown[]): boolean {
+  const n = v.length
+  let ints = true
+  for (let i = 0; i < n; i++) {
+    const e = v[i]
+    if (typeof e !== 'number') return false
+    if (ints && ((e | 0) !== e || (e === 0 && 1 / e < 0))) ints = false
+  }
+  const width = ints ? 4 : 8
+  room(1 + 5 + n * width)
+  scratch[pos++] = ints ? P_INT_ARRAY : P_F64_ARRAY
+  writeLen(n)
+  const d = view
+  let p = pos
+  if (ints) for (let i = 0; i < n; i++, p += 4) d.setInt32(p, v[i] as number, true)
+  else for (let i = 0; i < n; i++, p += 8) d.setFloat64(p, v[i] as number, true)
+  pos = p
+  return true
+}
+
 function writePlain(v: unknown, depth: number): boolean {
   switch (typeof v) {
     case 'undefined':
@@ -284,6 +307,7 @@ function writePlain(v: unknown, depth: number): boolean {
       if (depth >= MAX_DEPTH) return false
       if (Array.isArray(v)) {
         if (Object.getPrototypeOf(v) !== Array.prototype) return false
+        if (v.length >= 8 && writeNumbers(v)) return true
         room(1)
         scratch[pos++] = P_ARRAY
         writeLen(v.length)
@@ -416,6 +440,16 @@ function readPlain(): unknown {
       const n = readLen()
       const a: unknown[] = []
       for (let i = 0; i < n; i++) a.push(readPlain())
+      return a
+    }
+    case P_INT_ARRAY:
+    case P_F64_ARRAY: {
+      const n = readLen()
+      const d = new DataView(rbuf.buffer, rbuf.byteOffset + rpos, n * (tag === P_INT_ARRAY ? 4 : 8))
+      const a: number[] = []
+      if (tag === P_INT_ARRAY) for (let i = 0; i < n; i++) a.push(d.getInt32(i * 4, true))
+      else for (let i = 0; i < n; i++) a.push(d.getFloat64(i * 8, true))
+      rpos += d.byteLength
       return a
     }
     case P_OBJECT: {
