@@ -22,6 +22,25 @@ import { startThreadWorker } from './internal/thread-workers.ts'
 
 let poolCounter = 0
 
+// A result that times out in map's iteration cancels its call too (CPython's _result_or_cancel).
+function resultOrCancel<T>(f: Future<T>, timeout: number | undefined): T {
+  try {
+    return f.result(timeout)
+  } catch (err) {
+    f.cancel()
+    throw err
+  }
+}
+
+async function resultOrCancelAsync<T>(f: Future<T>, timeout: number | undefined): Promise<T> {
+  try {
+    return await f.resultAsync(timeout)
+  } catch (err) {
+    f.cancel()
+    throw err
+  }
+}
+
 /** Options of `new ThreadPoolExecutor()`. */
 export interface ThreadPoolExecutorOptions {
   /**
@@ -234,7 +253,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
       *[Symbol.iterator]() {
         try {
           while (head < futures.length) {
-            const v = take().result(left())
+            const v = resultOrCancel(take(), left())
             if (chunked) yield* v as Awaited<R>[]
             else yield v as Awaited<R>
           }
@@ -245,7 +264,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
       async *[Symbol.asyncIterator]() {
         try {
           while (head < futures.length) {
-            const v = await take().resultAsync(left())
+            const v = await resultOrCancelAsync(take(), left())
             if (chunked) yield* v as Awaited<R>[]
             else yield v as Awaited<R>
           }

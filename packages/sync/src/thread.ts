@@ -341,6 +341,11 @@ export class Thread {
     return runAsync(this.#joinGen(deadlineOf(timeout)), signal)
   }
 
+  /** @internal Resolves when the thread has finished, without keeping the event loop alive. */
+  _finished(): Promise<boolean> {
+    return runAsync(this.#joinGen(Infinity), undefined, false)
+  }
+
   /** True from `start()` until the target finishes. */
   isAlive(): boolean {
     return Atomics.load(this.#control, STATE) === RUNNING

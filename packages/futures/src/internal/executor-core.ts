@@ -15,13 +15,12 @@
  *
  * @module
  */
-import { alloc, arenaBuffer, int32At, release, retain, setBlockingHook } from '@tandem/sync/kit'
+import { alloc, arenaBuffer, holdLoop, int32At, release, releaseLoop, retain, setBlockingHook } from '@tandem/sync/kit'
 import { Event } from '@tandem/sync/event'
 import { Semaphore } from '@tandem/sync/semaphore'
 import { loadTask, toTaskSpec, type TaskSpec } from '@tandem/sync/task'
 import { decodeItem, encodeItem, payloadBytes } from '@tandem/queue/kit'
 import { Queue } from '@tandem/queue/queue'
-import type { Staged } from '@tandem/queue/kit'
 import { BrokenThreadPool } from '../errors.ts'
 import { Future } from '../future.ts'
 import { cancelCell, cellAt, completeCell, EXCEPTION, releaseCell, startCell } from './cell.ts'
@@ -42,6 +41,13 @@ export interface PoolShared {
   readonly idle: Semaphore
   /** Per worker index: the cell of the item it is running, 0 if none (for a worker killed from outside). */
   readonly running: Int32Array
+  /** [0]: items submitted and not yet completed or dropped (the pool's thread stays alive while > 0). */
+  readonly outstanding: Int32Array
+}
+
+/** One item is completed or dropped. */
+export function itemDone(shared: PoolShared): void {
+  if (Atomics.sub(shared.outstanding, 0, 1) === 1) Atomics.notify(shared.outstanding, 0)
 }
 
 // ---- task table -------------------------------------------------------------------------------
@@ -88,12 +94,13 @@ export async function runItem(fn: Function, mode: number, payload: unknown[]): P
 // ---- failing items ----------------------------------------------------------------------------
 
 /** Fails (or, if cancelled, acknowledges) an item that will not run, and drops its reference. */
-export function failItem(item: WorkItem, error: unknown): void {
+export function failItem(shared: PoolShared, item: WorkItem, error: unknown): void {
   const c = cellAt(item[0])
   try {
     if (startCell(c)) completeCell(c, EXCEPTION, error, 'setException')
   } catch {}
   releaseCell(item[0])
+  itemDone(shared)
 }
 
 /** Marks the pool broken and fails every queued item (keeps a shutdown sentinel in place). */
@@ -110,13 +117,13 @@ export function breakPool(shared: PoolShared, why: string): void {
       shared.queue.put(null)
       return
     }
-    failItem(item, new BrokenThreadPool(why))
+    failItem(shared, item, new BrokenThreadPool(why))
   }
 }
 
 // ---- the submitting side ------------------------------------------------------------------------
 
-/** Most items buffered before a submit hands them over itself. */
+/** Most items queued without waking a worker before a submit wakes workers itself. */
 export const BATCH = 32
 
 // Cores of this thread holding buffered items, flushed at the end of the synchronous run or
@@ -152,8 +159,7 @@ export class ExecutorCore {
   readonly #startWorker: (index: number) => void
   #workers = 0
   #shutdown = false
-  #pending: Staged[] = []
-  #pendingCells: number[] = []
+  #deferred = 0
 
   constructor(maxWorkers: number, startWorker: (index: number) => void) {
     this.shared = {
@@ -161,6 +167,7 @@ export class ExecutorCore {
       broken: new Event(),
       idle: new Semaphore(0),
       running: new Int32Array(new SharedArrayBuffer(4 * maxWorkers)),
+      outstanding: new Int32Array(new SharedArrayBuffer(4)),
     }
     this.#maxWorkers = maxWorkers
     this.#startWorker = startWorker
@@ -193,38 +200,58 @@ export class ExecutorCore {
   }
 
   /**
-   * Queues one item and returns its future. Items submitted in one synchronous run are handed
-   * to the queue in batches: when {@link BATCH} are waiting, when the run ends (a microtask),
-   * or before this thread blocks in any Tandem wait.
+   * Queues one item and returns its future. The item is in the queue at once; waking sleeping
+   * workers is what costs (a futex wake per item when workers outpace the submitter), so only
+   * the first item of a synchronous run wakes one, and the rest of the run's items wake workers
+   * in one go: after {@link BATCH} items, when the run ends (a microtask), or before this thread
+   * blocks in a Tandem wait. A worker that takes an item and sees more wakes the next (a chain),
+   * so a burst spreads over the pool even while this thread is busy.
    * @throws {TypeError} `ERR_NOT_SHAREABLE` if the payload cannot be cloned (nothing queued)
    */
   submit<R>(task: number, mode: number, payload: unknown[]): Future<R> {
     const f = new Future<R>()
     const at = Future.cellOf(f as Future<unknown>).byteOffset
-    const staged = this.shared.queue._stage([at, task, mode, payload])
+    const queue = this.shared.queue
+    const staged = queue._stage([at, task, mode, payload])
     retain(at)
-    this.#pending.push(staged)
-    this.#pendingCells.push(at)
-    if (this.#pending.length >= BATCH) this.flush()
-    else if (this.#pending.length === 1) schedule(this)
+    const wake = this.#deferred === 0 ? 1 : 0
+    // Like CPython's exit handler, a pool with work in flight keeps its thread alive.
+    if (Atomics.add(this.shared.outstanding, 0, 1) === 0) void this.#keepAliveUntilIdle()
+    try {
+      queue._putStaged([staged], wake)
+    } catch (err) {
+      queue._dropStaged(staged)
+      failItem(this.shared, [at, 0, 0, []], err)
+      throw err
+    }
+    if (wake === 0 && ++this.#deferred >= BATCH) this.flush()
+    else if (wake === 1) {
+      this.#deferred = 1
+      schedule(this)
+    }
     this.#adjustWorkers()
     return f
   }
 
-  /** Hands the buffered items to the workers. */
-  flush(): void {
-    const items = this.#pending
-    if (items.length === 0) return
-    const cells = this.#pendingCells
-    this.#pending = []
-    this.#pendingCells = []
+  async #keepAliveUntilIdle(): Promise<void> {
+    const out = this.shared.outstanding
+    holdLoop()
     try {
-      this.shared.queue._putStaged(items)
-    } catch (err) {
-      // Shut down or broken meanwhile: these calls will not run.
-      for (const staged of items) this.shared.queue._dropStaged(staged)
-      for (const at of cells) failItem([at, 0, 0, []], err)
+      for (let n = Atomics.load(out, 0); n > 0; n = Atomics.load(out, 0)) {
+        const r = Atomics.waitAsync(out, 0, n)
+        if (r.async) await r.value
+      }
+    } finally {
+      releaseLoop()
     }
+  }
+
+  /** Wakes workers for the items queued without a wake-up. */
+  flush(): void {
+    const n = this.#deferred
+    if (n === 0) return
+    this.#deferred = 0
+    this.shared.queue._wake(n)
   }
 
   #adjustWorkers(): void {
@@ -256,6 +283,7 @@ export class ExecutorCore {
           startCell(c)
         } catch {}
         releaseCell(item[0])
+        itemDone(this.shared)
       }
     }
     this.shared.queue.put(null)
@@ -272,6 +300,7 @@ export class ExecutorCore {
         completeCell(cellAt(at), EXCEPTION, new BrokenThreadPool(why), 'setException')
       } catch {}
       releaseCell(at)
+      itemDone(this.shared)
     }
     breakPool(this.shared, why)
   }

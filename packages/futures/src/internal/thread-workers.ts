@@ -29,8 +29,8 @@ export function startThreadWorker(core: ExecutorCore, index: number, opts: Threa
   })
   t.start()
   // A worker killed from outside (out of memory, terminated) cannot run its exit handler:
-  // notice it here, from the event loop.
-  void t.joinAsync().then(() => {
+  // notice it here, from the event loop (without keeping the process alive for an idle pool).
+  void t._finished().then(() => {
     if (!shared.broken.isSet() && (!core.isShutdown || Atomics.load(shared.running, index) !== 0)) {
       core.workerLost(index, `Worker ${t.name} terminated abruptly (killed, or out of memory under resourceLimits); the pool is broken`)
     }

@@ -12,7 +12,7 @@ import { currentThread } from '@tandem/sync/thread'
 import { loadTask, type TaskSpec } from '@tandem/sync/task'
 import { BrokenThreadPool } from '../errors.ts'
 import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, startCell } from './cell.ts'
-import { breakPool, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
+import { breakPool, itemDone, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
 
 /** Worker main loop. */
 export async function workerLoop(shared: PoolShared, index: number, initializer: TaskSpec | undefined, initargs: unknown[]): Promise<void> {
@@ -27,6 +27,7 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
       try {
         completeCell(c, EXCEPTION, new BrokenThreadPool(why), 'setException')
       } catch {}
+      itemDone(shared)
     }
     breakPool(shared, why)
   })
@@ -46,10 +47,13 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
       queue.put(null) // one sentinel serves every worker
       return
     }
+    // Pass the wake-up on: the submitter wakes one worker per burst (see ExecutorCore.submit).
+    if (queue.qsize() > 0) queue._wake(1)
     const at = item[0]
     const c = cellAt(at)
     if (!startCell(c)) {
       releaseCell(at)
+      itemDone(shared)
       continue
     }
     current = item
@@ -68,5 +72,6 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
     current = undefined
     Atomics.store(running, index, 0)
     releaseCell(at)
+    itemDone(shared)
   }
 }

@@ -465,11 +465,12 @@ export class BaseQueue<T> {
   }
 
   /**
-   * @internal For executors: puts staged items under one mutex hold and wakes at most as many
-   * getters as items (an unbounded queue only; blocks for the mutex).
+   * @internal For executors: puts staged items under one mutex hold and wakes at most `wake`
+   * getters (an unbounded queue only; blocks for the mutex). Items put without a wake-up are
+   * taken by getters that are awake; {@link _wake} wakes sleeping ones later.
    * @throws {QueueShutDown} after `shutdown()` (nothing put; the caller drops the items)
    */
-  _putStaged(items: readonly Staged[]): void {
+  _putStaged(items: readonly Staged[], wake = items.length): void {
     if (items.length === 0) return
     const wait = this.#lockGen()
     if (wait) runBlocking(wait)
@@ -481,7 +482,21 @@ export class BaseQueue<T> {
         this.#insert(staged)
       }
       c[UNFINISHED] = c[UNFINISHED]! + items.length
-      this.notEmpty._notify(items.length)
+      if (wake > 0) this.notEmpty._notify(wake)
+    } finally {
+      this.mutex.release()
+    }
+  }
+
+  /** @internal For executors: wakes up to `n` sleeping getters if there are items for them. */
+  _wake(n: number): void {
+    const c = this.#cell
+    if (Atomics.load(c, COUNT) === 0) return
+    const wait = this.#lockGen()
+    if (wait) runBlocking(wait)
+    try {
+      const count = c[COUNT]!
+      if (count > 0) this.notEmpty._notify(Math.min(n, count))
     } finally {
       this.mutex.release()
     }

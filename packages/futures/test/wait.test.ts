@@ -1,0 +1,635 @@
+/**
+ * wait / waitAsync: CPython's `Lib/test/test_concurrent_futures/test_wait.py` (ThreadPoolWaitTests)
+ * ported to ThreadPoolExecutor on real worker threads, plus what a Node port adds: the async
+ * form with an AbortSignal, futures completed by workers while the main thread blocks or awaits,
+ * a future already watched by another thread (polled), wait() inside a pool worker on futures of
+ * the same pool, and argument checks.
+ *
+ * CPython's 1.5 s sleeps become short sleeps or gates (Tandem Events a task waits on), so the
+ * assertions are about which futures are done, never about durations. The main thread only
+ * blocks in wait() with a timeout (LONG, far above what a passing run needs).
+ * Skipped: the ProcessPool variants of WaitTests (no ProcessPoolExecutor here yet; fork/spawn
+ * contexts have no Node equivalent).
+ */
+import test from 'ava'
+import type { ExecutionContext } from 'ava'
+import { Future } from '../src/future.ts'
+import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
+import { ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, wait, waitAsync, type DoneAndNotDone } from '../src/wait.ts'
+import * as root from '../src/index.ts'
+import { Event } from '../../sync/src/event.ts'
+import { joinAll as joinAllWithin, sharedInts, sleep, spawn, until as untilWithin } from '../../sync/test/_helpers.ts'
+import type { Thread } from '../../sync/src/thread.ts'
+
+/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
+const LONG = 60_000
+const WAIT_URL = new URL('../src/wait.ts', import.meta.url).href
+
+function until(pred: () => boolean, what?: string): Promise<void> {
+  return untilWithin(pred, LONG, what)
+}
+
+function joinAll(threads: Thread[]): Promise<void> {
+  return joinAllWithin(threads, LONG)
+}
+
+type State = 'pending' | 'running' | 'cancelled' | 'cancelledAndNotified' | 'exception' | 'successful'
+
+/** CPython's `create_future(state=...)` (the *_FUTURE fixtures of test_concurrent_futures/util.py). */
+function makeFuture(state: State): Future<unknown> {
+  const f = new Future<unknown>()
+  switch (state) {
+    case 'pending':
+      break
+    case 'running':
+      f.setRunningOrNotifyCancel()
+      break
+    case 'cancelled':
+      f.cancel()
+      break
+    case 'cancelledAndNotified':
+      f.cancel()
+      f.setRunningOrNotifyCancel()
+      break
+    case 'exception':
+      f.setException(new Error('OSError'))
+      break
+    case 'successful':
+      f.setResult(42)
+      break
+  }
+  return f
+}
+
+/** Fresh fixture futures per test (CPython shares module-level ones; a test here must not see another's). */
+function fixtures() {
+  return {
+    PENDING: makeFuture('pending'),
+    RUNNING: makeFuture('running'),
+    CANCELLED: makeFuture('cancelled'),
+    CANCELLED_AND_NOTIFIED: makeFuture('cancelledAndNotified'),
+    EXCEPTION: makeFuture('exception'),
+    SUCCESSFUL: makeFuture('successful'),
+  }
+}
+
+/** A pool shut down (queued work cancelled, gates opened) when the test ends. */
+function newPool(t: ExecutionContext, maxWorkers: number, ...gates: Event[]): ThreadPoolExecutor {
+  const pool = new ThreadPoolExecutor({ maxWorkers })
+  t.teardown(() => {
+    for (const g of gates) g.set()
+    pool.shutdown({ wait: false, cancelFutures: true })
+  })
+  return pool
+}
+
+/**
+ * Compares the sets by identity, through names (ava's deepEqual would find any two Futures
+ * equal: their state is private).
+ */
+function sets(t: ExecutionContext, r: DoneAndNotDone<unknown>, names: Record<string, Future<unknown>>, done: string[], notDone: string[]): void {
+  const byFuture = new Map<Future<unknown>, string>()
+  for (const [k, f] of Object.entries(names)) byFuture.set(f, k)
+  const label = (s: Set<Future<unknown>>): string[] => [...s].map((f) => byFuture.get(f) ?? '<unknown future>').sort()
+  t.deepEqual(label(r.done), [...done].sort(), 'done')
+  t.deepEqual(label(r.notDone), [...notDone].sort(), 'notDone')
+}
+
+// Task functions (shipped by source: only parameters, globals and their own imports).
+const mul = (x: number, y: number): number => x * y
+const sleepMs = (ms: number): void => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+const gated = (g: Event): void => {
+  g.wait(60_000)
+}
+const divmod = (a: number, b: number): number => {
+  if (b === 0) throw new RangeError('integer division or modulo by zero')
+  return Math.floor(a / b)
+}
+
+const FORMS = [
+  { name: 'wait', run: (fs: Iterable<Future<unknown>>, opts?: Parameters<typeof wait>[1]) => Promise.resolve(wait(fs, opts)) },
+  { name: 'waitAsync', run: (fs: Iterable<Future<unknown>>, opts?: Parameters<typeof wait>[1]) => waitAsync(fs, opts) },
+] as const
+
+test('wait, waitAsync and the returnWhen constants are exported from the package root', (t) => {
+  t.is(root.wait, wait)
+  t.is(root.waitAsync, waitAsync)
+  t.is(root.FIRST_COMPLETED, 'FIRST_COMPLETED')
+  t.is(root.FIRST_EXCEPTION, 'FIRST_EXCEPTION')
+  t.is(root.ALL_COMPLETED, 'ALL_COMPLETED')
+})
+
+for (const { name, run } of FORMS) {
+  // CPython test_20369 (bpo-20369): a future given twice is waited for once and reported once.
+  test(`${name}() collapses a duplicated future: [f, f] gives done = {f}`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const pool = newPool(t, 5)
+    const f = pool.submit(sleepMs, 50)
+    const r = await run([f, f], { returnWhen: ALL_COMPLETED, timeout: LONG })
+    sets(t, r, { f }, ['f'], [])
+  })
+
+  // CPython test_first_completed.
+  test(`${name}(FIRST_COMPLETED) returns the first finished future; a cancelled future not acknowledged by an executor stays in notDone`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const gate = new Event()
+    const pool = newPool(t, 5, gate)
+    const { CANCELLED } = fixtures()
+    const future1 = pool.submit(mul, 21, 2)
+    const future2 = pool.submit(gated, gate)
+    const r = await run([CANCELLED, future1, future2], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+    sets(t, r, { CANCELLED, future1, future2 }, ['future1'], ['CANCELLED', 'future2'])
+    t.is(future1.result(0), 42)
+  })
+
+  // CPython test_first_completed_some_already_completed.
+  test(`${name}(FIRST_COMPLETED) returns at once with every already-done future`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const gate = new Event()
+    const pool = newPool(t, 5, gate)
+    const { CANCELLED_AND_NOTIFIED, SUCCESSFUL } = fixtures()
+    const future1 = pool.submit(gated, gate)
+    const r = await run([CANCELLED_AND_NOTIFIED, SUCCESSFUL, future1], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+    sets(t, r, { CANCELLED_AND_NOTIFIED, SUCCESSFUL, future1 }, ['CANCELLED_AND_NOTIFIED', 'SUCCESSFUL'], ['future1'])
+    t.false(future1.done())
+  })
+
+  // CPython test_first_exception. The raising task waits for future1 (passed to it as an
+  // argument) instead of sleeping, so future1 is always done first.
+  test(`${name}(FIRST_EXCEPTION) returns when a task raises, with the futures done by then`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const gate = new Event()
+    const pool = newPool(t, 5, gate)
+    const future1 = pool.submit(mul, 2, 21)
+    const future2 = pool.submit((f1: Future<number>) => {
+      f1.result(60_000)
+      throw new Error('this is an exception')
+    }, future1)
+    const future3 = pool.submit(gated, gate)
+    const r = await run([future1, future2, future3], { returnWhen: FIRST_EXCEPTION, timeout: LONG })
+    sets(t, r, { future1, future2, future3 }, ['future1', 'future2'], ['future3'])
+    t.is((future2.exception(0) as Error).message, 'this is an exception')
+  })
+
+  // CPython test_first_exception_some_already_complete.
+  test(`${name}(FIRST_EXCEPTION) with done futures: a cancelled-and-notified one is done, a merely cancelled one is not`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const gate = new Event()
+    const pool = newPool(t, 5, gate)
+    const { SUCCESSFUL, CANCELLED, CANCELLED_AND_NOTIFIED } = fixtures()
+    const future1 = pool.submit(divmod, 21, 0)
+    const future2 = pool.submit(gated, gate)
+    const r = await run([SUCCESSFUL, CANCELLED, CANCELLED_AND_NOTIFIED, future1, future2], { returnWhen: FIRST_EXCEPTION, timeout: LONG })
+    sets(t, r, { SUCCESSFUL, CANCELLED, CANCELLED_AND_NOTIFIED, future1, future2 }, ['SUCCESSFUL', 'CANCELLED_AND_NOTIFIED', 'future1'], ['CANCELLED', 'future2'])
+    t.is((future1.exception(0) as Error).name, 'RangeError')
+  })
+
+  // CPython test_first_exception_one_already_failed.
+  test(`${name}(FIRST_EXCEPTION) returns at once when a future has already failed`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const gate = new Event()
+    const pool = newPool(t, 5, gate)
+    const { EXCEPTION } = fixtures()
+    const future1 = pool.submit(gated, gate)
+    const r = await run([EXCEPTION, future1], { returnWhen: FIRST_EXCEPTION, timeout: LONG })
+    sets(t, r, { EXCEPTION, future1 }, ['EXCEPTION'], ['future1'])
+  })
+
+  test(`${name}(FIRST_EXCEPTION) waits for all when none raises`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const pool = newPool(t, 5)
+    const { SUCCESSFUL } = fixtures()
+    const future1 = pool.submit(mul, 6, 7)
+    const future2 = pool.submit((ms: number) => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+      return 'slow'
+    }, 100)
+    const r = await run([SUCCESSFUL, future1, future2], { returnWhen: FIRST_EXCEPTION, timeout: LONG })
+    sets(t, r, { SUCCESSFUL, future1, future2 }, ['SUCCESSFUL', 'future1', 'future2'], [])
+    t.is(future2.result(0), 'slow')
+  })
+
+  // CPython test_all_completed.
+  test(`${name}(ALL_COMPLETED) returns every future done, failed ones included`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const pool = newPool(t, 5)
+    const { SUCCESSFUL, CANCELLED_AND_NOTIFIED, EXCEPTION } = fixtures()
+    const future1 = pool.submit(divmod, 2, 0)
+    const future2 = pool.submit(mul, 2, 21)
+    const r = await run([SUCCESSFUL, CANCELLED_AND_NOTIFIED, EXCEPTION, future1, future2], { returnWhen: ALL_COMPLETED, timeout: LONG })
+    sets(
+      t,
+      r,
+      { SUCCESSFUL, CANCELLED_AND_NOTIFIED, EXCEPTION, future1, future2 },
+      ['SUCCESSFUL', 'CANCELLED_AND_NOTIFIED', 'EXCEPTION', 'future1', 'future2'],
+      [],
+    )
+  })
+
+  test(`${name}() defaults to ALL_COMPLETED`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const pool = newPool(t, 2)
+    const fs = [10, 60, 30].map((ms) => pool.submit(sleepMs, ms))
+    const r = await run(fs, { timeout: LONG })
+    t.is(r.done.size, 3)
+    t.is(r.notDone.size, 0)
+    t.true(fs.every((f) => r.done.has(f)))
+  })
+
+  // CPython test_timeout: a timeout is not an error, it returns what was done by then.
+  test(`${name}(timeout) returns the futures done by the deadline and the rest in notDone (no error)`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const gate = new Event()
+    const pool = newPool(t, 5, gate)
+    const { CANCELLED_AND_NOTIFIED, EXCEPTION, SUCCESSFUL } = fixtures()
+    const future = pool.submit(gated, gate)
+    for (const timeout of [0, 50]) {
+      const r = await run([CANCELLED_AND_NOTIFIED, EXCEPTION, SUCCESSFUL, future], { timeout, returnWhen: ALL_COMPLETED })
+      sets(t, r, { CANCELLED_AND_NOTIFIED, EXCEPTION, SUCCESSFUL, future }, ['CANCELLED_AND_NOTIFIED', 'EXCEPTION', 'SUCCESSFUL'], ['future'])
+    }
+    t.false(future.done())
+  })
+
+  test(`${name}() of no futures returns two empty sets at once`, async (t) => {
+    t.timeout(10_000)
+    for (const returnWhen of [FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED] as const) {
+      const r = await run([], { returnWhen })
+      t.is(r.done.size, 0)
+      t.is(r.notDone.size, 0)
+    }
+  })
+
+  test(`${name}() accepts any iterable (a Set, a generator) and returns fresh disjoint sets`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const { SUCCESSFUL, PENDING, RUNNING } = fixtures()
+    const input = new Set([SUCCESSFUL, PENDING])
+    const r1 = await run(input, { timeout: 0 })
+    sets(t, r1, { SUCCESSFUL, PENDING }, ['SUCCESSFUL'], ['PENDING'])
+    t.not(r1.done, input)
+    function* gen(): Generator<Future<unknown>> {
+      yield RUNNING
+      yield SUCCESSFUL
+      yield RUNNING
+    }
+    const r2 = await run(gen(), { timeout: 0 })
+    sets(t, r2, { SUCCESSFUL, RUNNING }, ['SUCCESSFUL'], ['RUNNING'])
+  })
+
+  // CPython ThreadPoolWaitTests.test_pending_calls_race (issue #14406): many futures completing
+  // at once while waiting on all of them.
+  test(`${name}(ALL_COMPLETED) over 100 futures released at once sees every completion`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const event = new Event()
+    const pool = newPool(t, 5, event)
+    const fs = new Set(Array.from({ length: 100 }, () => pool.submit(gated, event)))
+    event.set()
+    const r = await run(fs, { returnWhen: ALL_COMPLETED, timeout: LONG })
+    t.is(r.done.size, 100)
+    t.is(r.notDone.size, 0)
+  })
+
+  test(`${name}() returns when worker threads complete bare futures: FIRST_COMPLETED, then ALL_COMPLETED`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const a = new Future<number>()
+    const b = new Future<number>()
+    const c = new Future<number>()
+    const go = sharedInts(1)
+    // Completes b, then (after the main thread has seen b) a and c.
+    const th = spawn(
+      (a: Future<number>, b: Future<number>, c: Future<number>, go: Int32Array) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+        b.setResult(2)
+        Atomics.wait(go, 0, 0, 60_000)
+        a.setResult(1)
+        c.setException(new TypeError('c failed'))
+      },
+      a,
+      b,
+      c,
+      go,
+    )
+    t.teardown(() => {
+      Atomics.store(go, 0, 1)
+      Atomics.notify(go, 0)
+    })
+    const r1 = await run([a, b, c], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+    sets(t, r1, { a, b, c }, ['b'], ['a', 'c'])
+    Atomics.store(go, 0, 1)
+    Atomics.notify(go, 0)
+    const r2 = await run([a, b, c], { timeout: LONG })
+    sets(t, r2, { a, b, c }, ['a', 'b', 'c'], [])
+    t.is((c.exception(0) as Error).name, 'TypeError')
+    await joinAll([th])
+  })
+
+  // Cancellation is counted by wait only once an executor acknowledged it
+  // (setRunningOrNotifyCancel), as in CPython: cancel() alone does not wake the waiter.
+  test(`${name}() counts a cancelled future as done only once setRunningOrNotifyCancel() acknowledges it (from a worker)`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const { CANCELLED, CANCELLED_AND_NOTIFIED } = fixtures()
+    sets(t, await run([CANCELLED], { timeout: 20 }), { CANCELLED }, [], ['CANCELLED'])
+    sets(t, await run([CANCELLED_AND_NOTIFIED], { timeout: 20 }), { CANCELLED_AND_NOTIFIED }, ['CANCELLED_AND_NOTIFIED'], [])
+    t.true(CANCELLED.cancelled() && CANCELLED.done(), 'done() and cancelled() do count it')
+
+    // A future cancelled by another thread while we wait stays in notDone until acknowledged.
+    const f = new Future<number>()
+    const cancelled = sharedInts(1)
+    const canceller = spawn(
+      (f: Future<number>, box: Int32Array) => {
+        Atomics.store(box, 0, f.cancel() ? 1 : -1)
+      },
+      f,
+      cancelled,
+    )
+    await joinAll([canceller])
+    t.is(Atomics.load(cancelled, 0), 1)
+    sets(t, await run([f], { returnWhen: FIRST_COMPLETED, timeout: 50 }), { f }, [], ['f'])
+
+    // A worker acknowledges it while we wait: now it is done.
+    const acker = spawn(
+      (f: Future<number>) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+        if (f.setRunningOrNotifyCancel()) throw new Error('expected false for a cancelled future')
+      },
+      f,
+    )
+    const r = await run([f, makeFuture('pending')], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+    t.true(r.done.has(f))
+    t.is(r.notDone.size, 1)
+    await joinAll([acker])
+  })
+
+  test(`${name}(): a queued call cancelled by the caller becomes done when the pool's worker reaches and skips it`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const started = new Event()
+    const gate = new Event()
+    const pool = newPool(t, 1, gate)
+    const first = pool.submit(
+      (s: Event, g: Event) => {
+        s.set()
+        g.wait(60_000)
+        return 'first'
+      },
+      started,
+      gate,
+    )
+    t.true(await started.waitAsync(LONG))
+    const queued = pool.submit(mul, 1, 2)
+    t.true(queued.cancel())
+    sets(t, await run([queued], { timeout: 30 }), { queued }, [], ['queued'])
+    // The worker acknowledges the cancellation when it takes the item; a task behind it proves it did.
+    const after = pool.submit(mul, 3, 4)
+    gate.set()
+    const r = await run([queued, after, first], { timeout: LONG })
+    sets(t, r, { queued, after, first }, ['queued', 'after', 'first'], [])
+    t.true(queued.cancelled())
+    t.is(after.result(0), 12)
+  })
+
+  // A future another thread already watches (it awaited it first) is polled rather than
+  // delivered through this thread's mailbox; completion must still end the wait.
+  test(`${name}() sees a future completed elsewhere even when another worker thread watches it first`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const f = new Future<string>()
+    const own = new Future<string>()
+    const box = sharedInts(2)
+    const watcher = spawn(
+      async (f: Future<string>, box: Int32Array) => {
+        const p = f.resultAsync(60_000) // claims f's watch slot for this worker
+        Atomics.store(box, 0, 1)
+        Atomics.store(box, 1, (await p) === 'x' ? 1 : -1)
+      },
+      f,
+      box,
+    )
+    await until(() => Atomics.load(box, 0) === 1, 'the watcher to await f')
+    const completer = spawn(
+      (f: Future<string>, own: Future<string>) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+        f.setResult('x')
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+        own.setResult('y')
+      },
+      f,
+      own,
+    )
+    const r1 = await run([f, own], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+    t.true(r1.done.has(f), 'f (polled) is seen done')
+    const r2 = await run([f, own], { timeout: LONG })
+    sets(t, r2, { f, own }, ['f', 'own'], [])
+    await joinAll([watcher, completer])
+    t.is(Atomics.load(box, 1), 1)
+  })
+
+  test(`${name}() rejects bad arguments: ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE`, async (t) => {
+    t.timeout(10_000)
+    const f = makeFuture('successful')
+    const bad = async (fs: unknown, opts: unknown, Ctor: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, code: string): Promise<void> => {
+      // The blocking form throws synchronously, the async form rejects.
+      const err = name === 'wait' ? t.throws(() => wait(fs as never, opts as never)) : await t.throwsAsync(waitAsync(fs as never, opts as never))
+      t.true(err instanceof Ctor, `${String(fs)} / ${JSON.stringify(opts)}: ${err?.name}`)
+      t.is((err as { code?: string }).code, code, `${String(fs)} / ${JSON.stringify(opts)}`)
+    }
+    for (const fs of [42, null, undefined, 'abc', { length: 0 }, f]) await bad(fs, undefined, TypeError, 'ERR_INVALID_ARG_TYPE')
+    for (const fs of [[42], [f, {}], [Promise.resolve(1)], [f, null]]) await bad(fs, undefined, TypeError, 'ERR_INVALID_ARG_TYPE')
+    for (const returnWhen of ['first_completed', 'ANY', 0, true]) await bad([f], { returnWhen }, RangeError, 'ERR_INVALID_ARG_VALUE')
+    for (const timeout of [-1, -0.5, Number.NaN]) await bad([f], { timeout }, RangeError, 'ERR_OUT_OF_RANGE')
+    await bad([f], { timeout: '10' }, TypeError, 'ERR_INVALID_ARG_TYPE')
+    await bad([f], 5, TypeError, 'ERR_INVALID_ARG_TYPE')
+  })
+}
+
+// ---- the blocking form specifically ------------------------------------------------------------
+
+test('wait(timeout) blocking the main thread returns as soon as pool workers finish the calls', async (t) => {
+  t.timeout(LONG + 10_000)
+  const pool = newPool(t, 3)
+  const started = new Event()
+  // Each call waits until the main thread is (about to be) blocked, then sleeps a little.
+  const fs = [30, 60, 90].map((ms) =>
+    pool.submit(
+      (s: Event, ms: number) => {
+        s.wait(60_000)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+        return ms
+      },
+      started,
+      ms,
+    ),
+  )
+  await sleep(50)
+  started.set()
+  const r = wait(fs, { timeout: LONG })
+  t.is(r.done.size, 3)
+  t.is(r.notDone.size, 0)
+  t.deepEqual(fs.map((f) => f.result(0)), [30, 60, 90])
+})
+
+test('wait(FIRST_COMPLETED) blocking the main thread wakes for a future a worker completes mid-wait', async (t) => {
+  t.timeout(LONG + 10_000)
+  const f = new Future<number>()
+  const never = new Future<number>()
+  const box = sharedInts(1)
+  const th = spawn(
+    (f: Future<number>, box: Int32Array) => {
+      Atomics.store(box, 0, 1)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100) // the main thread blocks meanwhile
+      f.setResult(5)
+    },
+    f,
+    box,
+  )
+  await until(() => Atomics.load(box, 0) === 1, 'the worker to start')
+  const r = wait([never, f], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+  t.true(r.done.has(f))
+  t.true(r.notDone.has(never))
+  t.is(f.result(0), 5)
+  await joinAll([th])
+})
+
+test('wait() inside a pool worker on futures of the same pool (nested) returns when they complete', async (t) => {
+  t.timeout(LONG + 10_000)
+  const gate = new Event()
+  const pool = newPool(t, 4, gate)
+  const b = pool.submit((g: Event) => (g.wait(60_000), 'b'), gate)
+  const c = pool.submit((g: Event) => (g.wait(60_000), 'c'), gate)
+  const outer = pool.submit(
+    async (url: string, b: Future<string>, c: Future<string>) => {
+      const { wait, FIRST_COMPLETED } = await import(url)
+      const first = wait([b, c], { returnWhen: FIRST_COMPLETED, timeout: 60_000 })
+      const all = wait([b, c, b], { timeout: 60_000 })
+      return { first: first.done.size, all: all.done.size, notDone: all.notDone.size, values: [b.result(0), c.result(0)] }
+    },
+    WAIT_URL,
+    b,
+    c,
+  )
+  await sleep(50) // let the outer call block in wait()
+  t.false(outer.done())
+  gate.set()
+  const r = await outer.resultAsync(LONG)
+  t.true(r.first >= 1)
+  t.is(r.all, 2)
+  t.is(r.notDone, 0)
+  t.deepEqual(r.values, ['b', 'c'])
+})
+
+test('waitAsync() inside a pool worker on futures the main thread already watches (polled there) resolves', async (t) => {
+  t.timeout(LONG + 10_000)
+  const gate = new Event()
+  const pool = newPool(t, 4, gate)
+  const b = pool.submit((g: Event) => (g.wait(60_000), 1), gate)
+  const c = pool.submit((g: Event) => (g.wait(60_000), 2), gate)
+  // The main thread watches b and c first, so the worker's wait finds them watched elsewhere.
+  const mainSees = Promise.all([b.resultAsync(LONG), c.resultAsync(LONG)])
+  const outer = pool.submit(
+    async (url: string, b: Future<number>, c: Future<number>) => {
+      const { waitAsync, wait } = await import(url)
+      const r = await waitAsync([b, c], { timeout: 60_000 })
+      const blocking = wait([b, c], { timeout: 60_000 })
+      return [r.done.size, r.notDone.size, blocking.done.size]
+    },
+    WAIT_URL,
+    b,
+    c,
+  )
+  await sleep(50)
+  gate.set()
+  t.deepEqual(await outer.resultAsync(LONG), [2, 0, 2])
+  t.deepEqual(await mainSees, [1, 2])
+})
+
+// A worker's completion mailbox holds 1024 posts; many completions at once overflow it, and the
+// overflow rescan must still find every future.
+test('wait() in a worker over 3000 futures completed at once by the main thread sees them all', async (t) => {
+  t.timeout(LONG + 10_000)
+  const fs = Array.from({ length: 3000 }, () => new Future<number>())
+  const box = sharedInts(3)
+  const th = spawn(
+    async (url: string, fs: Future<number>[], box: Int32Array) => {
+      const { wait } = await import(url)
+      Atomics.store(box, 0, 1)
+      const r = wait(fs, { timeout: 60_000 })
+      Atomics.store(box, 1, r.done.size)
+      Atomics.store(box, 2, r.notDone.size)
+    },
+    WAIT_URL,
+    fs,
+    box,
+  )
+  await until(() => Atomics.load(box, 0) === 1, 'the worker to start waiting')
+  await sleep(50)
+  fs.forEach((f, i) => f.setResult(i))
+  await joinAll([th])
+  t.is(Atomics.load(box, 1), 3000)
+  t.is(Atomics.load(box, 2), 0)
+})
+
+// ---- the async form specifically ---------------------------------------------------------------
+
+test('waitAsync() does not block the event loop while pool workers run', async (t) => {
+  t.timeout(LONG + 10_000)
+  const gate = new Event()
+  const pool = newPool(t, 2, gate)
+  const fs = [pool.submit((g: Event) => (g.wait(60_000), 1), gate), pool.submit((g: Event) => (g.wait(60_000), 2), gate)]
+  let settled = false
+  const p = waitAsync(fs, { timeout: LONG }).then((r) => ((settled = true), r))
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 5)
+  await until(() => ticks >= 5, 'timers to run while waitAsync is pending')
+  clearInterval(timer)
+  t.false(settled)
+  gate.set()
+  const r = await p
+  t.is(r.done.size, 2)
+  t.deepEqual(fs.map((f) => f.result(0)), [1, 2])
+})
+
+test('waitAsync({ signal }) rejects with the signal reason when aborted; the futures are untouched', async (t) => {
+  t.timeout(LONG + 10_000)
+  const f = new Future<number>()
+  const g = makeFuture('successful')
+  const ac = new AbortController()
+  const p = waitAsync([f, g], { timeout: LONG, signal: ac.signal })
+  let settled = false
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  await sleep(30)
+  t.false(settled)
+  const reason = new Error('stop waiting')
+  ac.abort(reason)
+  t.is(await t.throwsAsync(p), reason)
+  t.false(f.done())
+  // Still usable: a later wait sees the completion.
+  const again = waitAsync([f], { timeout: LONG })
+  f.setResult(3)
+  t.true((await again).done.has(f))
+
+  // An already aborted signal rejects at once, even if the wait would be over at once.
+  const aborted = AbortSignal.abort(new Error('early'))
+  t.is(await t.throwsAsync(waitAsync([g], { signal: aborted })), aborted.reason)
+  t.is(await t.throwsAsync(waitAsync([new Future()], { signal: aborted })), aborted.reason)
+  // A signal that never aborts does not stop a normal return.
+  const r = await waitAsync([g], { signal: new AbortController().signal })
+  t.true(r.done.has(g))
+})
+
+test('waitAsync({ signal }) aborted while pool calls run: they still complete and a new wait sees them', async (t) => {
+  t.timeout(LONG + 10_000)
+  const gate = new Event()
+  const pool = newPool(t, 2, gate)
+  const fs = [pool.submit(gated, gate), pool.submit(gated, gate)]
+  const ac = new AbortController()
+  const p = waitAsync(fs, { signal: ac.signal })
+  await sleep(20)
+  ac.abort()
+  const err = await t.throwsAsync(p)
+  t.is(err!.name, 'AbortError')
+  gate.set()
+  const r = await waitAsync(fs, { timeout: LONG })
+  t.is(r.done.size, 2)
+})
