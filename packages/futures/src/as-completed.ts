@@ -10,7 +10,7 @@ import { waitForPosts } from './internal/mailbox.ts'
 import { FOREIGN_POLL_MS, futureSet, waitDone, WatchSet } from './internal/watch-set.ts'
 
 /** Futures in the order they complete: iterate blocking (`for...of`) or async (`for await`). */
-export interface AsCompleted<T> extends Iterable<Future<T>>, AsyncIterable<Future<T>> {}
+export interface AsCompleted<F extends Future<unknown>> extends Iterable<F>, AsyncIterable<F> {}
 
 /**
  * Yields the futures as they complete (finished, or cancelled and acknowledged by an
@@ -20,20 +20,20 @@ export interface AsCompleted<T> extends Iterable<Future<T>>, AsyncIterable<Futur
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `fs` is not an iterable of futures
  * @throws {TimeoutError} `ERR_TIMEOUT` from the iteration: "N (of M) futures unfinished"
  */
-export function asCompleted<T>(fs: Iterable<Future<T>>, timeout?: number): AsCompleted<T> {
+export function asCompleted<F extends Future<unknown>>(fs: Iterable<F>, timeout?: number): AsCompleted<F> {
   const set = futureSet(fs, 'asCompleted()')
   const ms = checkTimeout(timeout)
   const total = set.size
-  const split = (): { finished: Future<T>[]; pending: Set<Future<T>> } => {
-    const finished: Future<T>[] = []
-    const pending = new Set<Future<T>>()
+  const split = (): { finished: F[]; pending: Set<F> } => {
+    const finished: F[] = []
+    const pending = new Set<F>()
     for (const f of set) {
       if (waitDone(f as Future<unknown>)) finished.push(f)
       else pending.add(f)
     }
     return { finished, pending }
   }
-  const timedOut = (pending: Set<Future<T>>): TimeoutError => new TimeoutError(`${pending.size} (of ${total}) futures unfinished`)
+  const timedOut = (pending: Set<F>): TimeoutError => new TimeoutError(`${pending.size} (of ${total}) futures unfinished`)
   return {
     *[Symbol.iterator]() {
       const deadline = deadlineOf(ms)
@@ -59,11 +59,11 @@ export function asCompleted<T>(fs: Iterable<Future<T>>, timeout?: number): AsCom
       // travel boxed and are unboxed here.
       const gen = boxed()
       return {
-        async next(): Promise<IteratorResult<Future<T>>> {
+        async next(): Promise<IteratorResult<F>> {
           const r = await gen.next()
           return r.done ? { done: true, value: undefined } : { done: false, value: r.value.f }
         },
-        async return(): Promise<IteratorResult<Future<T>>> {
+        async return(): Promise<IteratorResult<F>> {
           await gen.return()
           return { done: true, value: undefined }
         },
@@ -73,7 +73,7 @@ export function asCompleted<T>(fs: Iterable<Future<T>>, timeout?: number): AsCom
       }
     },
   }
-  async function* boxed(): AsyncGenerator<{ f: Future<T> }, void> {
+  async function* boxed(): AsyncGenerator<{ f: F }, void> {
     const deadline = deadlineOf(ms)
     const { finished, pending } = split()
     for (const f of finished) yield { f }

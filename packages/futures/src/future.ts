@@ -83,7 +83,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** Shareable kind name. */
   static readonly shareKind = 'tandem.futures.Future'
   readonly #cell: Int32Array
-  #callbacks: ((f: Future<T>) => unknown)[] = []
+  // Typed loosely so that Future<T> stays covariant in T (a Future<number> is a Future<unknown>).
+  #callbacks: ((f: never) => unknown)[] = []
   #decoded: { outcome: number; value: unknown } | undefined
   // Watching completion from this thread's event loop (see internal/mailbox.ts).
   #watch: Watch | undefined
@@ -182,7 +183,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
     this.#callbacks = []
     for (const cb of callbacks) {
       try {
-        cb(this)
+        ;(cb as (f: Future<T>) => unknown)(this)
       } catch (err) {
         console.error('exception calling callback for', this.toString(), err)
       }

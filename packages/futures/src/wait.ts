@@ -35,9 +35,9 @@ export interface WaitAsyncOptions extends WaitOptions {
 }
 
 /** What {@link wait} returns: two disjoint sets covering the (deduplicated) futures. */
-export interface DoneAndNotDone<T> {
-  readonly done: Set<Future<T>>
-  readonly notDone: Set<Future<T>>
+export interface DoneAndNotDone<F extends Future<unknown>> {
+  readonly done: Set<F>
+  readonly notDone: Set<F>
 }
 
 function raised(f: Future<unknown>): boolean {
@@ -56,18 +56,18 @@ function parse(opts: WaitOptions | undefined, what: string): { timeout: number; 
 }
 
 /** Tracks the sets and decides when the wait is over. */
-class Tally<T> {
-  readonly done = new Set<Future<T>>()
-  readonly notDone = new Set<Future<T>>()
+class Tally<F extends Future<unknown>> {
+  readonly done = new Set<F>()
+  readonly notDone = new Set<F>()
   readonly returnWhen: ReturnWhen
   #stop = false
 
-  constructor(fs: Set<Future<T>>, returnWhen: ReturnWhen) {
+  constructor(fs: Set<F>, returnWhen: ReturnWhen) {
     this.returnWhen = returnWhen
     for (const f of fs) this.#add(f, waitDone(f as Future<unknown>))
   }
 
-  #add(f: Future<T>, isDone: boolean): void {
+  #add(f: F, isDone: boolean): void {
     if (!isDone) {
       this.notDone.add(f)
       return
@@ -77,7 +77,7 @@ class Tally<T> {
   }
 
   /** Moves arrived futures to `done`. */
-  settle(arrivals: Future<T>[]): void {
+  settle(arrivals: F[]): void {
     for (const f of arrivals.splice(0)) {
       if (this.notDone.delete(f)) this.#add(f, true)
     }
@@ -87,7 +87,7 @@ class Tally<T> {
     return this.#stop || this.notDone.size === 0
   }
 
-  result(): DoneAndNotDone<T> {
+  result(): DoneAndNotDone<F> {
     return { done: this.done, notDone: this.notDone }
   }
 }
@@ -100,7 +100,7 @@ class Tally<T> {
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `fs` is not an iterable of futures
  * @throws {RangeError} `ERR_INVALID_ARG_VALUE` for an unknown `returnWhen`; `ERR_OUT_OF_RANGE` for a negative timeout
  */
-export function wait<T>(fs: Iterable<Future<T>>, opts?: WaitOptions): DoneAndNotDone<T> {
+export function wait<F extends Future<unknown>>(fs: Iterable<F>, opts?: WaitOptions): DoneAndNotDone<F> {
   const { timeout, returnWhen } = parse(opts, 'wait()')
   const tally = new Tally(futureSet(fs, 'wait()'), returnWhen)
   if (tally.over) return tally.result()
@@ -125,7 +125,7 @@ export function wait<T>(fs: Iterable<Future<T>>, opts?: WaitOptions): DoneAndNot
  * Async form of {@link wait}: never blocks the event loop.
  * @throws the signal's reason if `signal` aborts first
  */
-export function waitAsync<T>(fs: Iterable<Future<T>>, opts?: WaitAsyncOptions): Promise<DoneAndNotDone<T>> {
+export function waitAsync<F extends Future<unknown>>(fs: Iterable<F>, opts?: WaitAsyncOptions): Promise<DoneAndNotDone<F>> {
   try {
     const { timeout, returnWhen } = parse(opts, 'waitAsync()')
     const signal = opts?.signal

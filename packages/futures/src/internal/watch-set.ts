@@ -14,11 +14,11 @@ import { unwatch, watch, type Watch } from './mailbox.ts'
 export const FOREIGN_POLL_MS = 5
 
 /** Collapses duplicates and checks that every element is a Future. */
-export function futureSet<T>(fs: Iterable<Future<T>>, what: string): Set<Future<T>> {
-  if (fs === null || typeof fs !== 'object' || typeof (fs as Iterable<Future<T>>)[Symbol.iterator] !== 'function') {
+export function futureSet<F extends Future<unknown>>(fs: Iterable<F>, what: string): Set<F> {
+  if (fs === null || typeof fs !== 'object' || typeof (fs as Iterable<F>)[Symbol.iterator] !== 'function') {
     throw typeError(`${what}: fs must be an iterable of futures; received ${describe(fs)}`)
   }
-  const set = new Set<Future<T>>()
+  const set = new Set<F>()
   for (const f of fs) {
     if (!(f instanceof Future)) throw typeError(`${what}: expected futures; received ${describe(f)}`)
     set.add(f)
@@ -32,15 +32,15 @@ export function waitDone(f: Future<unknown>): boolean {
 }
 
 /** Watches `pending` futures; completed ones are appended to {@link arrivals}. */
-export class WatchSet<T> {
+export class WatchSet<F extends Future<unknown>> {
   /** Futures seen done, in the order seen (drain with {@link take}). */
-  readonly arrivals: Future<T>[] = []
-  readonly #watches = new Map<Future<T>, Watch>()
-  readonly #foreign = new Set<Future<T>>()
+  readonly arrivals: F[] = []
+  readonly #watches = new Map<F, Watch>()
+  readonly #foreign = new Set<F>()
   /** Called after each arrival (from a drain or a poll). */
   onArrival: (() => void) | undefined
 
-  constructor(pending: Iterable<Future<T>>, strong: boolean) {
+  constructor(pending: Iterable<F>, strong: boolean) {
     for (const f of pending) {
       const w: Watch = {
         cell: Future.cellOf(f as Future<unknown>),
@@ -65,7 +65,7 @@ export class WatchSet<T> {
     }
   }
 
-  #arrive(f: Future<T>): void {
+  #arrive(f: F): void {
     this.arrivals.push(f)
     this.onArrival?.()
   }
