@@ -13,6 +13,7 @@
  * @module
  */
 import { TandemError, TimeoutError } from '@tandem/sync/errors'
+import { registerErrorClass } from '@tandem/sync/task'
 
 export { TimeoutError }
 
@@ -49,4 +50,9 @@ export class BrokenProcessPool extends BrokenExecutor {
   constructor(message: string, options?: ErrorOptions) {
     super(message, 'ERR_BROKEN_PROCESS_POOL', options)
   }
+}
+
+// A future failed in another thread arrives as an instance of these classes.
+for (const C of [CancelledError, InvalidStateError, BrokenExecutor, BrokenThreadPool, BrokenProcessPool]) {
+  registerErrorClass(C.name, C as new (message: string) => Error)
 }

@@ -12,11 +12,12 @@
 import { availableParallelism } from 'node:os'
 import { rangeError, typeError } from '@tandem/sync/errors'
 import { checkInt, describe } from '@tandem/sync/kit'
+import { registerShareable, SHARE } from '@tandem/sync/shareable'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import { Thread, type HeapLimits } from '@tandem/sync/thread'
 import { BrokenThreadPool } from './errors.ts'
 import { Future } from './future.ts'
-import { CALL, CHUNK_STAR, ExecutorCore } from './internal/executor-core.ts'
+import { CALL, CHUNK_STAR, ExecutorCore, executorNotShareable } from './internal/executor-core.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
 
 
@@ -113,6 +114,8 @@ export interface MapResult<R> extends Iterable<R>, AsyncIterable<R> {}
  * ```
  */
 export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
+  /** @internal Shareable kind name (registered only to refuse sharing). */
+  static readonly shareKind = 'tandem.futures.ThreadPoolExecutor'
   readonly #maxWorkers: number
   readonly #prefix: string
   readonly #threads: Thread[] = []
@@ -154,7 +157,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
   }
 
   #check(what: string): void {
-    if (this.#core.shared.broken.isSet()) throw new BrokenThreadPool('A worker of this pool died or its initializer failed; the pool cannot run new tasks')
+    if (this.#core.shared.broken.isSet()) throw this.#core.brokenError()
     if (this.#core.isShutdown) {
       const err = new Error(`ThreadPoolExecutor.${what}(): cannot schedule new futures after shutdown`) as Error & { code: string }
       err.code = 'ERR_EXECUTOR_SHUT_DOWN'
@@ -253,9 +256,9 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
       *[Symbol.iterator]() {
         try {
           while (head < futures.length) {
-            const v = resultOrCancel(take(), left())
-            if (chunked) yield* v as Awaited<R>[]
-            else yield v as Awaited<R>
+            // Yielded without a local: a paused iterator must not keep the last result alive.
+            if (chunked) yield* resultOrCancel(take(), left()) as Awaited<R>[]
+            else yield resultOrCancel(take(), left()) as Awaited<R>
           }
         } finally {
           cancelRest()
@@ -264,9 +267,8 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
       async *[Symbol.asyncIterator]() {
         try {
           while (head < futures.length) {
-            const v = await resultOrCancelAsync(take(), left())
-            if (chunked) yield* v as Awaited<R>[]
-            else yield v as Awaited<R>
+            if (chunked) yield* (await resultOrCancelAsync(take(), left())) as Awaited<R>[]
+            else yield (await resultOrCancelAsync(take(), left())) as Awaited<R>
           }
         } finally {
           cancelRest()
@@ -303,4 +305,13 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdownAsync({ wait: true })
   }
+
+  /** @internal A pool stays in the thread that created it. */
+  [SHARE](): never {
+    throw executorNotShareable('ThreadPoolExecutor')
+  }
 }
+
+registerShareable(ThreadPoolExecutor.shareKind, import.meta.url, () => {
+  throw executorNotShareable('ThreadPoolExecutor')
+})

@@ -8,12 +8,13 @@
 import { availableParallelism } from 'node:os'
 import { typeError } from '@tandem/sync/errors'
 import { checkInt, checkTimeout, describe } from '@tandem/sync/kit'
+import { registerShareable, SHARE } from '@tandem/sync/shareable'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import type { HeapLimits, Thread } from '@tandem/sync/thread'
 import { asCompleted } from './as-completed.ts'
 import { BrokenThreadPool, CancelledError, InvalidStateError, TimeoutError } from './errors.ts'
 import type { Future } from './future.ts'
-import { CALL, CHUNK_MAP, CHUNK_STAR, ExecutorCore } from './internal/executor-core.ts'
+import { CALL, CHUNK_MAP, CHUNK_STAR, ExecutorCore, executorNotShareable } from './internal/executor-core.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
 import { FIRST_EXCEPTION, wait, waitAsync } from './wait.ts'
 
@@ -182,6 +183,8 @@ function flat(values: unknown[]): unknown[] {
  * ```
  */
 export class ThreadPool implements Disposable {
+  /** @internal Shareable kind name (registered only to refuse sharing). */
+  static readonly shareKind = 'tandem.futures.ThreadPool'
   readonly #threads: Thread[] = []
   readonly #size: number
   readonly #core: ExecutorCore
@@ -224,7 +227,7 @@ export class ThreadPool implements Disposable {
 
   #check(what: string): void {
     if (this.#state !== RUN) throw poolError(`ThreadPool.${what}(): the pool is not running (closed or terminated)`, 'ERR_POOL_NOT_RUNNING')
-    if (this.#core.shared.broken.isSet()) throw new BrokenThreadPool('A worker of this pool died or its initializer failed; the pool cannot run new tasks')
+    if (this.#core.shared.broken.isSet()) throw this.#core.brokenError()
   }
 
   #chunks(fn: unknown, iterable: Iterable<unknown>, chunksize: number | undefined, star: boolean, what: string): Future<unknown>[] {
@@ -359,4 +362,13 @@ export class ThreadPool implements Disposable {
   [Symbol.dispose](): void {
     this.terminate()
   }
+
+  /** @internal A pool stays in the thread that created it. */
+  [SHARE](): never {
+    throw executorNotShareable('ThreadPool')
+  }
 }
+
+registerShareable(ThreadPool.shareKind, import.meta.url, () => {
+  throw executorNotShareable('ThreadPool')
+})

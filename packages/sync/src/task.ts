@@ -22,6 +22,7 @@
 import { createRequire } from 'node:module'
 import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import * as errors from './errors.ts'
 import { TaskModuleError, typeError } from './errors.ts'
 import { describe } from './internal/validate.ts'
 
@@ -105,10 +106,7 @@ export function toTaskSpec(fn: unknown, what = 'task function'): TaskSpec {
   // A closure created per call (`pool.submit((x) => x + 1, i)` in a loop) is a new function
   // object with the same text: reuse its checked spec instead of parsing it again.
   const byText = specByText.get(text)
-  if (byText !== undefined && byText.name === fn.name) {
-    specCache.set(fn, byText)
-    return byText
-  }
+  if (byText !== undefined && byText.name === fn.name) return byText // (no WeakMap entry: such closures are usually short-lived)
   if (/^class[\s{]/.test(text)) {
     throw typeError(`The ${what} is a class (${fn.name}); pass a function, or subclass Thread and override run()`)
   }
@@ -318,9 +316,32 @@ const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
  * Rebuilds a serialized error: built-in classes come back as themselves; other classes as an
  * `Error` whose `name` is the original class name. The stack is the original thread's.
  */
+const errorClasses = new Map<string, new (message: string) => Error>()
+
+/**
+ * Makes errors named `name` arrive from other threads as instances of `ctor` (Tandem's own
+ * error classes register here; built-in classes always do). `ctor` is called with the message.
+ */
+export function registerErrorClass(name: string, ctor: new (message: string) => Error): void {
+  errorClasses.set(name, ctor)
+}
+
+for (const C of [
+  errors.LockNotOwnedError,
+  errors.DeadlockError,
+  errors.BrokenBarrierError,
+  errors.TooManyWaitersError,
+  errors.InternalStateError,
+  errors.ThreadStateError,
+  errors.TaskModuleError,
+  errors.TimeoutError,
+]) {
+  registerErrorClass(C.name, C as new (message: string) => Error)
+}
+
 export function deserializeError(data: SerializedError): unknown {
   if (data.name === 'NonError') return data.thrown
-  const Ctor = BUILTIN_ERRORS[data.name] ?? Error
+  const Ctor = (BUILTIN_ERRORS[data.name] ?? errorClasses.get(data.name) ?? Error) as ErrorConstructor
   const err = new Ctor(data.message) as Error & Record<string, unknown>
   if (Ctor === Error && data.name !== 'Error') Object.defineProperty(err, 'name', { value: data.name, configurable: true, writable: true })
   Object.assign(err, data.props)

@@ -17,6 +17,7 @@
  */
 import { alloc, arenaBuffer, holdLoop, int32At, release, releaseLoop, retain, setBlockingHook } from '@tandem/sync/kit'
 import { Event } from '@tandem/sync/event'
+import { typeError } from '@tandem/sync/errors'
 import { Semaphore } from '@tandem/sync/semaphore'
 import { loadTask, toTaskSpec, type TaskSpec } from '@tandem/sync/task'
 import { decodeItem, encodeItem, payloadBytes } from '@tandem/queue/kit'
@@ -41,8 +42,22 @@ export interface PoolShared {
   readonly idle: Semaphore
   /** Per worker index: the cell of the item it is running, 0 if none (for a worker killed from outside). */
   readonly running: Int32Array
-  /** [0]: items submitted and not yet completed or dropped (the pool's thread stays alive while > 0). */
+  /**
+   * [0]: items submitted and not yet completed or dropped (the pool's thread stays alive while
+   * > 0); [1]: 1 once a break reason is written to {@link reason}.
+   */
   readonly outstanding: Int32Array
+  /** Why the pool broke: [0] length, then UTF-16 code units (the first breaker writes it). */
+  readonly reason: Uint16Array
+}
+
+const REASON_CHARS = 1000
+
+/** Why the pool broke, if it did. */
+export function breakReason(shared: PoolShared): string | undefined {
+  if (Atomics.load(shared.outstanding, 1) !== 2) return undefined
+  const r = shared.reason
+  return String.fromCharCode(...r.subarray(1, 1 + r[0]!))
 }
 
 /** One item is completed or dropped. */
@@ -79,16 +94,25 @@ export async function taskAt(at: number): Promise<Function> {
   return fn
 }
 
-/** Runs one work item's call(s). */
-export async function runItem(fn: Function, mode: number, payload: unknown[]): Promise<unknown> {
-  if (mode === CALL) return fn(...payload)
+/** Awaits an async call's promise; a Future, though thenable, is a result like any other. */
+function settle(r: unknown): unknown {
+  return r !== null && typeof r === 'object' && !(r instanceof Future) && typeof (r as PromiseLike<unknown>).then === 'function' ? r : undefined
+}
+
+/** Runs one work item's call(s); the outcome comes boxed (an async function would adopt a thenable). */
+export async function runItem(fn: Function, mode: number, payload: unknown[]): Promise<{ value: unknown }> {
+  if (mode === CALL) {
+    const r = fn(...payload)
+    const p = settle(r)
+    return { value: p === undefined ? r : await p }
+  }
   const out = new Array(payload.length)
   for (let i = 0; i < payload.length; i++) {
-    let r = mode === CHUNK_MAP ? fn(payload[i]) : fn(...(payload[i] as unknown[]))
-    if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') r = await r
-    out[i] = r
+    const r = mode === CHUNK_MAP ? fn(payload[i]) : fn(...(payload[i] as unknown[]))
+    const p = settle(r)
+    out[i] = p === undefined ? r : await p
   }
-  return out
+  return { value: out }
 }
 
 // ---- failing items ----------------------------------------------------------------------------
@@ -105,6 +129,12 @@ export function failItem(shared: PoolShared, item: WorkItem, error: unknown): vo
 
 /** Marks the pool broken and fails every queued item (keeps a shutdown sentinel in place). */
 export function breakPool(shared: PoolShared, why: string): void {
+  if (Atomics.compareExchange(shared.outstanding, 1, 0, 1) === 0) {
+    const text = why.slice(0, REASON_CHARS)
+    for (let i = 0; i < text.length; i++) shared.reason[1 + i] = text.charCodeAt(i)
+    shared.reason[0] = text.length
+    Atomics.store(shared.outstanding, 1, 2)
+  }
   shared.broken.set()
   for (;;) {
     let item: WorkItem | null
@@ -119,6 +149,14 @@ export function breakPool(shared: PoolShared, why: string): void {
     }
     failItem(shared, item, new BrokenThreadPool(why))
   }
+}
+
+/** The error for an executor found in task arguments or a queue item. */
+export function executorNotShareable(what: string): TypeError {
+  return typeError(
+    `A ${what} cannot be sent to another thread (its workers and state belong to the thread that created it); submit from that thread, or create a pool inside the worker`,
+    'ERR_NOT_SHAREABLE',
+  )
 }
 
 // ---- the submitting side ------------------------------------------------------------------------
@@ -167,10 +205,16 @@ export class ExecutorCore {
       broken: new Event(),
       idle: new Semaphore(0),
       running: new Int32Array(new SharedArrayBuffer(4 * maxWorkers)),
-      outstanding: new Int32Array(new SharedArrayBuffer(4)),
+      outstanding: new Int32Array(new SharedArrayBuffer(8)),
+      reason: new Uint16Array(new SharedArrayBuffer(2 * (1 + REASON_CHARS))),
     }
     this.#maxWorkers = maxWorkers
     this.#startWorker = startWorker
+  }
+
+  /** The error for a call on a broken pool: repeats why it broke (as CPython does). */
+  brokenError(): BrokenThreadPool {
+    return new BrokenThreadPool(breakReason(this.shared) ?? 'A worker of this pool died or its initializer failed; the pool cannot run new tasks')
   }
 
   get isShutdown(): boolean {

@@ -8,18 +8,29 @@
  * and every queued one fail with BrokenThreadPool, so no future is left pending even while the
  * submitting thread is blocked in `result()`.
  */
+import { describe } from '@tandem/sync/kit'
 import { currentThread } from '@tandem/sync/thread'
 import { loadTask, type TaskSpec } from '@tandem/sync/task'
 import { BrokenThreadPool } from '../errors.ts'
 import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, startCell } from './cell.ts'
 import { breakPool, itemDone, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
 
+function tryTake(queue: PoolShared['queue']): WorkItem | null | undefined {
+  try {
+    return queue.getNowait()
+  } catch {
+    return undefined // another worker took it
+  }
+}
+
 /** Worker main loop. */
 export async function workerLoop(shared: PoolShared, index: number, initializer: TaskSpec | undefined, initargs: unknown[]): Promise<void> {
   const { queue, idle, running } = shared
   const name = currentThread().name
   let current: WorkItem | undefined
-  process.on('exit', (code) => {
+  // First among the exit listeners: the Thread's own marks the worker finished, and the pool's
+  // watcher must not report a plain death before this names the exit code.
+  process.prependListener('exit', (code) => {
     const why = `Worker ${name} exited (exit code ${code}) ${current ? 'while running a task' : 'between tasks'}; the pool is broken`
     Atomics.store(running, index, 0)
     if (current !== undefined) {
@@ -36,13 +47,19 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
       const init = await loadTask(initializer)
       await init(...initargs)
     } catch (err) {
-      breakPool(shared, `The initializer of ${name} failed (${(err as Error)?.name}: ${(err as Error)?.message}); the pool is broken`)
+      const what = err instanceof Error ? `${err.name}: ${err.message}` : `threw ${describe(err)}`
+      breakPool(shared, `The initializer of ${name} failed (${what}); the pool is broken`)
       return
     }
   }
   for (;;) {
-    idle.release()
-    const item = queue.get()
+    let item = queue.qsize() > 0 ? tryTake(queue) : undefined
+    if (item === undefined) {
+      // Idle only when there is nothing to take (CPython's worker): a permit released while
+      // items wait would let a submit skip starting a worker that is needed.
+      idle.release()
+      item = queue.get()
+    }
     if (item === null) {
       queue.put(null) // one sentinel serves every worker
       return
@@ -60,7 +77,7 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
     Atomics.store(running, index, at)
     try {
       const fn = await taskAt(item[1])
-      const result = await runItem(fn, item[2], item[3])
+      const { value: result } = await runItem(fn, item[2], item[3])
       try {
         completeCell(c, RESULT, result, 'setResult')
       } catch (err) {
