@@ -33,21 +33,28 @@ export function asCompleted<F extends Future<unknown>>(fs: Iterable<F>, timeout?
     }
     return { finished, pending }
   }
+  const take = (f: F): F => {
+    set.delete(f)
+    return f
+  }
   const timedOut = (pending: Set<F>): TimeoutError => new TimeoutError(`${pending.size} (of ${total}) futures unfinished`)
   return {
     *[Symbol.iterator]() {
       const deadline = deadlineOf(ms)
       const { finished, pending } = split()
-      yield* finished
+      // Each future is dropped from every list before it is yielded, so a future the caller has
+      // let go of can be collected with its result (CPython's bpo-27144).
+      while (finished.length > 0) yield take(finished.shift()!)
       if (pending.size === 0) return
       const ws = new WatchSet(pending, false)
       try {
         while (pending.size > 0) {
           if (ws.polling) ws.poll()
           if (ws.arrivals.length === 0 && !waitForPosts(deadline, ws.polling ? FOREIGN_POLL_MS : Infinity)) throw timedOut(pending)
-          for (const f of ws.arrivals.splice(0)) {
+          while (ws.arrivals.length > 0) {
+            const f = ws.arrivals.shift()!
             pending.delete(f)
-            yield f
+            yield take(f)
           }
         }
       } finally {
@@ -76,7 +83,7 @@ export function asCompleted<F extends Future<unknown>>(fs: Iterable<F>, timeout?
   async function* boxed(): AsyncGenerator<{ f: F }, void> {
     const deadline = deadlineOf(ms)
     const { finished, pending } = split()
-    for (const f of finished) yield { f }
+    while (finished.length > 0) yield { f: take(finished.shift()!) }
     if (pending.size === 0) return
     const ws = new WatchSet(pending, true)
     let wake: (() => void) | undefined
@@ -97,9 +104,10 @@ export function asCompleted<F extends Future<unknown>>(fs: Iterable<F>, timeout?
           clearTimeout(timer)
           continue
         }
-        for (const f of ws.arrivals.splice(0)) {
+        while (ws.arrivals.length > 0) {
+          const f = ws.arrivals.shift()!
           pending.delete(f)
-          yield { f }
+          yield { f: take(f) }
         }
       }
     } finally {

@@ -17,7 +17,7 @@ import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import { Thread, type HeapLimits } from '@tandem/sync/thread'
 import { BrokenThreadPool } from './errors.ts'
 import { Future } from './future.ts'
-import { CALL, CHUNK_STAR, ExecutorCore, executorNotShareable } from './internal/executor-core.ts'
+import { CALL, CHUNK_STAR, ExecutorCore, executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
 
 
@@ -130,7 +130,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
    */
   constructor(opts: ThreadPoolExecutorOptions = {}) {
     if (typeof opts !== 'object' || opts === null) throw typeError(`new ThreadPoolExecutor(opts): opts must be an object; received ${describe(opts)}`)
-    this.#maxWorkers = opts.maxWorkers === undefined ? Math.max(1, availableParallelism()) : checkInt(opts.maxWorkers, 'maxWorkers', 1)
+    this.#maxWorkers = opts.maxWorkers === undefined ? Math.max(1, availableParallelism()) : checkInt(opts.maxWorkers, 'maxWorkers', 1, MAX_WORKERS)
     poolCounter++
     this.#prefix = opts.threadNamePrefix ?? `ThreadPoolExecutor-${poolCounter}`
     this.#initializer = opts.initializer === undefined ? undefined : toTaskSpec(opts.initializer, 'initializer')

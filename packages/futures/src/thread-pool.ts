@@ -14,7 +14,7 @@ import type { HeapLimits, Thread } from '@tandem/sync/thread'
 import { asCompleted } from './as-completed.ts'
 import { BrokenThreadPool, CancelledError, InvalidStateError, TimeoutError } from './errors.ts'
 import type { Future } from './future.ts'
-import { CALL, CHUNK_MAP, CHUNK_STAR, ExecutorCore, executorNotShareable } from './internal/executor-core.ts'
+import { CALL, CHUNK_MAP, CHUNK_STAR, ExecutorCore, executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
 import { FIRST_EXCEPTION, wait, waitAsync } from './wait.ts'
 
@@ -47,6 +47,14 @@ function poolError(message: string, code: string): Error & { code: string } {
   return err
 }
 
+function checkCallbacks<T>(callbacks: ResultCallbacks<T> | undefined): void {
+  if (callbacks === undefined) return
+  if (typeof callbacks !== 'object' || callbacks === null) throw typeError(`callbacks must be an object { callback?, errorCallback? }; received ${describe(callbacks)}`)
+  const { callback, errorCallback } = callbacks
+  if (callback !== undefined && typeof callback !== 'function') throw typeError(`callback must be a function; received ${describe(callback)}`)
+  if (errorCallback !== undefined && typeof errorCallback !== 'function') throw typeError(`errorCallback must be a function; received ${describe(errorCallback)}`)
+}
+
 function failureOf(f: Future<unknown>): unknown {
   if (f.cancelled()) return new CancelledError('The task was cancelled (the pool was terminated before it ran)')
   return f.exception(0)
@@ -66,19 +74,26 @@ export class AsyncResult<T> implements PromiseLike<T> {
   constructor(futures: Future<unknown>[], combine: (values: unknown[]) => T, callbacks: ResultCallbacks<T> = {}) {
     this.#futures = futures
     this.#combine = combine
-    const { callback, errorCallback } = callbacks
-    if (callback !== undefined && typeof callback !== 'function') throw typeError(`callback must be a function; received ${describe(callback)}`)
-    if (errorCallback !== undefined && typeof errorCallback !== 'function') throw typeError(`errorCallback must be a function; received ${describe(errorCallback)}`)
-    if (callback !== undefined || errorCallback !== undefined) {
-      void this.waitAsync().then(() => {
-        const failed = this.#failed()
-        try {
-          if (failed === undefined) callback?.(this.#value())
-          else errorCallback?.(failureOf(failed))
-        } catch (err) {
-          console.error('exception in an AsyncResult callback', err)
-        }
-      })
+    checkCallbacks(callbacks)
+    if (callbacks.callback !== undefined || callbacks.errorCallback !== undefined) {
+      this.#callbacks = callbacks
+      void this.waitAsync().then(() => this.#runCallbacks())
+    }
+  }
+
+  #callbacks: ResultCallbacks<T> | undefined
+
+  /** Runs the callback or errorCallback once, when ready (from the event loop, or before a blocking wait returns). */
+  #runCallbacks(): void {
+    const cbs = this.#callbacks
+    if (cbs === undefined || !this.ready()) return
+    this.#callbacks = undefined
+    const failed = this.#failed()
+    try {
+      if (failed === undefined) cbs.callback?.(this.#value())
+      else cbs.errorCallback?.(failureOf(failed))
+    } catch (err) {
+      console.error('exception in an AsyncResult callback', err)
     }
   }
 
@@ -115,6 +130,8 @@ export class AsyncResult<T> implements PromiseLike<T> {
   wait(timeout?: number): boolean {
     const ms = checkTimeout(timeout)
     if (!this.ready()) wait(this.#futures, { timeout: ms, returnWhen: FIRST_EXCEPTION })
+    // As in CPython, the callback has run by the time a wait sees the result ready.
+    this.#runCallbacks()
     return this.ready()
   }
 
@@ -122,6 +139,7 @@ export class AsyncResult<T> implements PromiseLike<T> {
   async waitAsync(timeout?: number): Promise<boolean> {
     const ms = checkTimeout(timeout)
     if (!this.ready()) await waitAsync(this.#futures, { timeout: ms, returnWhen: FIRST_EXCEPTION })
+    this.#runCallbacks()
     return this.ready()
   }
 
@@ -175,6 +193,8 @@ function flat(values: unknown[]): unknown[] {
  *   started (running calls finish: a thread cannot be killed safely) and its results fail with
  *   `CancelledError`. `using pool = new ThreadPool()` terminates on exit, as Python's `with`.
  * - A worker that dies breaks the pool: pending results fail with `BrokenThreadPool`.
+ * - Workers are daemon threads: like CPython's ThreadPool, a pool does not keep the process
+ *   alive for its calls (await the results, or `close()` then `joinAsync()`).
  *
  * @example
  * ```ts
@@ -199,14 +219,14 @@ export class ThreadPool implements Disposable {
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if `threads` < 1
    */
   constructor(threads?: number, opts: ThreadPoolOptions = {}) {
-    this.#size = threads === undefined || threads === null ? Math.max(1, availableParallelism()) : checkInt(threads, 'threads', 1)
+    this.#size = threads === undefined || threads === null ? Math.max(1, availableParallelism()) : checkInt(threads, 'threads', 1, MAX_WORKERS)
     if (typeof opts !== 'object' || opts === null) throw typeError(`new ThreadPool(threads, opts): opts must be an object; received ${describe(opts)}`)
     this.#initializer = opts.initializer === undefined ? undefined : toTaskSpec(opts.initializer, 'initializer')
     this.#initargs = opts.initargs ?? []
     if (!Array.isArray(this.#initargs)) throw typeError('ThreadPool: initargs must be an array')
     this.#limits = opts.resourceLimits
     this.#name = `ThreadPool-${++poolCounter}`
-    this.#core = new ExecutorCore(this.#size, (i) => this.#startWorker(i))
+    this.#core = new ExecutorCore(this.#size, (i) => this.#startWorker(i), false)
   }
 
   /** Number of worker threads. */
@@ -266,6 +286,7 @@ export class ThreadPool implements Disposable {
    */
   applyAsync<A extends unknown[], R>(fn: TaskFunction<A, R>, args?: A, callbacks?: ResultCallbacks<Awaited<R>>): AsyncResult<Awaited<R>> {
     this.#check('applyAsync')
+    checkCallbacks(callbacks)
     const a = args ?? ([] as unknown as A)
     if (!Array.isArray(a)) throw typeError(`ThreadPool.applyAsync(): args must be an array; received ${describe(a)}`)
     const f = this.#core.submit(this.#core.task(fn), CALL, a)
@@ -282,6 +303,7 @@ export class ThreadPool implements Disposable {
 
   /** Async form of {@link map}: an {@link AsyncResult} of the results array. */
   mapAsync<T, R>(fn: TaskFunction<[T], R>, iterable: Iterable<T>, chunksize?: number, callbacks?: ResultCallbacks<Awaited<R>[]>): AsyncResult<Awaited<R>[]> {
+    checkCallbacks(callbacks)
     return new AsyncResult(this.#chunks(fn, iterable, chunksize, false, 'mapAsync'), flat as (v: unknown[]) => Awaited<R>[], callbacks)
   }
 
@@ -292,6 +314,7 @@ export class ThreadPool implements Disposable {
 
   /** Async form of {@link starmap}. */
   starmapAsync<A extends unknown[], R>(fn: TaskFunction<A, R>, iterable: Iterable<A>, chunksize?: number, callbacks?: ResultCallbacks<Awaited<R>[]>): AsyncResult<Awaited<R>[]> {
+    checkCallbacks(callbacks)
     return new AsyncResult(this.#chunks(fn, iterable, chunksize, true, 'starmapAsync'), flat as (v: unknown[]) => Awaited<R>[], callbacks)
   }
 
@@ -331,7 +354,10 @@ export class ThreadPool implements Disposable {
     this.#core.shutdown(false)
   }
 
-  /** Stops at once: queued tasks are cancelled (their results fail with CancelledError); running calls finish. */
+  /**
+   * Stops at once: queued tasks are cancelled (their results fail with CancelledError), also
+   * after `close()`; running calls finish.
+   */
   terminate(): void {
     this.#state = TERMINATE
     this.#core.shutdown(true)

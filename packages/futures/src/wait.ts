@@ -88,6 +88,13 @@ class Tally<F extends Future<unknown>> {
   }
 
   result(): DoneAndNotDone<F> {
+    // Every future done by now counts, also one not yet seen through the mailbox or a poll.
+    for (const f of this.notDone) {
+      if (waitDone(f as Future<unknown>)) {
+        this.notDone.delete(f)
+        this.done.add(f)
+      }
+    }
     return { done: this.done, notDone: this.notDone }
   }
 }

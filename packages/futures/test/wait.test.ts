@@ -7,11 +7,14 @@
  *
  * CPython's 1.5 s sleeps become short sleeps or gates (Tandem Events a task waits on), so the
  * assertions are about which futures are done, never about durations. The main thread only
- * blocks in wait() with a timeout (LONG, far above what a passing run needs).
+ * blocks in wait() with a timeout (BLOCK, 20 s: far above what a passing run needs, below ava's
+ * 60 s inactivity timeout).
  * Skipped: the ProcessPool variants of WaitTests (no ProcessPoolExecutor here yet; fork/spawn
  * contexts have no Node equivalent).
  */
 import test from 'ava'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import type { ExecutionContext } from 'ava'
 import { Future } from '../src/future.ts'
 import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
@@ -23,6 +26,11 @@ import type { Thread } from '../../sync/src/thread.ts'
 
 /** Bound for waits that should never expire in a passing run (the machine may be very busy). */
 const LONG = 60_000
+/**
+ * Bound for a blocking wait on the main thread: it stops every other test of the file, so it
+ * stays well below ava's 60 s inactivity timeout (a stall must fail this test, not kill the file).
+ */
+const BLOCK = 20_000
 const WAIT_URL = new URL('../src/wait.ts', import.meta.url).href
 
 function until(pred: () => boolean, what?: string): Promise<void> {
@@ -87,7 +95,26 @@ function newPool(t: ExecutionContext, maxWorkers: number, ...gates: Event[]): Th
  * Compares the sets by identity, through names (ava's deepEqual would find any two Futures
  * equal: their state is private).
  */
-function sets(t: ExecutionContext, r: DoneAndNotDone<unknown>, names: Record<string, Future<unknown>>, done: string[], notDone: string[]): void {
+/**
+ * Starts a worker that awaits `f` first, so `f`'s watch slot is that worker's and this thread
+ * has to poll `f`. box[1] becomes 1 when the worker got `f`'s result.
+ */
+async function watchElsewhere(f: Future<string>): Promise<{ watcher: Thread; box: Int32Array }> {
+  const box = sharedInts(2)
+  const watcher = spawn(
+    async (f: Future<string>, box: Int32Array) => {
+      const p = f.resultAsync(60_000) // claims f's watch slot for this worker
+      Atomics.store(box, 0, 1)
+      Atomics.store(box, 1, typeof (await p) === 'string' ? 1 : -1)
+    },
+    f,
+    box,
+  )
+  await until(() => Atomics.load(box, 0) === 1, 'the watcher to await f')
+  return { watcher, box }
+}
+
+function sets(t: ExecutionContext, r: DoneAndNotDone<Future<unknown>>, names: Record<string, Future<unknown>>, done: string[], notDone: string[]): void {
   const byFuture = new Map<Future<unknown>, string>()
   for (const [k, f] of Object.entries(names)) byFuture.set(f, k)
   const label = (s: Set<Future<unknown>>): string[] => [...s].map((f) => byFuture.get(f) ?? '<unknown future>').sort()
@@ -109,7 +136,8 @@ const divmod = (a: number, b: number): number => {
 }
 
 const FORMS = [
-  { name: 'wait', run: (fs: Iterable<Future<unknown>>, opts?: Parameters<typeof wait>[1]) => Promise.resolve(wait(fs, opts)) },
+  // The main thread blocks here: never longer than BLOCK.
+  { name: 'wait', run: (fs: Iterable<Future<unknown>>, opts?: Parameters<typeof wait>[1]) => Promise.resolve(wait(fs, { ...opts, timeout: Math.min(opts?.timeout ?? BLOCK, BLOCK) })) },
   { name: 'waitAsync', run: (fs: Iterable<Future<unknown>>, opts?: Parameters<typeof wait>[1]) => waitAsync(fs, opts) },
 ] as const
 
@@ -390,37 +418,62 @@ for (const { name, run } of FORMS) {
 
   // A future another thread already watches (it awaited it first) is polled rather than
   // delivered through this thread's mailbox; completion must still end the wait.
+  // A future another thread already watches (it awaited it first) is polled rather than
+  // delivered through this thread's mailbox; completion must still end the wait.
   test(`${name}() sees a future completed elsewhere even when another worker thread watches it first`, async (t) => {
     t.timeout(LONG + 10_000)
     const f = new Future<string>()
     const own = new Future<string>()
-    const box = sharedInts(2)
-    const watcher = spawn(
-      async (f: Future<string>, box: Int32Array) => {
-        const p = f.resultAsync(60_000) // claims f's watch slot for this worker
-        Atomics.store(box, 0, 1)
-        Atomics.store(box, 1, (await p) === 'x' ? 1 : -1)
-      },
-      f,
-      box,
-    )
-    await until(() => Atomics.load(box, 0) === 1, 'the watcher to await f')
+    const { watcher, box } = await watchElsewhere(f)
     const completer = spawn(
       (f: Future<string>, own: Future<string>) => {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
         f.setResult('x')
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
         own.setResult('y')
       },
       f,
       own,
     )
-    const r1 = await run([f, own], { returnWhen: FIRST_COMPLETED, timeout: LONG })
-    t.true(r1.done.has(f), 'f (polled) is seen done')
+    const r1 = await run([f], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+    sets(t, r1, { f }, ['f'], [])
     const r2 = await run([f, own], { timeout: LONG })
     sets(t, r2, { f, own }, ['f', 'own'], [])
     await joinAll([watcher, completer])
     t.is(Atomics.load(box, 1), 1)
+  })
+
+  // Regression guard: the wait ended by a mailbox-watched future must still report a polled
+  // future that completed before it (CPython puts every future completed before the waiter is
+  // removed in done).
+  test(`${name}(FIRST_COMPLETED) also reports a polled future that completed before the one that ended the wait`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const f = new Future<string>()
+    const own = new Future<string>()
+    const { watcher } = await watchElsewhere(f)
+    let r: DoneAndNotDone<Future<string>>
+    if (name === 'waitAsync') {
+      const p = waitAsync([f, own], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+      f.setResult('first')
+      own.setResult('second')
+      r = await p
+    } else {
+      // Another thread completes both, back to back, while this one blocks.
+      const completer = spawn(
+        (f: Future<string>, own: Future<string>) => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
+          f.setResult('first')
+          own.setResult('second')
+        },
+        f,
+        own,
+      )
+      r = wait([f, own], { returnWhen: FIRST_COMPLETED, timeout: BLOCK })
+      await joinAll([completer])
+    }
+    t.true(r.done.has(own) || r.done.has(f), 'the wait ended with a future done')
+    if (r.done.has(own)) t.true(r.done.has(f), 'f completed before own, so it is done too')
+    await joinAll([watcher])
   })
 
   test(`${name}() rejects bad arguments: ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE`, async (t) => {
@@ -461,7 +514,7 @@ test('wait(timeout) blocking the main thread returns as soon as pool workers fin
   )
   await sleep(50)
   started.set()
-  const r = wait(fs, { timeout: LONG })
+  const r = wait(fs, { timeout: BLOCK })
   t.is(r.done.size, 3)
   t.is(r.notDone.size, 0)
   t.deepEqual(fs.map((f) => f.result(0)), [30, 60, 90])
@@ -482,7 +535,7 @@ test('wait(FIRST_COMPLETED) blocking the main thread wakes for a future a worker
     box,
   )
   await until(() => Atomics.load(box, 0) === 1, 'the worker to start')
-  const r = wait([never, f], { returnWhen: FIRST_COMPLETED, timeout: LONG })
+  const r = wait([never, f], { returnWhen: FIRST_COMPLETED, timeout: BLOCK })
   t.true(r.done.has(f))
   t.true(r.notDone.has(never))
   t.is(f.result(0), 5)
@@ -567,6 +620,56 @@ test('wait() in a worker over 3000 futures completed at once by the main thread 
   t.is(Atomics.load(box, 2), 0)
 })
 
+// Regression guard (bug: a completion drained by a blocking wait just before it went to sleep was
+// slept through): wait() without a timeout, in a worker, over many bursts of futures another
+// worker completes back to back. A lost wakeup leaves the waiter blocked forever.
+test('wait() in a worker returns for every burst of futures another worker completes back to back (no lost wakeup)', async (t) => {
+  t.timeout(LONG + 10_000)
+  const ROUNDS = 5000
+  const WIDTH = 3
+  const fs = Array.from({ length: ROUNDS * WIDTH }, () => new Future<number>())
+  const sync = sharedInts(2) // [round the waiter is in (1-based), rounds returned]
+  const waiter = spawn(
+    async (url: string, fs: Future<number>[], sync: Int32Array, rounds: number, width: number) => {
+      const { wait, FIRST_COMPLETED, ALL_COMPLETED } = await import(url)
+      for (let r = 0; r < rounds; r++) {
+        Atomics.store(sync, 0, r + 1)
+        Atomics.notify(sync, 0)
+        const batch = fs.slice(r * width, (r + 1) * width)
+        wait(batch, { returnWhen: r % 2 === 0 ? ALL_COMPLETED : FIRST_COMPLETED })
+        wait(batch) // all of them, for the next round to start clean
+        Atomics.store(sync, 1, r + 1)
+      }
+    },
+    WAIT_URL,
+    fs,
+    sync,
+    ROUNDS,
+    WIDTH,
+  )
+  const completer = spawn(
+    (fs: Future<number>[], sync: Int32Array, rounds: number, width: number) => {
+      for (let r = 0; r < rounds; r++) {
+        while (Atomics.load(sync, 0) < r + 1) Atomics.wait(sync, 0, r, 1000)
+        // 0-100 µs: the burst lands before, while and after the waiter registers and blocks.
+        const spinUntil = performance.now() + (r % 101) * 0.001
+        while (performance.now() < spinUntil);
+        for (let i = 0; i < width; i++) fs[r * width + i]!.setResult(i)
+      }
+    },
+    fs,
+    sync,
+    ROUNDS,
+    WIDTH,
+  )
+  await joinAll([completer])
+  try {
+    await joinAll([waiter])
+  } finally {
+    t.is(Atomics.load(sync, 1), ROUNDS, `the waiter returned from ${Atomics.load(sync, 1)} of ${ROUNDS} rounds`)
+  }
+})
+
 // ---- the async form specifically ---------------------------------------------------------------
 
 test('waitAsync() does not block the event loop while pool workers run', async (t) => {
@@ -627,9 +730,35 @@ test('waitAsync({ signal }) aborted while pool calls run: they still complete an
   const p = waitAsync(fs, { signal: ac.signal })
   await sleep(20)
   ac.abort()
-  const err = await t.throwsAsync(p)
-  t.is(err!.name, 'AbortError')
+  // AbortController.abort() without a reason rejects with a DOMException AbortError.
+  const err = await t.throwsAsync(p, { any: true })
+  t.is((err as { name?: string }).name, 'AbortError')
   gate.set()
   const r = await waitAsync(fs, { timeout: LONG })
   t.is(r.done.size, 2)
+})
+
+// ---- child processes -------------------------------------------------------------------------
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const CHILD = fileURLToPath(new URL('../../../test/fixtures/futures-exit.ts', import.meta.url))
+
+/** Runs a scenario of test/fixtures/futures-exit.ts; never rejects (a kill by timeout shows in `signal`). */
+function runChild(scenario: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import=tsx', '--conditions=@tandem/source', CHILD, scenario], { cwd: ROOT, timeout: LONG, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: unknown; signal?: string | null }) | null
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
+    })
+  })
+}
+
+test('waitAsync(): a wait that timed out or was aborted does not keep the process alive (child process)', async (t) => {
+  t.timeout(LONG + 10_000)
+  // On futures nobody completes: a watch left behind would hold the event loop forever.
+  const r = await runChild('abandoned-wait-async')
+  t.is(r.signal, null, `killed after the timeout (it did not exit); stdout: ${r.stdout}`)
+  t.is(r.code, 0, r.stderr)
+  t.is(r.stderr, '')
+  t.deepEqual(r.stdout.split('\n').filter((l) => l !== ''), ['timeout notDone 1', 'aborted abandon', 'end'])
 })

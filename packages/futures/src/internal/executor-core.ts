@@ -161,6 +161,9 @@ export function executorNotShareable(what: string): TypeError {
 
 // ---- the submitting side ------------------------------------------------------------------------
 
+/** Most workers of one pool (each is a V8 isolate). */
+export const MAX_WORKERS = 1024
+
 /** Most items queued without waking a worker before a submit wakes workers itself. */
 export const BATCH = 32
 
@@ -198,8 +201,14 @@ export class ExecutorCore {
   #workers = 0
   #shutdown = false
   #deferred = 0
+  readonly #keepAlive: boolean
 
-  constructor(maxWorkers: number, startWorker: (index: number) => void) {
+  /**
+   * @param keepAlive keep this thread's event loop alive while calls are in flight
+   *   (ThreadPoolExecutor, like CPython's exit handler; not ThreadPool, whose workers are daemon)
+   */
+  constructor(maxWorkers: number, startWorker: (index: number) => void, keepAlive = true) {
+    this.#keepAlive = keepAlive
     this.shared = {
       queue: new Queue<WorkItem | null>(),
       broken: new Event(),
@@ -260,7 +269,7 @@ export class ExecutorCore {
     retain(at)
     const wake = this.#deferred === 0 ? 1 : 0
     // Like CPython's exit handler, a pool with work in flight keeps its thread alive.
-    if (Atomics.add(this.shared.outstanding, 0, 1) === 0) void this.#keepAliveUntilIdle()
+    if (Atomics.add(this.shared.outstanding, 0, 1) === 0 && this.#keepAlive) void this.#keepAliveUntilIdle()
     try {
       queue._putStaged([staged], wake)
     } catch (err) {
@@ -268,11 +277,10 @@ export class ExecutorCore {
       failItem(this.shared, [at, 0, 0, []], err)
       throw err
     }
-    if (wake === 0 && ++this.#deferred >= BATCH) this.flush()
-    else if (wake === 1) {
-      this.#deferred = 1
-      schedule(this)
-    }
+    // Counted after the put: the put may block on the queue's mutex and so run the blocking
+    // hook, which flushes (and zeroes the count) before this item is in the queue.
+    if (++this.#deferred >= BATCH) this.flush()
+    else schedule(this)
     this.#adjustWorkers()
     return f
   }
@@ -307,9 +315,11 @@ export class ExecutorCore {
 
   /** Stops accepting work; optionally cancels the queued items; tells the workers to stop. */
   shutdown(cancelFutures: boolean): void {
-    if (this.#shutdown) return
+    const first = !this.#shutdown
+    if (!first && !cancelFutures) return
     this.#shutdown = true
     this.flush()
+    let sentinel = first
     if (cancelFutures) {
       for (;;) {
         let item: WorkItem | null
@@ -318,7 +328,10 @@ export class ExecutorCore {
         } catch {
           break
         }
-        if (item === null) continue
+        if (item === null) {
+          sentinel = true // put back below, after the cancelled items are gone
+          continue
+        }
         // Cancelled and acknowledged at once: no worker will take it (unlike CPython, where such
         // a future never counts as done for wait()).
         const c = cellAt(item[0])
@@ -330,7 +343,7 @@ export class ExecutorCore {
         itemDone(this.shared)
       }
     }
-    this.shared.queue.put(null)
+    if (sentinel) this.shared.queue.put(null)
   }
 
   /**

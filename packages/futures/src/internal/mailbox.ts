@@ -58,6 +58,7 @@ const watched = new Map<number, Watch | Watch[]>()
 let asyncWatches = 0
 let strong = 0
 let consuming = false
+let noticed = 0
 
 function boxAt(at: number): Int32Array {
   let b = boxes.get(at)
@@ -176,14 +177,19 @@ function deliver(at: number): void {
   for (const w of list) {
     if (!(w.until ?? isDoneState)(Atomics.load(w.cell, STATE))) continue
     removeWatch(w)
+    noticed++
     w.notice()
   }
 }
 
-/** Reads every posted completion of this thread's mailbox and runs the watches' notices. */
-export function drain(): void {
+/**
+ * Reads every posted completion of this thread's mailbox and runs the watches' notices.
+ * @returns how many notices ran
+ */
+export function drain(): number {
   const b = mine
-  if (b === undefined) return
+  if (b === undefined) return 0
+  const before = noticed
   const cap = b[CAP]!
   let h = b[HEAD]!
   for (;;) {
@@ -198,6 +204,7 @@ export function drain(): void {
   if (Atomics.load(b, OVERFLOW) !== 0 && Atomics.exchange(b, OVERFLOW, 0) !== 0) {
     for (const at of [...watched.keys()]) deliver(at)
   }
+  return noticed - before
 }
 
 function pending(b: Int32Array): boolean {
@@ -229,12 +236,14 @@ async function consume(): Promise<void> {
 
 /**
  * Blocks this thread until something is posted to its mailbox, `deadline` passes or `sliceMs`
- * elapses, then drains it (running notices).
+ * elapses, then drains it (running notices). Returns at once if a drain before sleeping ran
+ * notices.
  * @returns false if the deadline passed
  */
 export function waitForPosts(deadline: number, sliceMs = Infinity): boolean {
   const b = myBox()
-  drain()
+  // Completions posted since the caller last looked: report them instead of sleeping.
+  if (drain() > 0) return true
   const bell = Atomics.load(b, BELL)
   Atomics.add(b, SLEEPERS, 1)
   try {

@@ -28,9 +28,11 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
   const { queue, idle, running } = shared
   const name = currentThread().name
   let current: WorkItem | undefined
+  let leaving = false
   // First among the exit listeners: the Thread's own marks the worker finished, and the pool's
   // watcher must not report a plain death before this names the exit code.
   process.prependListener('exit', (code) => {
+    if (leaving) return // left through the shutdown sentinel: a clean exit
     const why = `Worker ${name} exited (exit code ${code}) ${current ? 'while running a task' : 'between tasks'}; the pool is broken`
     Atomics.store(running, index, 0)
     if (current !== undefined) {
@@ -62,6 +64,7 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
     }
     if (item === null) {
       queue.put(null) // one sentinel serves every worker
+      leaving = true
       return
     }
     // Pass the wake-up on: the submitter wakes one worker per burst (see ExecutorCore.submit).
