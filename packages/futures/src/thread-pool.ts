@@ -76,12 +76,13 @@ export class AsyncResult<T> implements PromiseLike<T> {
     this.#combine = combine
     checkCallbacks(callbacks)
     if (callbacks.callback !== undefined || callbacks.errorCallback !== undefined) {
-      this.#callbacks = callbacks
+      this.#callbacks = callbacks as ResultCallbacks<never>
       void this.waitAsync().then(() => this.#runCallbacks())
     }
   }
 
-  #callbacks: ResultCallbacks<T> | undefined
+  // Typed loosely so that AsyncResult<T> stays covariant in T.
+  #callbacks: ResultCallbacks<never> | undefined
 
   /** Runs the callback or errorCallback once, when ready (from the event loop, or before a blocking wait returns). */
   #runCallbacks(): void {
@@ -90,7 +91,7 @@ export class AsyncResult<T> implements PromiseLike<T> {
     this.#callbacks = undefined
     const failed = this.#failed()
     try {
-      if (failed === undefined) cbs.callback?.(this.#value())
+      if (failed === undefined) (cbs as ResultCallbacks<T>).callback?.(this.#value())
       else cbs.errorCallback?.(failureOf(failed))
     } catch (err) {
       console.error('exception in an AsyncResult callback', err)

@@ -45,7 +45,8 @@ function typeOnly(pool: ThreadPoolExecutor, tp: ThreadPool): void {
   const mixed = wait([f, g])
   same<typeof mixed, DoneAndNotDone<Future<number> | Future<string>>>(true)
   const loose: Future<unknown> = f // covariant
-  void loose
+  const looseResult: AsyncResult<unknown> = tp.applyAsync(add, [1, 2])
+  void loose, looseResult
   // @ts-expect-error unknown returnWhen
   wait([f], { returnWhen: 'SOMETIMES' })
   const r = tp.applyAsync(add, [1, 2])
