@@ -161,6 +161,18 @@ export function executorNotShareable(what: string): TypeError {
 
 // ---- the submitting side ------------------------------------------------------------------------
 
+// Pools whose calls in flight keep the process alive (see the constructor).
+const keepAlivePools = new Set<WeakRef<ExecutorCore>>()
+
+function onBeforeExit(): void {
+  for (const ref of keepAlivePools) {
+    const core = ref.deref()
+    if (core === undefined) keepAlivePools.delete(ref)
+    else if (Atomics.load(core.shared.outstanding, 0) > 0) void core.untilIdle()
+  }
+  if (keepAlivePools.size === 0) process.off('beforeExit', onBeforeExit)
+}
+
 /** Most workers of one pool (each is a V8 isolate). */
 export const MAX_WORKERS = 1024
 
@@ -201,14 +213,18 @@ export class ExecutorCore {
   #workers = 0
   #shutdown = false
   #deferred = 0
-  readonly #keepAlive: boolean
 
   /**
    * @param keepAlive keep this thread's event loop alive while calls are in flight
    *   (ThreadPoolExecutor, like CPython's exit handler; not ThreadPool, whose workers are daemon)
    */
   constructor(maxWorkers: number, startWorker: (index: number) => void, keepAlive = true) {
-    this.#keepAlive = keepAlive
+    // Like CPython's exit handler, a pool with calls in flight keeps its thread alive: checked
+    // when the event loop runs dry, so it costs nothing per call.
+    if (keepAlive) {
+      if (keepAlivePools.size === 0) process.on('beforeExit', onBeforeExit)
+      keepAlivePools.add(new WeakRef(this))
+    }
     this.shared = {
       queue: new Queue<WorkItem | null>(),
       broken: new Event(),
@@ -268,8 +284,7 @@ export class ExecutorCore {
     const staged = queue._stage([at, task, mode, payload])
     retain(at)
     const wake = this.#deferred === 0 ? 1 : 0
-    // Like CPython's exit handler, a pool with work in flight keeps its thread alive.
-    if (Atomics.add(this.shared.outstanding, 0, 1) === 0 && this.#keepAlive) void this.#keepAliveUntilIdle()
+    Atomics.add(this.shared.outstanding, 0, 1)
     try {
       queue._putStaged([staged], wake)
     } catch (err) {
@@ -285,7 +300,8 @@ export class ExecutorCore {
     return f
   }
 
-  async #keepAliveUntilIdle(): Promise<void> {
+  /** Resolves once no call is in flight, holding the event loop meanwhile. */
+  async untilIdle(): Promise<void> {
     const out = this.shared.outstanding
     holdLoop()
     try {

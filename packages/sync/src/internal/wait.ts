@@ -82,15 +82,16 @@ function noop(): void {}
 
 /** Holds this thread's event loop open until the matching {@link releaseLoop}. */
 export function holdLoop(): void {
-  if (pendingAsync++ === 0) keepAlive = setInterval(noop, 0x7fffffff)
+  if (pendingAsync++ === 0) {
+    // One timer for the thread's lifetime, ref'd and unref'd: cheaper than a timer per wait.
+    if (keepAlive === undefined) keepAlive = setInterval(noop, 0x7fffffff)
+    else keepAlive.ref()
+  }
 }
 
 /** Gives back one {@link holdLoop}. */
 export function releaseLoop(): void {
-  if (--pendingAsync === 0 && keepAlive !== undefined) {
-    clearInterval(keepAlive)
-    keepAlive = undefined
-  }
+  if (--pendingAsync === 0) keepAlive?.unref()
 }
 
 /**
