@@ -20,6 +20,7 @@ import { Future } from '../src/future.ts'
 import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, wait, waitAsync, type DoneAndNotDone } from '../src/wait.ts'
 import * as root from '../src/index.ts'
+import { Barrier } from '../../sync/src/barrier.ts'
 import { Event } from '../../sync/src/event.ts'
 import { joinAll as joinAllWithin, sharedInts, sleep, spawn, until as untilWithin } from '../../sync/test/_helpers.ts'
 import type { Thread } from '../../sync/src/thread.ts'
@@ -81,20 +82,34 @@ function fixtures() {
   }
 }
 
-/** A pool shut down (queued work cancelled, gates opened) when the test ends. */
-function newPool(t: ExecutionContext, maxWorkers: number, ...gates: Event[]): ThreadPoolExecutor {
+/**
+ * A pool with its `maxWorkers` workers already started (they met at a barrier), shut down (queued
+ * work cancelled, gates opened) when the test ends. Warm workers keep the blocking waits short:
+ * the main thread never blocks while workers boot, which takes seconds on a loaded machine.
+ */
+async function newPool(t: ExecutionContext, maxWorkers: number, ...gates: Event[]): Promise<ThreadPoolExecutor> {
   const pool = new ThreadPoolExecutor({ maxWorkers })
   t.teardown(() => {
     for (const g of gates) g.set()
     pool.shutdown({ wait: false, cancelFutures: true })
   })
+  const all = new Barrier(maxWorkers)
+  await Promise.all(Array.from({ length: maxWorkers }, () => pool.submit((b: Barrier) => void b.wait(60_000), all).resultAsync(LONG)))
   return pool
 }
 
-/**
- * Compares the sets by identity, through names (ava's deepEqual would find any two Futures
- * equal: their state is private).
- */
+/** A gate for a spawned thread: the target sets [0] = 1 and then waits for [1] (`await go(gate)`). */
+function threadGate(): Int32Array {
+  return sharedInts(2)
+}
+
+/** Waits (async) until the thread behind `gate` runs, then lets it go. */
+async function go(gate: Int32Array): Promise<void> {
+  await until(() => Atomics.load(gate, 0) === 1, 'the thread to start')
+  Atomics.store(gate, 1, 1)
+  Atomics.notify(gate, 1)
+}
+
 /**
  * Starts a worker that awaits `f` first, so `f`'s watch slot is that worker's and this thread
  * has to poll `f`. box[1] becomes 1 when the worker got `f`'s result.
@@ -153,7 +168,7 @@ for (const { name, run } of FORMS) {
   // CPython test_20369 (bpo-20369): a future given twice is waited for once and reported once.
   test(`${name}() collapses a duplicated future: [f, f] gives done = {f}`, async (t) => {
     t.timeout(LONG + 10_000)
-    const pool = newPool(t, 5)
+    const pool = await newPool(t, 1)
     const f = pool.submit(sleepMs, 50)
     const r = await run([f, f], { returnWhen: ALL_COMPLETED, timeout: LONG })
     sets(t, r, { f }, ['f'], [])
@@ -163,7 +178,7 @@ for (const { name, run } of FORMS) {
   test(`${name}(FIRST_COMPLETED) returns the first finished future; a cancelled future not acknowledged by an executor stays in notDone`, async (t) => {
     t.timeout(LONG + 10_000)
     const gate = new Event()
-    const pool = newPool(t, 5, gate)
+    const pool = await newPool(t, 2, gate)
     const { CANCELLED } = fixtures()
     const future1 = pool.submit(mul, 21, 2)
     const future2 = pool.submit(gated, gate)
@@ -176,7 +191,7 @@ for (const { name, run } of FORMS) {
   test(`${name}(FIRST_COMPLETED) returns at once with every already-done future`, async (t) => {
     t.timeout(LONG + 10_000)
     const gate = new Event()
-    const pool = newPool(t, 5, gate)
+    const pool = await newPool(t, 1, gate)
     const { CANCELLED_AND_NOTIFIED, SUCCESSFUL } = fixtures()
     const future1 = pool.submit(gated, gate)
     const r = await run([CANCELLED_AND_NOTIFIED, SUCCESSFUL, future1], { returnWhen: FIRST_COMPLETED, timeout: LONG })
@@ -189,7 +204,7 @@ for (const { name, run } of FORMS) {
   test(`${name}(FIRST_EXCEPTION) returns when a task raises, with the futures done by then`, async (t) => {
     t.timeout(LONG + 10_000)
     const gate = new Event()
-    const pool = newPool(t, 5, gate)
+    const pool = await newPool(t, 3, gate)
     const future1 = pool.submit(mul, 2, 21)
     const future2 = pool.submit((f1: Future<number>) => {
       f1.result(60_000)
@@ -205,7 +220,7 @@ for (const { name, run } of FORMS) {
   test(`${name}(FIRST_EXCEPTION) with done futures: a cancelled-and-notified one is done, a merely cancelled one is not`, async (t) => {
     t.timeout(LONG + 10_000)
     const gate = new Event()
-    const pool = newPool(t, 5, gate)
+    const pool = await newPool(t, 2, gate)
     const { SUCCESSFUL, CANCELLED, CANCELLED_AND_NOTIFIED } = fixtures()
     const future1 = pool.submit(divmod, 21, 0)
     const future2 = pool.submit(gated, gate)
@@ -218,7 +233,7 @@ for (const { name, run } of FORMS) {
   test(`${name}(FIRST_EXCEPTION) returns at once when a future has already failed`, async (t) => {
     t.timeout(LONG + 10_000)
     const gate = new Event()
-    const pool = newPool(t, 5, gate)
+    const pool = await newPool(t, 1, gate)
     const { EXCEPTION } = fixtures()
     const future1 = pool.submit(gated, gate)
     const r = await run([EXCEPTION, future1], { returnWhen: FIRST_EXCEPTION, timeout: LONG })
@@ -227,7 +242,7 @@ for (const { name, run } of FORMS) {
 
   test(`${name}(FIRST_EXCEPTION) waits for all when none raises`, async (t) => {
     t.timeout(LONG + 10_000)
-    const pool = newPool(t, 5)
+    const pool = await newPool(t, 2)
     const { SUCCESSFUL } = fixtures()
     const future1 = pool.submit(mul, 6, 7)
     const future2 = pool.submit((ms: number) => {
@@ -242,7 +257,7 @@ for (const { name, run } of FORMS) {
   // CPython test_all_completed.
   test(`${name}(ALL_COMPLETED) returns every future done, failed ones included`, async (t) => {
     t.timeout(LONG + 10_000)
-    const pool = newPool(t, 5)
+    const pool = await newPool(t, 2)
     const { SUCCESSFUL, CANCELLED_AND_NOTIFIED, EXCEPTION } = fixtures()
     const future1 = pool.submit(divmod, 2, 0)
     const future2 = pool.submit(mul, 2, 21)
@@ -258,7 +273,7 @@ for (const { name, run } of FORMS) {
 
   test(`${name}() defaults to ALL_COMPLETED`, async (t) => {
     t.timeout(LONG + 10_000)
-    const pool = newPool(t, 2)
+    const pool = await newPool(t, 2)
     const fs = [10, 60, 30].map((ms) => pool.submit(sleepMs, ms))
     const r = await run(fs, { timeout: LONG })
     t.is(r.done.size, 3)
@@ -270,7 +285,7 @@ for (const { name, run } of FORMS) {
   test(`${name}(timeout) returns the futures done by the deadline and the rest in notDone (no error)`, async (t) => {
     t.timeout(LONG + 10_000)
     const gate = new Event()
-    const pool = newPool(t, 5, gate)
+    const pool = await newPool(t, 1, gate)
     const { CANCELLED_AND_NOTIFIED, EXCEPTION, SUCCESSFUL } = fixtures()
     const future = pool.submit(gated, gate)
     for (const timeout of [0, 50]) {
@@ -310,7 +325,7 @@ for (const { name, run } of FORMS) {
   test(`${name}(ALL_COMPLETED) over 100 futures released at once sees every completion`, async (t) => {
     t.timeout(LONG + 10_000)
     const event = new Event()
-    const pool = newPool(t, 5, event)
+    const pool = await newPool(t, 5, event)
     const fs = new Set(Array.from({ length: 100 }, () => pool.submit(gated, event)))
     event.set()
     const r = await run(fs, { returnWhen: ALL_COMPLETED, timeout: LONG })
@@ -323,29 +338,34 @@ for (const { name, run } of FORMS) {
     const a = new Future<number>()
     const b = new Future<number>()
     const c = new Future<number>()
-    const go = sharedInts(1)
+    const gate = threadGate()
+    const phase2 = sharedInts(1)
     // Completes b, then (after the main thread has seen b) a and c.
     const th = spawn(
-      (a: Future<number>, b: Future<number>, c: Future<number>, go: Int32Array) => {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+      (a: Future<number>, b: Future<number>, c: Future<number>, gate: Int32Array, phase2: Int32Array) => {
+        Atomics.store(gate, 0, 1)
+        Atomics.wait(gate, 1, 0, 60_000)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50) // the main thread waits meanwhile
         b.setResult(2)
-        Atomics.wait(go, 0, 0, 60_000)
+        Atomics.wait(phase2, 0, 0, 60_000)
         a.setResult(1)
         c.setException(new TypeError('c failed'))
       },
       a,
       b,
       c,
-      go,
+      gate,
+      phase2,
     )
     t.teardown(() => {
-      Atomics.store(go, 0, 1)
-      Atomics.notify(go, 0)
+      Atomics.store(phase2, 0, 1)
+      Atomics.notify(phase2, 0)
     })
+    await go(gate)
     const r1 = await run([a, b, c], { returnWhen: FIRST_COMPLETED, timeout: LONG })
     sets(t, r1, { a, b, c }, ['b'], ['a', 'c'])
-    Atomics.store(go, 0, 1)
-    Atomics.notify(go, 0)
+    Atomics.store(phase2, 0, 1)
+    Atomics.notify(phase2, 0)
     const r2 = await run([a, b, c], { timeout: LONG })
     sets(t, r2, { a, b, c }, ['a', 'b', 'c'], [])
     t.is((c.exception(0) as Error).name, 'TypeError')
@@ -376,13 +396,18 @@ for (const { name, run } of FORMS) {
     sets(t, await run([f], { returnWhen: FIRST_COMPLETED, timeout: 50 }), { f }, [], ['f'])
 
     // A worker acknowledges it while we wait: now it is done.
+    const gate = threadGate()
     const acker = spawn(
-      (f: Future<number>) => {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+      (f: Future<number>, gate: Int32Array) => {
+        Atomics.store(gate, 0, 1)
+        Atomics.wait(gate, 1, 0, 60_000)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50) // the main thread waits meanwhile
         if (f.setRunningOrNotifyCancel()) throw new Error('expected false for a cancelled future')
       },
       f,
+      gate,
     )
+    await go(gate)
     const r = await run([f, makeFuture('pending')], { returnWhen: FIRST_COMPLETED, timeout: LONG })
     t.true(r.done.has(f))
     t.is(r.notDone.size, 1)
@@ -393,7 +418,7 @@ for (const { name, run } of FORMS) {
     t.timeout(LONG + 10_000)
     const started = new Event()
     const gate = new Event()
-    const pool = newPool(t, 1, gate)
+    const pool = await newPool(t, 1, gate)
     const first = pool.submit(
       (s: Event, g: Event) => {
         s.set()
@@ -425,8 +450,11 @@ for (const { name, run } of FORMS) {
     const f = new Future<string>()
     const own = new Future<string>()
     const { watcher, box } = await watchElsewhere(f)
+    const gate = threadGate()
     const completer = spawn(
-      (f: Future<string>, own: Future<string>) => {
+      (f: Future<string>, own: Future<string>, gate: Int32Array) => {
+        Atomics.store(gate, 0, 1)
+        Atomics.wait(gate, 1, 0, 60_000)
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
         f.setResult('x')
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
@@ -434,7 +462,9 @@ for (const { name, run } of FORMS) {
       },
       f,
       own,
+      gate,
     )
+    await go(gate)
     const r1 = await run([f], { returnWhen: FIRST_COMPLETED, timeout: LONG })
     sets(t, r1, { f }, ['f'], [])
     const r2 = await run([f, own], { timeout: LONG })
@@ -459,15 +489,20 @@ for (const { name, run } of FORMS) {
       r = await p
     } else {
       // Another thread completes both, back to back, while this one blocks.
+      const gate = threadGate()
       const completer = spawn(
-        (f: Future<string>, own: Future<string>) => {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
+        (f: Future<string>, own: Future<string>, gate: Int32Array) => {
+          Atomics.store(gate, 0, 1)
+          Atomics.wait(gate, 1, 0, 60_000)
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100) // the main thread blocks meanwhile
           f.setResult('first')
           own.setResult('second')
         },
         f,
         own,
+        gate,
       )
+      await go(gate)
       r = wait([f, own], { returnWhen: FIRST_COMPLETED, timeout: BLOCK })
       await joinAll([completer])
     }
@@ -498,7 +533,7 @@ for (const { name, run } of FORMS) {
 
 test('wait(timeout) blocking the main thread returns as soon as pool workers finish the calls', async (t) => {
   t.timeout(LONG + 10_000)
-  const pool = newPool(t, 3)
+  const pool = await newPool(t, 3)
   const started = new Event()
   // Each call waits until the main thread is (about to be) blocked, then sleeps a little.
   const fs = [30, 60, 90].map((ms) =>
@@ -545,7 +580,7 @@ test('wait(FIRST_COMPLETED) blocking the main thread wakes for a future a worker
 test('wait() inside a pool worker on futures of the same pool (nested) returns when they complete', async (t) => {
   t.timeout(LONG + 10_000)
   const gate = new Event()
-  const pool = newPool(t, 4, gate)
+  const pool = await newPool(t, 4, gate)
   const b = pool.submit((g: Event) => (g.wait(60_000), 'b'), gate)
   const c = pool.submit((g: Event) => (g.wait(60_000), 'c'), gate)
   const outer = pool.submit(
@@ -572,7 +607,7 @@ test('wait() inside a pool worker on futures of the same pool (nested) returns w
 test('waitAsync() inside a pool worker on futures the main thread already watches (polled there) resolves', async (t) => {
   t.timeout(LONG + 10_000)
   const gate = new Event()
-  const pool = newPool(t, 4, gate)
+  const pool = await newPool(t, 4, gate)
   const b = pool.submit((g: Event) => (g.wait(60_000), 1), gate)
   const c = pool.submit((g: Event) => (g.wait(60_000), 2), gate)
   // The main thread watches b and c first, so the worker's wait finds them watched elsewhere.
@@ -596,7 +631,7 @@ test('waitAsync() inside a pool worker on futures the main thread already watche
 
 // A worker's completion mailbox holds 1024 posts; many completions at once overflow it, and the
 // overflow rescan must still find every future.
-test('wait() in a worker over 3000 futures completed at once by the main thread sees them all', async (t) => {
+test.serial('wait() in a worker over 3000 futures completed at once by the main thread sees them all', async (t) => {
   t.timeout(LONG + 10_000)
   const fs = Array.from({ length: 3000 }, () => new Future<number>())
   const box = sharedInts(3)
@@ -623,9 +658,9 @@ test('wait() in a worker over 3000 futures completed at once by the main thread 
 // Regression guard (bug: a completion drained by a blocking wait just before it went to sleep was
 // slept through): wait() without a timeout, in a worker, over many bursts of futures another
 // worker completes back to back. A lost wakeup leaves the waiter blocked forever.
-test('wait() in a worker returns for every burst of futures another worker completes back to back (no lost wakeup)', async (t) => {
+test.serial('wait() in a worker returns for every burst of futures another worker completes back to back (no lost wakeup)', async (t) => {
   t.timeout(LONG + 10_000)
-  const ROUNDS = 5000
+  const ROUNDS = 2000
   const WIDTH = 3
   const fs = Array.from({ length: ROUNDS * WIDTH }, () => new Future<number>())
   const sync = sharedInts(2) // [round the waiter is in (1-based), rounds returned]
@@ -675,7 +710,7 @@ test('wait() in a worker returns for every burst of futures another worker compl
 test('waitAsync() does not block the event loop while pool workers run', async (t) => {
   t.timeout(LONG + 10_000)
   const gate = new Event()
-  const pool = newPool(t, 2, gate)
+  const pool = await newPool(t, 2, gate)
   const fs = [pool.submit((g: Event) => (g.wait(60_000), 1), gate), pool.submit((g: Event) => (g.wait(60_000), 2), gate)]
   let settled = false
   const p = waitAsync(fs, { timeout: LONG }).then((r) => ((settled = true), r))
@@ -724,7 +759,7 @@ test('waitAsync({ signal }) rejects with the signal reason when aborted; the fut
 test('waitAsync({ signal }) aborted while pool calls run: they still complete and a new wait sees them', async (t) => {
   t.timeout(LONG + 10_000)
   const gate = new Event()
-  const pool = newPool(t, 2, gate)
+  const pool = await newPool(t, 2, gate)
   const fs = [pool.submit(gated, gate), pool.submit(gated, gate)]
   const ac = new AbortController()
   const p = waitAsync(fs, { signal: ac.signal })
