@@ -84,7 +84,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   static readonly shareKind = 'tandem.futures.Future'
   readonly #cell: Int32Array
   // Typed loosely so that Future<T> stays covariant in T (a Future<number> is a Future<unknown>).
-  #callbacks: ((f: never) => unknown)[] = []
+  #callbacks: ((f: never) => unknown)[] | undefined
   #decoded: { outcome: number; value: unknown } | undefined
   // Watching completion from this thread's event loop (see internal/mailbox.ts).
   #watch: Watch | undefined
@@ -179,8 +179,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   #runCallbacks(): void {
     const callbacks = this.#callbacks
-    if (callbacks.length === 0) return
-    this.#callbacks = []
+    if (callbacks === undefined) return
+    this.#callbacks = undefined
     for (const cb of callbacks) {
       try {
         ;(cb as (f: Future<T>) => unknown)(this)
@@ -292,7 +292,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   #settle(what: 'result' | 'exception'): unknown {
     // This thread has seen completion: its callbacks run now, before the caller goes on.
-    if (this.#callbacks.length > 0 || this.#resolveDone !== undefined) this.#noticed()
+    if (this.#callbacks !== undefined || this.#resolveDone !== undefined) this.#noticed()
     const s = this.#state()
     if (s === CANCELLED || s === CANCELLED_AND_NOTIFIED) throw new CancelledError()
     if (s !== FINISHED) throw new InternalStateError(`Future in state ${s} after waiting`)
@@ -349,7 +349,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   addDoneCallback(fn: (f: Future<T>) => unknown): void {
     if (typeof fn !== 'function') throw typeError(`Future.addDoneCallback(fn): fn must be a function`)
-    if (this.done() && this.#callbacks.length === 0) {
+    if (this.done() && this.#callbacks === undefined) {
       try {
         fn(this)
       } catch (err) {
@@ -357,7 +357,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
       }
       return
     }
-    this.#callbacks.push(fn)
+    ;(this.#callbacks ??= []).push(fn)
     // Completed by another thread: noticed from this thread's event loop, without keeping the
     // process alive for a future nobody completes (Python does not either).
     this.#startWatching(false)
@@ -368,6 +368,16 @@ export class Future<T = unknown> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    if (this.done()) {
+      // Already done (the common case when awaiting in submission order): no async frame.
+      let settled: Promise<T>
+      try {
+        settled = Promise.resolve(this.#settle('result') as T)
+      } catch (err) {
+        settled = Promise.reject(err)
+      }
+      return settled.then(onfulfilled, onrejected)
+    }
     return this.resultAsync().then(onfulfilled, onrejected)
   }
 

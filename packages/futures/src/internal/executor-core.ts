@@ -179,23 +179,45 @@ export const MAX_WORKERS = 1024
 /** Most items queued without waking a worker before a submit wakes workers itself. */
 export const BATCH = 32
 
+/** Calls in flight below which a submit wakes a worker at once. */
+export const EAGER_BACKLOG = 64
+
 // Cores of this thread holding buffered items, flushed at the end of the synchronous run or
 // before the thread blocks.
 const unflushed = new Set<ExecutorCore>()
-let flushQueued = false
+let microtaskQueued = false
+let immediateQueued = false
 
 function flushAll(): void {
-  flushQueued = false
   for (const core of unflushed) core.flush()
   unflushed.clear()
 }
 
-function schedule(core: ExecutorCore): void {
+function flushFromMicrotask(): void {
+  microtaskQueued = false
+  flushAll()
+}
+
+function flushFromImmediate(): void {
+  immediateQueued = false
+  flushAll()
+}
+
+/**
+ * Arranges a flush of `core`: at the end of the synchronous run (`soon`), or after this turn of
+ * the event loop (a backlog is in flight, so a few more items per wake-up beat latency).
+ */
+function schedule(core: ExecutorCore, soon: boolean): void {
   if (unflushed.size === 0) setBlockingHook(flushAll)
   unflushed.add(core)
-  if (!flushQueued) {
-    flushQueued = true
-    queueMicrotask(flushAll)
+  if (soon) {
+    if (!microtaskQueued) {
+      microtaskQueued = true
+      queueMicrotask(flushFromMicrotask)
+    }
+  } else if (!immediateQueued) {
+    immediateQueued = true
+    setImmediate(flushFromImmediate)
   }
 }
 
@@ -213,6 +235,7 @@ export class ExecutorCore {
   #workers = 0
   #shutdown = false
   #deferred = 0
+  #woke = false
 
   /**
    * @param keepAlive keep this thread's event loop alive while calls are in flight
@@ -283,8 +306,11 @@ export class ExecutorCore {
     const queue = this.shared.queue
     const staged = queue._stage([at, task, mode, payload])
     retain(at)
-    const wake = this.#deferred === 0 ? 1 : 0
-    Atomics.add(this.shared.outstanding, 0, 1)
+    // With few calls in flight, the first item since the last wake-up wakes a worker (latency);
+    // with a backlog, items wake workers BATCH at a time (throughput: waking a sleeping worker
+    // is a futex call, and workers that outpace the submitter sleep between items).
+    const soon = Atomics.add(this.shared.outstanding, 0, 1) < EAGER_BACKLOG
+    const wake = this.#woke ? 0 : 1
     try {
       queue._putStaged([staged], wake)
     } catch (err) {
@@ -293,9 +319,16 @@ export class ExecutorCore {
       throw err
     }
     // Counted after the put: the put may block on the queue's mutex and so run the blocking
-    // hook, which flushes (and zeroes the count) before this item is in the queue.
-    if (++this.#deferred >= BATCH) this.flush()
-    else schedule(this)
+    // hook, which flushes (and zeroes the count) before this item is in the queue. An item
+    // that woke a worker itself needs no later wake-up.
+    if (wake === 1) {
+      this.#woke = true
+      schedule(this, true)
+    } else if (++this.#deferred >= BATCH) {
+      this.flush()
+    } else {
+      schedule(this, soon)
+    }
     this.#adjustWorkers()
     return f
   }
@@ -316,6 +349,7 @@ export class ExecutorCore {
 
   /** Wakes workers for the items queued without a wake-up. */
   flush(): void {
+    this.#woke = false
     const n = this.#deferred
     if (n === 0) return
     this.#deferred = 0

@@ -229,7 +229,17 @@ const finalizer = new FinalizationRegistry<number>((at) => {
   release(at, t.beforeFree)
 })
 
-const mainFinalizer = new FinalizationRegistry<{ at: number; beforeFree: ((at: number) => void) | undefined }>((h) => release(h.at, h.beforeFree))
+// Main thread: one registry per beforeFree hook, holding plain offsets (no object per handle).
+const mainFinalizers = new Map<((at: number) => void) | undefined, FinalizationRegistry<number>>()
+
+function mainFinalizer(beforeFree: ((at: number) => void) | undefined): FinalizationRegistry<number> {
+  let r = mainFinalizers.get(beforeFree)
+  if (r === undefined) {
+    r = new FinalizationRegistry<number>((at) => release(at, beforeFree))
+    mainFinalizers.set(beforeFree, r)
+  }
+  return r
+}
 
 /**
  * Ties one reference of the block at `at` to `handle`: given back when the handle is collected
@@ -239,7 +249,7 @@ const mainFinalizer = new FinalizationRegistry<{ at: number; beforeFree: ((at: n
 export function track(handle: object, at: number, beforeFree?: (at: number) => void): void {
   if (isMainThread) {
     // The main thread's references end with the process: only collection gives them back.
-    mainFinalizer.register(handle, { at, beforeFree })
+    mainFinalizer(beforeFree).register(handle, at)
     return
   }
   const t = live.get(at)
