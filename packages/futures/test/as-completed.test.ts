@@ -22,83 +22,12 @@ import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { asCompleted } from '../src/as-completed.ts'
 import { TimeoutError } from '../src/errors.ts'
 import * as root from '../src/index.ts'
-import { Barrier } from '../../sync/src/barrier.ts'
 import { Event } from '../../sync/src/event.ts'
-import type { Thread } from '../../sync/src/thread.ts'
-import { joinAll as joinAllWithin, sharedInts, sleep, spawn, until as untilWithin } from '../../sync/test/_helpers.ts'
+import { sharedInts, sleep, spawn } from '../../sync/test/_helpers.ts'
+import { BLOCK, fixtures, joinAll, LONG, makeFuture, newPool, until } from './_helpers.ts'
 
-/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
-const LONG = 60_000
-/**
- * Bound for a blocking iteration on the main thread: it stops every other test of the file, so
- * it stays well below ava's 60 s inactivity timeout (a stall must fail this test, not kill the file).
- */
-const BLOCK = 20_000
 const AS_COMPLETED_URL = new URL('../src/as-completed.ts', import.meta.url).href
 
-function until(pred: () => boolean, what?: string): Promise<void> {
-  return untilWithin(pred, LONG, what)
-}
-
-function joinAll(threads: Thread[]): Promise<void> {
-  return joinAllWithin(threads, LONG)
-}
-
-type State = 'pending' | 'running' | 'cancelled' | 'cancelledAndNotified' | 'exception' | 'successful'
-
-/** CPython's `create_future(state=...)` (the *_FUTURE fixtures of test_concurrent_futures/util.py). */
-function makeFuture(state: State): Future<unknown> {
-  const f = new Future<unknown>()
-  switch (state) {
-    case 'pending':
-      break
-    case 'running':
-      f.setRunningOrNotifyCancel()
-      break
-    case 'cancelled':
-      f.cancel()
-      break
-    case 'cancelledAndNotified':
-      f.cancel()
-      f.setRunningOrNotifyCancel()
-      break
-    case 'exception':
-      f.setException(new Error('OSError'))
-      break
-    case 'successful':
-      f.setResult(42)
-      break
-  }
-  return f
-}
-
-/** Fresh fixture futures per test. */
-function fixtures() {
-  return {
-    PENDING: makeFuture('pending'),
-    RUNNING: makeFuture('running'),
-    CANCELLED: makeFuture('cancelled'),
-    CANCELLED_AND_NOTIFIED: makeFuture('cancelledAndNotified'),
-    EXCEPTION: makeFuture('exception'),
-    SUCCESSFUL: makeFuture('successful'),
-  }
-}
-
-/**
- * A pool with its `maxWorkers` workers already started (they met at a barrier), shut down (queued
- * work cancelled, gates opened) when the test ends. Warm workers keep the blocking iterations
- * short: the main thread never blocks while workers boot, which takes seconds on a loaded machine.
- */
-async function newPool(t: ExecutionContext, maxWorkers: number, ...gates: Event[]): Promise<ThreadPoolExecutor> {
-  const pool = new ThreadPoolExecutor({ maxWorkers })
-  t.teardown(() => {
-    for (const g of gates) g.set()
-    pool.shutdown({ wait: false, cancelFutures: true })
-  })
-  const all = new Barrier(maxWorkers)
-  await Promise.all(Array.from({ length: maxWorkers }, () => pool.submit((b: Barrier) => void b.wait(60_000), all).resultAsync(LONG)))
-  return pool
-}
 
 /** Names of futures, by identity (ava's deepEqual would find any two Futures equal). */
 function namer(names: Record<string, Future<unknown>>): (fs: Iterable<Future<unknown>>) => string[] {

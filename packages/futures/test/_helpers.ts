@@ -1,0 +1,83 @@
+/**
+ * Shared helpers of the futures test suites ported from CPython's test_concurrent_futures:
+ * bounded waits, CPython's fixture futures in each state, and pre-warmed pools.
+ */
+import type { ExecutionContext } from 'ava'
+import { Future } from '../src/future.ts'
+import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
+import { Barrier } from '../../sync/src/barrier.ts'
+import type { Event } from '../../sync/src/event.ts'
+import type { Thread } from '../../sync/src/thread.ts'
+import { joinAll as joinAllWithin, until as untilWithin } from '../../sync/test/_helpers.ts'
+
+/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
+export const LONG = 60_000
+/**
+ * Bound for a blocking wait or iteration on the main thread: it stops every other test of the
+ * file, so it stays well below ava's 60 s inactivity timeout (a stall must fail this test, not kill the file).
+ */
+export const BLOCK = 20_000
+
+export function until(pred: () => boolean, what?: string): Promise<void> {
+  return untilWithin(pred, LONG, what)
+}
+
+export function joinAll(threads: Thread[]): Promise<void> {
+  return joinAllWithin(threads, LONG)
+}
+
+export type State = 'pending' | 'running' | 'cancelled' | 'cancelledAndNotified' | 'exception' | 'successful'
+
+/** CPython's `create_future(state=...)` (the *_FUTURE fixtures of test_concurrent_futures/util.py). */
+export function makeFuture(state: State): Future<unknown> {
+  const f = new Future<unknown>()
+  switch (state) {
+    case 'pending':
+      break
+    case 'running':
+      f.setRunningOrNotifyCancel()
+      break
+    case 'cancelled':
+      f.cancel()
+      break
+    case 'cancelledAndNotified':
+      f.cancel()
+      f.setRunningOrNotifyCancel()
+      break
+    case 'exception':
+      f.setException(new Error('OSError'))
+      break
+    case 'successful':
+      f.setResult(42)
+      break
+  }
+  return f
+}
+
+/** Fresh fixture futures per test. */
+export function fixtures() {
+  return {
+    PENDING: makeFuture('pending'),
+    RUNNING: makeFuture('running'),
+    CANCELLED: makeFuture('cancelled'),
+    CANCELLED_AND_NOTIFIED: makeFuture('cancelledAndNotified'),
+    EXCEPTION: makeFuture('exception'),
+    SUCCESSFUL: makeFuture('successful'),
+  }
+}
+
+/**
+ * A pool with its `maxWorkers` workers already started (they met at a barrier), shut down (queued
+ * work cancelled, gates opened) when the test ends. Warm workers keep the blocking iterations
+ * short: the main thread never blocks while workers boot, which takes seconds on a loaded machine.
+ */
+export async function newPool(t: ExecutionContext, maxWorkers: number, ...gates: Event[]): Promise<ThreadPoolExecutor> {
+  const pool = new ThreadPoolExecutor({ maxWorkers })
+  t.teardown(() => {
+    for (const g of gates) g.set()
+    pool.shutdown({ wait: false, cancelFutures: true })
+  })
+  const all = new Barrier(maxWorkers)
+  await Promise.all(Array.from({ length: maxWorkers }, () => pool.submit((b: Barrier) => void b.wait(60_000), all).resultAsync(LONG)))
+  return pool
+}
