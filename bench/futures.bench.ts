@@ -17,7 +17,7 @@ import workerpool from 'workerpool'
 import { FixedThreadPool } from 'poolifier'
 import { ThreadPoolExecutor } from '@tandem/futures'
 import { ThreadPool } from '@tandem/futures/thread-pool'
-import { idleFraction, pythonRuns, rate, timeRuns, type BenchContext, type Rate, type Row, type Scenario, type Skipped } from './lib.ts'
+import { pythonRuns, rounds, timeRuns, type Measured, type BenchContext, type Rate, type Row, type Scenario, type Skipped } from './lib.ts'
 
 /** Workers of every pool. */
 const WORKERS = 2
@@ -196,36 +196,6 @@ async function sideRuns(side: Side, loop: Loop, z: RunSizes, log: (message: stri
   }
 }
 
-// ---- rounds with several baselines -------------------------------------------------------------------
-
-/** Tandem and its baselines, each pooled over the rounds. */
-interface Measured {
-  tandem: Rate
-  baselines: (Rate | Skipped)[]
-  idleBefore: number[]
-}
-
-/**
- * `n` rounds of: CPU-idle sample, the Tandem runs, then each baseline's runs; pools the runs of
- * each side (like `alternate` in lib.ts, for several baselines sharing one Tandem side).
- */
-async function rounds(n: number, tandem: () => Promise<number[]>, baselines: (() => Promise<number[] | Skipped>)[]): Promise<Measured> {
-  const t: number[] = []
-  const b: number[][] = baselines.map(() => [])
-  const skipped: (Skipped | undefined)[] = baselines.map(() => undefined)
-  const idleBefore: number[] = []
-  for (let i = 0; i < n; i++) {
-    idleBefore.push(await idleFraction())
-    t.push(...(await tandem()))
-    for (let j = 0; j < baselines.length; j++) {
-      if (skipped[j] !== undefined) continue
-      const runs = await baselines[j]!()
-      if ('skipped' in runs) skipped[j] = runs
-      else b[j]!.push(...runs)
-    }
-  }
-  return { tandem: rate(t), baselines: b.map((runs, j) => skipped[j] ?? rate(runs)), idleBefore }
-}
 
 // ---- CPython ---------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import { Queue } from '@tandem/queue'
 import { blocksInUse } from '@tandem/sync/kit'
 import { CONTROL_WORDS, REP_MS, SIZE } from './sync-workers.ts'
 import { expectedSum, KINDS, POST_MESSAGE_WORKER, S_ARENA_BYTES, S_BLOCKS, S_CONSUMER_HEAP, S_ITEMS, S_PRODUCER_HEAP, S_RSS, SAMPLE_FIELDS, type Kind } from './queue-workers.ts'
-import { idleFraction, pythonRuns, rate, runThreads, sharedFloats, sharedInts, type BenchContext, type CheckRow, type Rate, type Row, type Scenario, type Skipped } from './lib.ts'
+import { idleFraction, pythonRuns, rate, rounds, runThreads, sharedFloats, sharedInts, type BenchContext, type CheckRow, type Rate, type Row, type Scenario, type Skipped } from './lib.ts'
 
 const WORKERS = new URL('./queue-workers.ts', import.meta.url)
 
@@ -223,34 +223,6 @@ async function postMessageRuns(ctx: BenchContext, kind: Kind, sized: number[]): 
   return spanRates(times, ops, 2, reps)
 }
 
-/** Baselines of one measurement, each measured right after the Tandem runs of the same round. */
-interface Measured {
-  tandem: Rate
-  baselines: (Rate | Skipped)[]
-  idleBefore: number[]
-}
-
-/**
- * `rounds` rounds of: CPU-idle sample, Tandem runs, then each baseline's runs; pools the runs
- * of each side (like `alternate` in lib.ts, for several baselines sharing one Tandem side).
- */
-async function rounds(n: number, tandem: () => Promise<number[]>, baselines: (() => Promise<number[] | Skipped>)[]): Promise<Measured> {
-  const t: number[] = []
-  const b: number[][] = baselines.map(() => [])
-  const skipped: (Skipped | undefined)[] = baselines.map(() => undefined)
-  const idleBefore: number[] = []
-  for (let i = 0; i < n; i++) {
-    idleBefore.push(await idleFraction())
-    t.push(...(await tandem()))
-    for (let j = 0; j < baselines.length; j++) {
-      if (skipped[j] !== undefined) continue
-      const runs = await baselines[j]!()
-      if ('skipped' in runs) skipped[j] = runs
-      else b[j]!.push(...runs)
-    }
-  }
-  return { tandem: rate(t), baselines: b.map((runs, j) => skipped[j] ?? rate(runs)), idleBefore }
-}
 
 async function spsc(ctx: BenchContext, kind: Kind, sized: Record<string, number[]>): Promise<Row[]> {
   const s = sizes(ctx.quick)
