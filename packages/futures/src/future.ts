@@ -43,8 +43,10 @@ import {
   INLINE,
   isDone,
   OUTCOME,
+  PENDING,
   REF,
   RESULT,
+  RUNNING,
   SLEEPERS,
   startCell,
   STATE,
@@ -116,7 +118,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** True if the call is running (and cannot be cancelled). */
   running(): boolean {
-    return this.#state() === 1
+    return this.#state() === RUNNING
   }
 
   /** True if the future was cancelled or finished. */
@@ -130,8 +132,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   cancel(): boolean {
     const prev = cancelCell(this.#cell)
-    if (prev === PENDING_STATE) this.#noticed()
-    return prev === PENDING_STATE || prev === CANCELLED || prev === CANCELLED_AND_NOTIFIED
+    if (prev === PENDING) this.#noticed()
+    return prev === PENDING || prev === CANCELLED || prev === CANCELLED_AND_NOTIFIED
   }
 
   /**
@@ -402,6 +404,5 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 }
 
-const PENDING_STATE = 0
 
 registerShareable(Future.shareKind, import.meta.url, (ref: CellRef) => Future.revive(ref))
