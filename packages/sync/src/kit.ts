@@ -18,6 +18,10 @@ export {
   adoptCell,
   shareCell,
   reviveCell,
+  groupRef,
+  dropGroupedRef,
+  RefGroup,
+  GROUP_SIZE,
   type CellRef,
 } from './internal/arena.ts'
 export { runBlocking, runAsync, holdLoop, releaseLoop, setBlockingHook, beforeBlocking, op, deadlineOf, remaining, now, SPIN_LIMIT, type Waiter, type WaitOp, type WaitResult } from './internal/wait.ts'

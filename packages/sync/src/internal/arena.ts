@@ -9,7 +9,9 @@
  *
  * Algorithm: a segregated-fit allocator (power-of-two size classes, one LIFO free list each,
  * bump allocation from TOP with `SharedArrayBuffer.prototype.grow` when the arena is full),
- * guarded by one futex lock; blocks are reference counted by their handles.
+ * guarded by one futex lock; blocks are reference counted by their handles. Each thread keeps a
+ * small cache of freed blocks of the smallest classes (futures, locks, events), so that churning
+ * through short-lived cells takes no lock.
  *
  * Layout (Int32 words at the start of the buffer):
  *
@@ -113,6 +115,14 @@ function unlock(): void {
   if (Atomics.exchange(words, LOCK, UNLOCKED) === CONTENDED) Atomics.notify(words, LOCK, 1)
 }
 
+// Per-thread cache of free blocks of the classes below CACHED_CLASSES (payloads 16..64 B), at
+// most CACHE_MAX each: allocated and freed without the lock. A cached block is marked free (its
+// CLASS word) and not counted in BLOCKS; a worker gives its cache back when it exits.
+const CACHED_CLASSES = 3
+const CACHE_MAX = 256
+const cache: number[][] = Array.from({ length: CACHED_CLASSES }, () => [])
+let exiting = false
+
 function classOf(size: number): number {
   const k = Math.max(0, 32 - Math.clz32(Math.max(16, size) - 1) - 4)
   if (k >= CLASSES) throw rangeError(`Cannot allocate ${size} bytes of shared memory (the arena's largest block is ${16 << (CLASSES - 1)} bytes)`)
@@ -127,8 +137,17 @@ export function alloc(size: number): number {
   arenaBuffer()
   const k = classOf(size)
   const payload = 16 << k
-  lock()
   let at: number
+  if (k < CACHED_CLASSES && cache[k]!.length > 0) {
+    at = cache[k]!.pop()!
+    if (words[(at >> 2) + CLASS] !== FREE_MARK - k) throw new InternalStateError(`Arena block cache ${k} is corrupt at ${at}`)
+    words[(at >> 2) + CLASS] = k
+    Atomics.add(words, BLOCKS, 1)
+    bytes.fill(0, at, at + payload)
+    Atomics.store(words, (at >> 2) + REFS, 1)
+    return at
+  }
+  lock()
   try {
     at = words[FREE + k]!
     if (at !== 0) {
@@ -144,7 +163,7 @@ export function alloc(size: number): number {
       words[TOP] = end
     }
     words[(at >> 2) + CLASS] = k
-    words[BLOCKS]!++
+    Atomics.add(words, BLOCKS, 1)
   } finally {
     unlock()
   }
@@ -158,12 +177,32 @@ export function alloc(size: number): number {
 function free(at: number): void {
   const k = words[(at >> 2) + CLASS]!
   if (k < 0 || k >= CLASSES) throw new InternalStateError(`Arena block at ${at} freed twice or corrupt (class ${k})`)
+  words[(at >> 2) + CLASS] = FREE_MARK - k
+  Atomics.sub(words, BLOCKS, 1)
+  if (k < CACHED_CLASSES && cache[k]!.length < CACHE_MAX && !exiting) {
+    cache[k]!.push(at)
+    return
+  }
   lock()
   try {
-    words[(at >> 2) + CLASS] = FREE_MARK - k
-    words[at >> 2] = words[FREE + k]!
-    words[FREE + k] = at
-    words[BLOCKS]!--
+    pushFree(at, k)
+  } finally {
+    unlock()
+  }
+}
+
+/** Links a free block (marked, uncounted) into its class's list; the caller holds the lock. */
+function pushFree(at: number, k: number): void {
+  words[at >> 2] = words[FREE + k]!
+  words[FREE + k] = at
+}
+
+/** Gives this thread's cached free blocks back to the shared free lists. */
+function flushCache(): void {
+  if (cache.every((c) => c.length === 0)) return
+  lock()
+  try {
+    for (let k = 0; k < CACHED_CLASSES; k++) for (const at of cache[k]!.splice(0)) pushFree(at, k)
   } finally {
     unlock()
   }
@@ -261,9 +300,85 @@ export function track(handle: object, at: number, beforeFree?: (at: number) => v
 if (!isMainThread) {
   // Finalizers do not run when a worker ends; give back what its handles still hold.
   process.on('exit', () => {
+    // First the cache (and no caching from here on), so that blocks freed below go straight back.
+    exiting = true
+    flushCache()
     for (const [at, t] of live) for (let i = 0; i < t.n; i++) release(at, t.beforeFree)
     live.clear()
+    for (const held of liveGroups) giveBack(held)
+    liveGroups.clear()
   })
+}
+
+// ---- grouped references -------------------------------------------------------------------------
+
+/** The references a {@link RefGroup} holds: block offsets, 0 for one given back early. */
+interface Held {
+  readonly refs: number[]
+  readonly beforeFree: ((at: number) => void) | undefined
+}
+
+/**
+ * References of up to {@link GROUP_SIZE} blocks of one kind, tied to handles of this thread
+ * together: given back when every handle holding the group is collected (or this worker
+ * exits), with one FinalizationRegistry entry per group instead of one per handle. For handles
+ * made by the thousand (futures). A handle can give its reference back early with
+ * {@link dropGroupedRef}; until then a live handle keeps the blocks of its whole group.
+ */
+export class RefGroup {
+  readonly held: Held
+  constructor(held: Held) {
+    this.held = held
+  }
+}
+
+/** Most references in one {@link RefGroup}. */
+export const GROUP_SIZE = 64
+
+function giveBack(held: Held): void {
+  const refs = held.refs
+  for (let i = 0; i < refs.length; i++) {
+    const at = refs[i]!
+    if (at !== 0) {
+      refs[i] = 0
+      release(at, held.beforeFree)
+    }
+  }
+}
+
+const groupFinalizer = new FinalizationRegistry<Held>((held) => {
+  liveGroups.delete(held)
+  giveBack(held)
+})
+// Workers: the groups not yet collected, given back when the worker exits.
+const liveGroups = new Set<Held>()
+const openGroups = new Map<((at: number) => void) | undefined, RefGroup>()
+
+/**
+ * Ties one reference of the block at `at` to the thread's open group for `beforeFree`; the
+ * handle must keep the returned group (and may note its slot, `group.held.refs.length - 1`
+ * right after the call, for {@link dropGroupedRef}).
+ */
+export function groupRef(at: number, beforeFree?: (at: number) => void): RefGroup {
+  let g = openGroups.get(beforeFree)
+  if (g === undefined || g.held.refs.length >= GROUP_SIZE) {
+    const held: Held = { refs: [], beforeFree }
+    g = new RefGroup(held)
+    groupFinalizer.register(g, held)
+    if (!isMainThread) liveGroups.add(held)
+    openGroups.set(beforeFree, g)
+  }
+  g.held.refs.push(at)
+  return g
+}
+
+/** Gives back the grouped reference in `slot` of `group` now (once). */
+export function dropGroupedRef(group: RefGroup, slot: number): void {
+  const held = group.held
+  const at = held.refs[slot]!
+  if (at === 0) return
+  held.refs[slot] = 0
+  release(at, held.beforeFree)
 }
 
 // ---- cells: what primitives use -------------------------------------------------------------
