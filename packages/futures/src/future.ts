@@ -12,22 +12,28 @@
  */
 import { InternalStateError, typeError } from '@tandem/sync/errors'
 import {
-  adoptCell,
+  alloc,
   arenaBuffer,
   asyncOptions,
   checkTimeout,
   deadlineOf,
-  newCell,
+  dropGroupedRef,
+  groupRef,
+  int32At,
   op,
+  refCount,
   remaining,
   reviveCell,
   runAsync,
+  release,
   runBlocking,
   shareCell,
   type AsyncWaitOptions,
   type CellRef,
+  type RefGroup,
   type Waiter,
 } from '@tandem/sync/kit'
+import { isMainThread } from 'node:worker_threads'
 import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
 import { deserializeError, type SerializedError } from '@tandem/sync/task'
 import { decodeItem, payloadBytes } from '@tandem/queue/kit'
@@ -53,11 +59,37 @@ import {
   STATE_NAMES,
   TAG,
   VALUE,
+  WATCH,
   WORDS,
 } from './internal/cell.ts'
 import { strengthen, unwatch, watch, weaken, type Watch } from './internal/mailbox.ts'
 
 let reviving: Int32Array | undefined
+
+// This thread's stand-ins for the cells of finished futures that gave their cell back (see
+// Future.#release): FINISHED with a result, FINISHED with an error. Never freed while the
+// thread runs (a worker gives them back when it exits).
+const finishedCells: Int32Array[] = []
+
+// Finished futures read while their cell had one other reference (see Future.#release).
+const retries: Future<unknown>[] = []
+const MAX_RETRIES = 16
+
+function finishedCell(outcome: number): Int32Array {
+  let c = finishedCells[outcome]
+  if (c === undefined) {
+    if (finishedCells.length === 0 && !isMainThread) {
+      process.on('exit', () => {
+        for (const cell of finishedCells) if (cell !== undefined) release(cell.byteOffset)
+      })
+    }
+    c = int32At(alloc(WORDS * 4), WORDS)
+    c[OUTCOME] = outcome
+    Atomics.store(c, STATE, FINISHED)
+    finishedCells[outcome] = c
+  }
+  return c
+}
 
 /**
  * The eventual result of a computation, shared across worker threads.
@@ -84,7 +116,11 @@ let reviving: Int32Array | undefined
 export class Future<T = unknown> implements PromiseLike<T> {
   /** Shareable kind name. */
   static readonly shareKind = 'tandem.futures.Future'
-  readonly #cell: Int32Array
+  #cell: Int32Array
+  // This handle's reference to the cell (one FinalizationRegistry entry per group of futures).
+  #group: RefGroup
+  #slot: number
+  #released = false
   // Typed loosely so that Future<T> stays covariant in T (a Future<number> is a Future<unknown>).
   #callbacks: ((f: never) => unknown)[] | undefined
   #decoded: { outcome: number; value: unknown } | undefined
@@ -98,7 +134,16 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** Creates a pending future. */
   constructor() {
-    this.#cell = reviving ? adoptCell(this, reviving, freeOutcome) : newCell(this, WORDS, freeOutcome)
+    if (retries.length !== 0) {
+      // Futures read while one other reference was still held (see #release): most often an
+      // executor's worker, which lets go a moment after completing the call.
+      const waiting = retries.splice(0)
+      for (const f of waiting) f.#release(FINISHED)
+    }
+    const c = reviving ?? int32At(alloc(WORDS * 4), WORDS)
+    this.#cell = c
+    this.#group = groupRef(c.byteOffset, freeOutcome)
+    this.#slot = this.#group.held.refs.length - 1
   }
 
   /** @internal The shared cell (executors post its offset to workers). */
@@ -299,9 +344,45 @@ export class Future<T = unknown> implements PromiseLike<T> {
     if (s === CANCELLED || s === CANCELLED_AND_NOTIFIED) throw new CancelledError()
     if (s !== FINISHED) throw new InternalStateError(`Future in state ${s} after waiting`)
     const { outcome, value } = this.#outcome()
+    this.#release(s)
     if (what === 'exception') return outcome === EXCEPTION ? value : undefined
     if (outcome === EXCEPTION) throw value
     return value
+  }
+
+  /**
+   * Gives the cell back at once when the outcome is read and this handle is its only reference
+   * (no other handle, no executor item, no waiter, never watched through a mailbox): futures
+   * awaited in order then reuse a few hot cells (no lock, see the arena's block cache). The handle goes on with a stand-in
+   * cell in the same final state; sending it to another thread makes a fresh cell.
+   */
+  #release(state: number): void {
+    if (this.#released || state !== FINISHED) return
+    const c = this.#cell
+    // WATCH: a mailbox (of this or another thread) may still hold a post naming the cell;
+    // SLEEPERS: a waiter of this thread may still read it.
+    if (Atomics.load(c, WATCH) !== 0 || Atomics.load(c, SLEEPERS) !== 0) return
+    const refs = refCount(c.byteOffset)
+    if (refs !== 1) {
+      // Likely the executor's item reference, dropped just after completion: try again when
+      // this thread makes its next future (a few; the rest go when collected).
+      if (refs === 2 && retries.length < MAX_RETRIES) retries.push(this)
+      return
+    }
+    this.#released = true
+    this.#cell = finishedCell(this.#decoded!.outcome)
+    dropGroupedRef(this.#group, this.#slot)
+  }
+
+  /** A released handle about to be shared: a fresh cell with the same outcome. */
+  #reattach(): void {
+    const { outcome, value } = this.#decoded!
+    const c = int32At(alloc(WORDS * 4), WORDS)
+    completeCell(c, outcome, value, outcome === EXCEPTION ? 'setException' : 'setResult')
+    this.#cell = c
+    this.#group = groupRef(c.byteOffset, freeOutcome)
+    this.#slot = this.#group.held.refs.length - 1
+    this.#released = false
   }
 
   /**
@@ -390,6 +471,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** @internal */
   [SHARE](ctx: ShareContext): unknown {
     if (ctx.target !== 'thread') throw typeError('A Future lives in shared memory and cannot be sent to another process', 'ERR_NOT_SHAREABLE')
+    if (this.#released) this.#reattach()
     return shareCell(this.#cell)
   }
 

@@ -44,7 +44,8 @@ export interface PoolShared {
   readonly running: Int32Array
   /**
    * [0]: items submitted and not yet completed or dropped (the pool's thread stays alive while
-   * > 0); [1]: 1 once a break reason is written to {@link reason}.
+   * > 0); [1]: 1 once a break reason is written to {@link reason}; [2] ({@link POLLER}): 1 while
+   * an idle worker polls the queue (it will take the next item without a wake-up).
    */
   readonly outstanding: Int32Array
   /** Why the pool broke: [0] length, then UTF-16 code units (the first breaker writes it). */
@@ -52,6 +53,9 @@ export interface PoolShared {
 }
 
 const REASON_CHARS = 1000
+
+/** Index in {@link PoolShared.outstanding} of the polling-worker flag. */
+export const POLLER = 2
 
 /** Why the pool broke, if it did. */
 export function breakReason(shared: PoolShared): string | undefined {
@@ -253,7 +257,7 @@ export class ExecutorCore {
       broken: new Event(),
       idle: new Semaphore(0),
       running: new Int32Array(new SharedArrayBuffer(4 * maxWorkers)),
-      outstanding: new Int32Array(new SharedArrayBuffer(8)),
+      outstanding: new Int32Array(new SharedArrayBuffer(12)),
       reason: new Uint16Array(new SharedArrayBuffer(2 * (1 + REASON_CHARS))),
     }
     this.#maxWorkers = maxWorkers
@@ -310,7 +314,10 @@ export class ExecutorCore {
     // with a backlog, items wake workers BATCH at a time (throughput: waking a sleeping worker
     // is a futex call, and workers that outpace the submitter sleep between items).
     const soon = Atomics.add(this.shared.outstanding, 0, 1) < EAGER_BACKLOG
-    const wake = this.#woke ? 0 : 1
+    // A polling worker takes the item without a wake-up. If it stops polling meanwhile, it
+    // checks the queue once more before it sleeps (see workerLoop), and the deferred flush wakes
+    // a sleeper for an item still there.
+    const wake = this.#woke || Atomics.load(this.shared.outstanding, POLLER) !== 0 ? 0 : 1
     try {
       queue._putStaged([staged], wake)
     } catch (err) {

@@ -13,7 +13,7 @@ import { currentThread } from '@tandem/sync/thread'
 import { loadTask, type TaskSpec } from '@tandem/sync/task'
 import { BrokenThreadPool } from '../errors.ts'
 import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, startCell } from './cell.ts'
-import { breakPool, EAGER_BACKLOG, itemDone, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
+import { breakPool, EAGER_BACKLOG, itemDone, POLLER, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
 
 /** How long an idle worker polls the queue before it sleeps. */
 const POLL_MS = 0.05
@@ -59,14 +59,19 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
   }
   for (;;) {
     let item = queue.qsize() > 0 ? tryTake(queue) : undefined
-    if (item === undefined && Atomics.load(shared.outstanding, 0) < EAGER_BACKLOG) {
+    if (item === undefined && Atomics.load(shared.outstanding, 0) < EAGER_BACKLOG && Atomics.compareExchange(shared.outstanding, POLLER, 0, 1) === 0) {
       // A submitter that awaits each result sends the next call a few microseconds after this
       // one's result: poll briefly before sleeping, as waking a sleeping thread costs tens of
-      // microseconds. (With a backlog in flight the submitter wakes workers in batches instead.)
+      // microseconds, and the submitter wakes nobody while a worker polls. One worker polls at
+      // a time: more would only take cores from the submitter. (With a backlog in flight the
+      // submitter wakes workers in batches instead.)
       const until = performance.now() + POLL_MS
       do {
         if (queue.qsize() > 0 && (item = tryTake(queue)) !== undefined) break
       } while (performance.now() < until)
+      // Before the queue.get() below: a submit that saw the flag set skipped its wake-up, and
+      // that get() takes its item.
+      Atomics.store(shared.outstanding, POLLER, 0)
     }
     if (item === undefined) {
       // Idle only when there is nothing to take (CPython's worker): a permit released while
