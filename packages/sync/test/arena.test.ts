@@ -183,3 +183,26 @@ test('arena: dropGroupedRef() gives one reference back at once, and only once', 
   dropGroupedRef(g, slot)
   t.deepEqual(freed, [at])
 })
+
+test.serial('arena: blocks of an arena grown by a worker are reachable from a thread that has not seen it grow', async (t) => {
+  t.timeout(60_000)
+  const before = blocksInUse()
+  const out = new Int32Array(new SharedArrayBuffer(4))
+  await joinAll(spawnMany(1, async (_i: number, out: Int32Array) => {
+    const { alloc, arenaBuffer, int32At, release } = await import('@tandem/sync/kit')
+    const start = arenaBuffer().byteLength
+    const blocks: number[] = []
+    while (arenaBuffer().byteLength < 2 * start) blocks.push(alloc(4096))
+    const at = alloc(4096) // wholly past the old end
+    for (const b of blocks) release(b)
+    int32At(at, 1)[0] = 12345
+    out[0] = at
+  }, out))
+  const at = out[0]!
+  t.is(blocksInUse(), before + 1)
+  t.is(refCount(at), 1)
+  t.is(int32At(at, 1)[0], 12345)
+  release(at)
+  t.is(blocksInUse(), before)
+  t.throws(() => release(at), { instanceOf: InternalStateError })
+})

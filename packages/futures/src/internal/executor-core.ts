@@ -360,6 +360,8 @@ export class ExecutorCore {
     const n = this.#deferred
     if (n === 0) return
     this.#deferred = 0
+    // A polling worker takes them, and passes a wake-up on if it sees more (see submit).
+    if (Atomics.load(this.shared.outstanding, POLLER) !== 0) return
     this.shared.queue._wake(n)
   }
 

@@ -69,8 +69,8 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
       do {
         if (queue.qsize() > 0 && (item = tryTake(queue)) !== undefined) break
       } while (performance.now() < until)
-      // Before the queue.get() below: a submit that saw the flag set skipped its wake-up, and
-      // that get() takes its item.
+      // Cleared before the queue.get() or the pass-on check below: a submit (or flush) that saw
+      // the flag set woke nobody, and one of those two finds its item.
       Atomics.store(shared.outstanding, POLLER, 0)
     }
     if (item === undefined) {

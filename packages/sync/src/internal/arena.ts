@@ -68,8 +68,23 @@ const INITIAL_BYTES = 1 << 20
 const MAX_BYTES = 1 << 30
 
 let buffer: SharedArrayBuffer | undefined
+// Fixed-length views over the first `viewBytes` bytes, made again when the arena has grown
+// (`fit`): element access through a length-tracking view of a growable buffer costs V8 several
+// times more. Every access to a block first fits the views to it.
 let words: Int32Array
 let bytes: Uint8Array
+let viewBytes = 0
+
+function refreshViews(): void {
+  viewBytes = buffer!.byteLength
+  words = new Int32Array(buffer!, 0, viewBytes >> 2)
+  bytes = new Uint8Array(buffer!, 0, viewBytes)
+}
+
+/** Makes the views reach byte `end` (another thread may have grown the arena). */
+function fit(end: number): void {
+  if (end > viewBytes) refreshViews()
+}
 
 /** The arena of this thread (created on first use unless inherited). */
 export function arenaBuffer(): SharedArrayBuffer {
@@ -89,9 +104,7 @@ export function adoptArena(sab: SharedArrayBuffer): void {
   if (buffer === sab) return
   if (buffer !== undefined) throw new InternalStateError('This thread already has a different arena')
   buffer = sab
-  // Length-tracking views: they follow grow() made by any thread.
-  words = new Int32Array(sab)
-  bytes = new Uint8Array(sab)
+  refreshViews()
   if (words[MAGIC] !== ARENA_MAGIC) throw new InternalStateError('Not a Tandem arena')
 }
 
@@ -140,6 +153,7 @@ export function alloc(size: number): number {
   let at: number
   if (k < CACHED_CLASSES && cache[k]!.length > 0) {
     at = cache[k]!.pop()!
+    fit(at + payload)
     if (words[(at >> 2) + CLASS] !== FREE_MARK - k) throw new InternalStateError(`Arena block cache ${k} is corrupt at ${at}`)
     words[(at >> 2) + CLASS] = k
     Atomics.add(words, BLOCKS, 1)
@@ -151,6 +165,7 @@ export function alloc(size: number): number {
   try {
     at = words[FREE + k]!
     if (at !== 0) {
+      fit(at + payload)
       if (words[(at >> 2) + CLASS] !== FREE_MARK - k) throw new InternalStateError(`Arena free list ${k} is corrupt at ${at}`)
       words[FREE + k] = words[at >> 2]!
     } else {
@@ -160,6 +175,7 @@ export function alloc(size: number): number {
         if (end > MAX_BYTES) throw rangeError(`The shared-memory arena is full (${MAX_BYTES} bytes); release Tandem objects you no longer use`)
         buffer!.grow(Math.min(MAX_BYTES, Math.max(end, buffer!.byteLength * 2)))
       }
+      fit(end)
       words[TOP] = end
     }
     words[(at >> 2) + CLASS] = k
@@ -175,6 +191,7 @@ export function alloc(size: number): number {
 }
 
 function free(at: number): void {
+  fit(at)
   const k = words[(at >> 2) + CLASS]!
   if (k < 0 || k >= CLASSES) throw new InternalStateError(`Arena block at ${at} freed twice or corrupt (class ${k})`)
   words[(at >> 2) + CLASS] = FREE_MARK - k
@@ -210,6 +227,7 @@ function flushCache(): void {
 
 /** Adds a reference to the block at `at` (an encoding in transit). */
 export function retain(at: number): void {
+  fit(at)
   if (Atomics.add(words, (at >> 2) + REFS, 1) <= 0) throw new InternalStateError(`Arena block at ${at} retained after it was freed`)
 }
 
@@ -219,6 +237,7 @@ export function retain(at: number): void {
  * @returns true if the block was freed
  */
 export function release(at: number, beforeFree?: (at: number) => void): boolean {
+  fit(at)
   const prev = Atomics.sub(words, (at >> 2) + REFS, 1)
   if (prev === 1) {
     beforeFree?.(at)
@@ -229,14 +248,15 @@ export function release(at: number, beforeFree?: (at: number) => void): boolean 
   return false
 }
 
-/** A length-tracking byte view of the whole arena. */
+/** A byte view of the whole arena as it is now (get it again after allocating: the arena may grow). */
 export function arenaBytes(): Uint8Array {
-  arenaBuffer()
+  fit(arenaBuffer().byteLength)
   return bytes
 }
 
 /** Current reference count of a block (tests and diagnostics). */
 export function refCount(at: number): number {
+  fit(at)
   return Atomics.load(words, (at >> 2) + REFS)
 }
 
