@@ -353,8 +353,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /**
    * Gives the cell back at once when the outcome is read and this handle is its only reference
    * (no other handle, no executor item, no waiter, never watched through a mailbox): futures
-   * awaited in order then reuse a few hot cells (no lock, see the arena's block cache). The handle goes on with a stand-in
-   * cell in the same final state; sending it to another thread makes a fresh cell.
+   * awaited in order then reuse a few hot cells (no lock: see the arena's block cache). The
+   * handle goes on with a stand-in cell in the same final state; sending it to another thread
+   * makes a fresh cell.
    */
   #release(state: number): void {
     if (this.#released || state !== FINISHED) return

@@ -442,3 +442,27 @@ test('ThreadPoolExecutor: an initializer failing after a delay breaks the pool; 
   t.throws(() => pool.submit(() => 'initialized'), { instanceOf: BrokenThreadPool, code: 'ERR_BROKEN_THREAD_POOL' } as never)
   t.throws(() => pool.map((x: number) => x, [1]), { instanceOf: BrokenThreadPool, code: 'ERR_BROKEN_THREAD_POOL' } as never)
 })
+
+// While an idle worker polls the queue, a submit wakes nobody (see ExecutorCore.submit): calls
+// submitted around the end of a poll (after pauses of 0-120 µs) must all still run, with one
+// worker and with two, whether the submitter then awaits the call or blocks on it.
+for (const maxWorkers of [1, 2]) {
+  test(`ThreadPoolExecutor(${maxWorkers}): calls submitted as a polling worker gives up still run (no call left in the queue)`, async (t) => {
+    t.timeout(LONG + 10_000)
+    const pool = makePool(t, { maxWorkers })
+    const spin = (us: number): void => {
+      const end = performance.now() + us / 1000
+      while (performance.now() < end);
+    }
+    let sum = 0
+    let expected = 0
+    for (let i = 0; i < 1500; i++) {
+      const f = pool.submit((x: number) => x, i)
+      expected += i
+      spin((i * 37) % 120)
+      // Mostly awaited (the event loop turns, no blocking hook); every 3rd blocks, with a bound.
+      sum += i % 3 === 0 ? f.result(20_000) : await f.resultAsync(20_000)
+    }
+    t.is(sum, expected)
+  })
+}
