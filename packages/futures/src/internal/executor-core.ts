@@ -360,8 +360,10 @@ export class ExecutorCore {
     const n = this.#deferred
     if (n === 0) return
     this.#deferred = 0
-    // A polling worker takes them, and passes a wake-up on if it sees more (see submit).
-    if (Atomics.load(this.shared.outstanding, POLLER) !== 0) return
+    // A polling worker that keeps up (the queue holds at most the item just put) takes them, and
+    // passes a wake-up on if it sees more (see submit). A backlog means it does not keep up (it
+    // may have lost its core): wake sleepers.
+    if (Atomics.load(this.shared.outstanding, POLLER) !== 0 && this.shared.queue.qsize() <= 1) return
     this.shared.queue._wake(n)
   }
 
