@@ -444,8 +444,9 @@ test('ThreadPoolExecutor: an initializer failing after a delay breaks the pool; 
 })
 
 // While an idle worker polls the queue, a submit wakes nobody (see ExecutorCore.submit): calls
-// submitted around the end of a poll (after pauses of 0-120 µs) must all still run, with one
-// worker and with two, whether the submitter then awaits the call or blocks on it.
+// submitted around the end of a poll (mostly 20-70 µs after the previous result, the poll
+// lasting 50 µs) must all still run, with one worker and with two, whether the submitter then awaits
+// the call or blocks on it.
 for (const maxWorkers of [1, 2]) {
   test(`ThreadPoolExecutor(${maxWorkers}): calls submitted as a polling worker gives up still run (no call left in the queue)`, async (t) => {
     t.timeout(LONG + 10_000)
@@ -456,10 +457,11 @@ for (const maxWorkers of [1, 2]) {
     }
     let sum = 0
     let expected = 0
-    for (let i = 0; i < 1500; i++) {
+    for (let i = 0; i < 4000; i++) {
+      // The worker starts polling once it has completed the previous call.
+      spin(i % 10 === 0 ? (i * 37) % 120 : 20 + ((i * 7) % 50))
       const f = pool.submit((x: number) => x, i)
       expected += i
-      spin((i * 37) % 120)
       // Mostly awaited (the event loop turns, no blocking hook); every 3rd blocks, with a bound.
       sum += i % 3 === 0 ? f.result(20_000) : await f.resultAsync(20_000)
     }

@@ -314,10 +314,9 @@ export class ExecutorCore {
     // with a backlog, items wake workers BATCH at a time (throughput: waking a sleeping worker
     // is a futex call, and workers that outpace the submitter sleep between items).
     const soon = Atomics.add(this.shared.outstanding, 0, 1) < EAGER_BACKLOG
-    // A polling worker takes the item without a wake-up. If it stops polling meanwhile, it
-    // checks the queue once more before it sleeps (see workerLoop), and the deferred flush wakes
-    // a sleeper for an item still there.
-    const wake = this.#woke || Atomics.load(this.shared.outstanding, POLLER) !== 0 ? 0 : 1
+    // A polling worker that keeps up (the queue is empty) takes the item without a wake-up.
+    const polled = Atomics.load(this.shared.outstanding, POLLER) !== 0 && queue.qsize() === 0
+    const wake = this.#woke || polled ? 0 : 1
     try {
       queue._putStaged([staged], wake)
     } catch (err) {
@@ -331,6 +330,10 @@ export class ExecutorCore {
     if (wake === 1) {
       this.#woke = true
       schedule(this, true)
+    } else if (polled && Atomics.load(this.shared.outstanding, POLLER) !== 0) {
+      // Still polling after the put: the worker clears its flag before its last look at the
+      // queue (see workerLoop), so it finds this item; nothing to flush. (Seen cleared now, it
+      // may have looked before the put: the flush below wakes it.)
     } else if (++this.#deferred >= BATCH) {
       this.flush()
     } else {
