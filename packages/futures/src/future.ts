@@ -71,9 +71,11 @@ let reviving: Int32Array | undefined
 // thread runs (a worker gives them back when it exits).
 const finishedCells: Int32Array[] = []
 
-// Finished futures read while their cell had one other reference (see Future.#release).
+// Finished futures read while their cell had one other reference (see Future.#release): at
+// most MAX_RETRYING, each retried at most MAX_RETRIES times.
 const retries: Future<unknown>[] = []
-const MAX_RETRIES = 16
+const MAX_RETRYING = 16
+const MAX_RETRIES = 4
 
 function finishedCell(outcome: number): Int32Array {
   let c = finishedCells[outcome]
@@ -121,6 +123,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   #group: RefGroup
   #slot: number
   #released = false
+  #retries = 0
   // Typed loosely so that Future<T> stays covariant in T (a Future<number> is a Future<unknown>).
   #callbacks: ((f: never) => unknown)[] | undefined
   #decoded: { outcome: number; value: unknown } | undefined
@@ -351,23 +354,21 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /**
-   * Gives the cell back at once when the outcome is read and this handle is its only reference
-   * (no other handle, no executor item, no waiter, never watched through a mailbox): futures
-   * awaited in order then reuse a few hot cells (no lock: see the arena's block cache). The
-   * handle goes on with a stand-in cell in the same final state; sending it to another thread
-   * makes a fresh cell.
+   * Gives this handle's reference to the cell back as soon as the outcome is read (unless a
+   * mailbox may still name the cell or a waiter of this thread still reads it); other holders
+   * keep the cell alive for themselves. The handle goes on with a stand-in cell in the same final
+   * state; sending it to another thread makes a fresh cell. When one other reference remains
+   * (most often an executor's worker, which lets go a moment after completing the call), the
+   * release waits for a few of this thread's next futures, so that this thread frees the cell
+   * into its own block cache: futures awaited in order then cycle through a few hot cells.
    */
   #release(state: number): void {
     if (this.#released || state !== FINISHED) return
     const c = this.#cell
-    // WATCH: a mailbox (of this or another thread) may still hold a post naming the cell;
-    // SLEEPERS: a waiter of this thread may still read it.
     if (Atomics.load(c, WATCH) !== 0 || Atomics.load(c, SLEEPERS) !== 0) return
-    const refs = refCount(c.byteOffset)
-    if (refs !== 1) {
-      // Likely the executor's item reference, dropped just after completion: try again when
-      // this thread makes its next future (a few; the rest go when collected).
-      if (refs === 2 && retries.length < MAX_RETRIES) retries.push(this)
+    if (refCount(c.byteOffset) === 2 && this.#retries < MAX_RETRIES && retries.length < MAX_RETRYING) {
+      this.#retries++
+      retries.push(this)
       return
     }
     this.#released = true
