@@ -2,7 +2,7 @@
  * Where a future's shared memory goes: a finished future whose outcome has been read gives its
  * reference to its arena cell back at once (the cell and its payload block are freed with the
  * last reference) and goes on answering from a stand-in; one never read is freed when its
- * handle is collected (references grouped per 64 futures); futures awaited in order reuse a few
+ * handle is collected (references grouped per 16 futures); futures awaited in order reuse a few
  * cells.
  *
  * Tests that count arena blocks run serially (ava runs `test.serial` before the others).
@@ -15,7 +15,7 @@ import { CancelledError, InvalidStateError } from '../src/errors.ts'
 import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { asCompleted } from '../src/as-completed.ts'
 import { FIRST_EXCEPTION, wait } from '../src/wait.ts'
-import { blocksInUse, refCount } from '../../sync/src/internal/arena.ts'
+import { blocksInUse, GROUP_SIZE, refCount } from '../../sync/src/internal/arena.ts'
 import { sleep, spawn, spawnMany } from '../../sync/test/_helpers.ts'
 import { Queue } from '../../queue/src/queue.ts'
 import { BLOCK, joinAll, LONG } from './_helpers.ts'
@@ -153,7 +153,7 @@ test('a future read on the main thread while a worker holds it stays valid for t
  * held them.
  */
 function fillOpenGroup(): void {
-  for (let i = 0; i < 2 * 64; i++) {
+  for (let i = 0; i < 2 * GROUP_SIZE; i++) {
     const f = new Future<number>()
     f.setResult(i)
     f.result()

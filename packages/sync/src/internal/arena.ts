@@ -353,7 +353,7 @@ export class RefGroup {
 }
 
 /** Most references in one {@link RefGroup}. */
-export const GROUP_SIZE = 64
+export const GROUP_SIZE = 16
 
 function giveBack(held: Held): void {
   const refs = held.refs
