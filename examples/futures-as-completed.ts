@@ -32,23 +32,14 @@
  *   prints the order; it exits with code 1 otherwise (the order is not checked: it follows the
  *   server's delays as a rule, example.com, api.github.com, httpbin.org).
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { asCompleted } from '@tandem/futures/as-completed'
 import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+import { startLocalWeb, stopLocalWeb } from './_local-web.ts'
 
 // ---- the local httpbin.org, example.com and api.github.com ---------------------------------------
 
 const DELAY_MS: Record<string, number> = { 'httpbin.org': 300, 'example.com': 100, 'api.github.com': 200 }
-const server = createServer((req, res) => {
-  const host = (req.url ?? '/').split('/')[1] ?? ''
-  setTimeout(() => {
-    res.setHeader('content-type', 'text/html')
-    res.end(`<html><head><title>${host}</title></head><body>${req.url}</body></html>`)
-  }, DELAY_MS[host] ?? 0)
-})
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-process.env.LOCAL_WEB = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+const server = await startLocalWeb(DELAY_MS)
 console.log(`(local server for ${Object.keys(DELAY_MS).join(', ')} on ${process.env.LOCAL_WEB}, answering after ${Object.values(DELAY_MS).join(', ')} ms)`)
 
 // ---- the seed ----------------------------------------------------------------------------------
@@ -72,8 +63,7 @@ const order: [string, number][] = []
     order.push(future.result())
   }
 }
-server.closeAllConnections()
-server.close()
+stopLocalWeb(server)
 
 console.log(`Node: the requests ran at once on three worker threads; as_completed yielded them as they finished: ${order.map(([u]) => new URL(u).host).join(', ')}.`)
 if (order.map(([u]) => u).sort().join() !== [...URLS].sort().join() || order.some(([, s]) => s !== 200)) {

@@ -35,25 +35,17 @@
  * - Not in the seed: the demo checks that the results came in the order of URLS although the
  *   server answered in another order, all with status 200, and exits with code 1 otherwise.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+import { startLocalWeb, stopLocalWeb } from './_local-web.ts'
 
 // ---- the local httpbin.org, example.com and api.github.com ---------------------------------------
 
 const DELAY_MS: Record<string, number> = { 'httpbin.org': 300, 'example.com': 100, 'api.github.com': 200 }
 const answered: string[] = []
-const server = createServer((req, res) => {
-  const host = (req.url ?? '/').split('/')[1] ?? ''
-  setTimeout(() => {
-    res.setHeader('content-type', 'text/html')
-    res.end(`<html><head><title>${host}</title></head><body>${req.url}</body></html>`)
-    answered.push(host)
-    console.log(`  (local server: answered ${host} after ${DELAY_MS[host] ?? 0} ms)`)
-  }, DELAY_MS[host] ?? 0)
+const server = await startLocalWeb(DELAY_MS, (host) => {
+  answered.push(host)
+  console.log(`  (local server: answered ${host} after ${DELAY_MS[host] ?? 0} ms)`)
 })
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-process.env.LOCAL_WEB = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 console.log(`(local server for ${Object.keys(DELAY_MS).join(', ')} on ${process.env.LOCAL_WEB})`)
 
 // ---- the seed ----------------------------------------------------------------------------------
@@ -78,8 +70,7 @@ const got: { url: string; status_code: number }[] = []
     got.push(data)
   }
 }
-server.closeAllConnections()
-server.close()
+stopLocalWeb(server)
 
 console.log(
   `Node: the three requests ran at once on three worker threads and were answered in the order ${answered.join(', ')}; ` +

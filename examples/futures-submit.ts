@@ -36,20 +36,12 @@
  *   the end, that the callback ran once, and that the status is 200; it exits with code 1
  *   otherwise. The executor and the server are shut down at the end.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+import { startLocalWeb, stopLocalWeb } from './_local-web.ts'
 
 // ---- the local httpbin.org ---------------------------------------------------------------------
 
-const server = createServer((req, res) => {
-  setTimeout(() => {
-    res.setHeader('content-type', 'text/html')
-    res.end(`<html><head><title>httpbin.org</title></head><body>${req.url}</body></html>`)
-  }, 300)
-})
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-process.env.LOCAL_WEB = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+const server = await startLocalWeb({ 'httpbin.org': 300 })
 console.log(`(local server for http://httpbin.org on ${process.env.LOCAL_WEB})`)
 
 // ---- the seed ----------------------------------------------------------------------------------
@@ -80,8 +72,7 @@ console.log(`await future: <Response [${response.status_code}]> (${response.text
 console.log(`future.done(): ${future.done()}; future.result() now returns at once: <Response [${future.result().status_code}]>`)
 
 await executor.shutdownAsync()
-server.closeAllConnections()
-server.close()
+stopLocalWeb(server)
 
 console.log(
   'Node: the main thread serves the local httpbin.org, so it awaits the future; a blocking result() there would stall the very server the worker is fetching from.',

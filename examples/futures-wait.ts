@@ -32,23 +32,14 @@
  *   returns, checks that all three futures were done when 'all_cone' printed, and exits with
  *   code 1 otherwise.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { ALL_COMPLETED, waitAsync } from '@tandem/futures/wait'
 import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+import { startLocalWeb, stopLocalWeb } from './_local-web.ts'
 
 // ---- the local httpbin.org, example.com and api.github.com ---------------------------------------
 
 const DELAY_MS: Record<string, number> = { 'httpbin.org': 300, 'example.com': 100, 'api.github.com': 200 }
-const server = createServer((req, res) => {
-  const host = (req.url ?? '/').split('/')[1] ?? ''
-  setTimeout(() => {
-    res.setHeader('content-type', 'text/html')
-    res.end(`<html><head><title>${host}</title></head><body>${req.url}</body></html>`)
-  }, DELAY_MS[host] ?? 0)
-})
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-process.env.LOCAL_WEB = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+const server = await startLocalWeb(DELAY_MS)
 console.log(`(local server for ${Object.keys(DELAY_MS).join(', ')} on ${process.env.LOCAL_WEB}, answering after ${Object.values(DELAY_MS).join(', ')} ms)`)
 
 // ---- the seed ----------------------------------------------------------------------------------
@@ -72,8 +63,7 @@ let result: { done: number; notDone: number; allDone: boolean } | undefined
   result = { done: done.size, notDone: notDone.size, allDone: tasks.every((f) => f.done() && f.exception() === undefined) }
   console.log(`(done: ${done.size} futures, not_done: ${notDone.size})`)
 }
-server.closeAllConnections()
-server.close()
+stopLocalWeb(server)
 
 console.log('Node: the URLs are printed by the worker threads as their requests finish; the main thread serves HTTP and awaits waitAsync, then prints all_cone.')
 if (result === undefined || result.done !== URLS.length || result.notDone !== 0 || !result.allDone) {

@@ -4,7 +4,7 @@
  */
 import type { ExecutionContext } from 'ava'
 import { Future } from '../src/future.ts'
-import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
+import { ThreadPoolExecutor, type ThreadPoolExecutorOptions } from '../src/thread-pool-executor.ts'
 import { Barrier } from '../../sync/src/barrier.ts'
 import type { Event } from '../../sync/src/event.ts'
 import type { Thread } from '../../sync/src/thread.ts'
@@ -28,9 +28,12 @@ export function joinAll(threads: Thread[]): Promise<void> {
 
 export type State = 'pending' | 'running' | 'cancelled' | 'cancelledAndNotified' | 'exception' | 'successful'
 
-/** CPython's `create_future(state=...)` (the *_FUTURE fixtures of test_concurrent_futures/util.py). */
-export function makeFuture(state: State): Future<unknown> {
-  const f = new Future<unknown>()
+/**
+ * CPython's `create_future(state=...)` (the *_FUTURE fixtures of test_concurrent_futures/util.py).
+ * @param error what an 'exception' future fails with
+ */
+export function makeFuture<T = unknown>(state: State, error: unknown = new Error('OSError')): Future<T> {
+  const f = new Future<T>()
   switch (state) {
     case 'pending':
       break
@@ -45,10 +48,10 @@ export function makeFuture(state: State): Future<unknown> {
       f.setRunningOrNotifyCancel()
       break
     case 'exception':
-      f.setException(new Error('OSError'))
+      f.setException(error)
       break
     case 'successful':
-      f.setResult(42)
+      f.setResult(42 as T)
       break
   }
   return f
@@ -80,4 +83,26 @@ export async function newPool(t: ExecutionContext, maxWorkers: number, ...gates:
   const all = new Barrier(maxWorkers)
   await Promise.all(Array.from({ length: maxWorkers }, () => pool.submit((b: Barrier) => void b.wait(60_000), all).resultAsync(LONG)))
   return pool
+}
+
+/** A pool shut down (without waiting, queued calls cancelled) when the test ends; `gates` are opened first. */
+export function makePool(t: ExecutionContext, opts: ThreadPoolExecutorOptions = {}, ...gates: Event[]): ThreadPoolExecutor {
+  const pool = new ThreadPoolExecutor(opts)
+  t.teardown(async () => {
+    for (const g of gates) g.set()
+    await pool.shutdownAsync({ wait: false, cancelFutures: true })
+  })
+  return pool
+}
+
+/** Waits until submit() refuses (the pool is known broken on this thread). */
+export async function untilSubmitThrows(pool: ThreadPoolExecutor): Promise<void> {
+  await until(() => {
+    try {
+      pool.submit(() => 0).cancel()
+      return false
+    } catch {
+      return true
+    }
+  }, 'submit() to throw BrokenThreadPool')
 }

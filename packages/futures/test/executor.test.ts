@@ -30,36 +30,20 @@ import type { ExecutionContext } from 'ava'
 import { availableParallelism } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { ThreadPoolExecutor, type ThreadPoolExecutorOptions } from '../src/thread-pool-executor.ts'
+import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { BrokenThreadPool, TimeoutError } from '../src/errors.ts'
 import { Barrier } from '../../sync/src/barrier.ts'
 import { Event } from '../../sync/src/event.ts'
 import { Semaphore } from '../../sync/src/semaphore.ts'
 import { moduleRef } from '../../sync/src/task.ts'
 import { Queue } from '../../queue/src/queue.ts'
-import { sharedInts, sleep, until as untilWithin } from '../../sync/test/_helpers.ts'
-
-/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
-const LONG = 60_000
+import { sharedInts, sleep } from '../../sync/test/_helpers.ts'
+import { LONG, makePool, until } from './_helpers.ts'
 
 const THREAD_URL = new URL('../../sync/src/thread.ts', import.meta.url).href
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
-
-function until(pred: () => boolean, what?: string): Promise<void> {
-  return untilWithin(pred, LONG, what)
-}
-
-/** A pool shut down (without waiting, queued calls cancelled) when the test ends; `gates` are opened first. */
-function makePool(t: ExecutionContext, opts: ThreadPoolExecutorOptions = {}, ...gates: Event[]): ThreadPoolExecutor {
-  const pool = new ThreadPoolExecutor(opts)
-  t.teardown(async () => {
-    for (const g of gates) g.set()
-    await pool.shutdownAsync({ wait: false, cancelFutures: true })
-  })
-  return pool
-}
 
 /** Everything in `q` now. */
 function drain<T>(q: Queue<T>): T[] {

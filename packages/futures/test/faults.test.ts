@@ -28,26 +28,9 @@ import { BrokenThreadPool } from '../src/errors.ts'
 import type { Future } from '../src/future.ts'
 import { Event } from '../../sync/src/event.ts'
 import { moduleRef } from '../../sync/src/task.ts'
-import { until as untilWithin } from '../../sync/test/_helpers.ts'
-
-/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
-const LONG = 60_000
+import { LONG, makePool, until, untilSubmitThrows } from './_helpers.ts'
 
 type CodedError = Error & { code?: string }
-
-function until(pred: () => boolean, what?: string): Promise<void> {
-  return untilWithin(pred, LONG, what)
-}
-
-/** A pool shut down (without waiting, queued calls cancelled) when the test ends; `gates` are opened first. */
-function makePool(t: ExecutionContext, opts: ThreadPoolExecutorOptions = {}, ...gates: Event[]): ThreadPoolExecutor {
-  const pool = new ThreadPoolExecutor(opts)
-  t.teardown(async () => {
-    for (const g of gates) g.set()
-    await pool.shutdownAsync({ wait: false, cancelFutures: true })
-  })
-  return pool
-}
 
 /** The error a future failed with (async, bounded). */
 async function errorOf(f: Future<unknown>): Promise<CodedError> {
@@ -58,18 +41,6 @@ async function errorOf(f: Future<unknown>): Promise<CodedError> {
 function isBroken(t: ExecutionContext, err: CodedError | undefined, what = 'error'): void {
   t.is(err?.name, 'BrokenThreadPool', `${what}: ${err?.stack ?? err}`)
   t.is(err?.code, 'ERR_BROKEN_THREAD_POOL', what)
-}
-
-/** Waits until submit() refuses (the pool is known broken on this thread). */
-async function untilSubmitThrows(pool: ThreadPoolExecutor): Promise<void> {
-  await until(() => {
-    try {
-      pool.submit(() => 0).cancel()
-      return false
-    } catch {
-      return true
-    }
-  }, 'submit() to throw BrokenThreadPool')
 }
 
 /** The error submit() throws now. */

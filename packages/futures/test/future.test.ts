@@ -9,49 +9,14 @@ import test from 'ava'
 import type { ExecutionContext } from 'ava'
 import { Future } from '../src/future.ts'
 import { CancelledError, InvalidStateError, TimeoutError } from '../src/errors.ts'
-import type { Thread } from '../../sync/src/thread.ts'
-import { joinAll as joinAllWithin, sharedInts, sleep, spawn, until as untilWithin } from '../../sync/test/_helpers.ts'
+import { sharedInts, sleep, spawn } from '../../sync/test/_helpers.ts'
+import { joinAll, LONG, makeFuture as makeFixture, until, type State } from './_helpers.ts'
 
-/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
-const LONG = 60_000
-
-function joinAll(threads: Thread[]): Promise<void> {
-  return joinAllWithin(threads, LONG)
-}
-
-function until(pred: () => boolean, what?: string): Promise<void> {
-  return untilWithin(pred, LONG, what)
-}
-
-type State = 'pending' | 'running' | 'cancelled' | 'cancelledAndNotified' | 'exception' | 'successful'
-
-/** CPython's `create_future(state=...)` / the *_FUTURE fixtures of test_concurrent_futures/util.py. */
+/** A fixture future of `state` (an 'exception' one fails with RangeError 'boom', code E_BOOM). */
 function makeFuture(state: State): Future<number> {
-  const f = new Future<number>()
-  switch (state) {
-    case 'pending':
-      break
-    case 'running':
-      f.setRunningOrNotifyCancel()
-      break
-    case 'cancelled':
-      f.cancel()
-      break
-    case 'cancelledAndNotified':
-      f.cancel()
-      f.setRunningOrNotifyCancel()
-      break
-    case 'exception': {
-      const e = new RangeError('boom') as RangeError & { code: string }
-      e.code = 'E_BOOM'
-      f.setException(e)
-      break
-    }
-    case 'successful':
-      f.setResult(42)
-      break
-  }
-  return f
+  const e = new RangeError('boom') as RangeError & { code: string }
+  e.code = 'E_BOOM'
+  return makeFixture<number>(state, e)
 }
 
 /** Runs `fn` with console.error captured (synchronously, so no other test interleaves). */

@@ -10,26 +10,13 @@
  * never blocks without a timeout.
  */
 import test from 'ava'
-import type { ExecutionContext } from 'ava'
-import { ThreadPoolExecutor, type ThreadPoolExecutorOptions } from '../src/thread-pool-executor.ts'
+import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { Future } from '../src/future.ts'
 import { CancelledError } from '../src/errors.ts'
 import { Event } from '../../sync/src/event.ts'
-
-/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
-const LONG = 60_000
+import { LONG, makePool } from './_helpers.ts'
 
 const N = 100_000
-
-/** A pool shut down (without waiting, queued calls cancelled) when the test ends; `gates` are opened first. */
-function makePool(t: ExecutionContext, opts: ThreadPoolExecutorOptions = {}, ...gates: Event[]): ThreadPoolExecutor {
-  const pool = new ThreadPoolExecutor(opts)
-  t.teardown(async () => {
-    for (const g of gates) g.set()
-    await pool.shutdownAsync({ wait: false, cancelFutures: true })
-  })
-  return pool
-}
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i)

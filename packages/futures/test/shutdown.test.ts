@@ -34,17 +34,12 @@ import { Event } from '../../sync/src/event.ts'
 import { Semaphore } from '../../sync/src/semaphore.ts'
 import { activeCount } from '../../sync/src/thread.ts'
 import { Queue } from '../../queue/src/queue.ts'
-import { sleep, until as untilWithin } from '../../sync/test/_helpers.ts'
+import { sleep } from '../../sync/test/_helpers.ts'
+import { LONG, until } from './_helpers.ts'
 
-/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
-const LONG = 60_000
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const CHILD = fileURLToPath(new URL('../../../test/fixtures/futures-exit.ts', import.meta.url))
 const THREAD_URL = new URL('../../sync/src/thread.ts', import.meta.url).href
-
-function until(pred: () => boolean, what?: string): Promise<void> {
-  return untilWithin(pred, LONG, what)
-}
 
 /** A pool shut down (queued work cancelled, gates opened) when the test ends. */
 function newPool(t: ExecutionContext, maxWorkers: number, ...gates: Event[]): ThreadPoolExecutor {

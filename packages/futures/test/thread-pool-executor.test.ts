@@ -13,16 +13,10 @@ import { BrokenThreadPool, CancelledError, TimeoutError } from '../src/errors.ts
 import { Barrier } from '../../sync/src/barrier.ts'
 import { Event } from '../../sync/src/event.ts'
 import { Queue } from '../../queue/src/queue.ts'
-import { sharedInts, until as untilWithin } from '../../sync/test/_helpers.ts'
-
-/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
-const LONG = 60_000
+import { sharedInts } from '../../sync/test/_helpers.ts'
+import { LONG, untilSubmitThrows } from './_helpers.ts'
 
 const THREAD_URL = new URL('../../sync/src/thread.ts', import.meta.url).href
-
-function until(pred: () => boolean, what?: string): Promise<void> {
-  return untilWithin(pred, LONG, what)
-}
 
 test('ThreadPoolExecutor.submit() returns a Future with the result of a sync function', async (t) => {
   t.timeout(LONG)
@@ -265,14 +259,7 @@ test('ThreadPoolExecutor: a throwing initializer breaks the pool (BrokenThreadPo
       t.is(err?.code, 'ERR_BROKEN_THREAD_POOL')
       t.is(err?.name, 'BrokenThreadPool')
     }
-    await until(() => {
-      try {
-        pool.submit(() => 0).cancel()
-        return false
-      } catch {
-        return true
-      }
-    }, 'submit to throw')
+    await untilSubmitThrows(pool)
     const err = t.throws(() => pool.submit(() => 4)) as Error & { code?: string }
     t.true(err instanceof BrokenThreadPool)
     t.is(err.code, 'ERR_BROKEN_THREAD_POOL')
@@ -403,14 +390,7 @@ test('ThreadPoolExecutor: process.exit in a task gives BrokenThreadPool on that 
     const err = t.throws(() => f.result(LONG)) as Error & { code?: string }
     t.is(err.code, 'ERR_BROKEN_THREAD_POOL')
     t.is(err.name, 'BrokenThreadPool')
-    await until(() => {
-      try {
-        pool.submit(() => 0).cancel()
-        return false
-      } catch {
-        return true
-      }
-    }, 'submit to throw')
+    await untilSubmitThrows(pool)
     const e2 = t.throws(() => pool.submit(() => 1)) as Error & { code?: string }
     t.true(e2 instanceof BrokenThreadPool)
     t.is(e2.code, 'ERR_BROKEN_THREAD_POOL')

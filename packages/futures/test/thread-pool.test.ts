@@ -69,10 +69,8 @@ import { Barrier } from '../../sync/src/barrier.ts'
 import { Event } from '../../sync/src/event.ts'
 import { moduleRef } from '../../sync/src/task.ts'
 import { Queue } from '../../queue/src/queue.ts'
-import { sleep, until as untilWithin } from '../../sync/test/_helpers.ts'
-
-/** Bound for waits that should never expire in a passing run (the machine may be very busy). */
-const LONG = 60_000
+import { sleep } from '../../sync/test/_helpers.ts'
+import { LONG, until } from './_helpers.ts'
 
 const TARGETS = new URL('../../../test/fixtures/threads-targets.ts', import.meta.url)
 const THREAD_POOL_SRC = new URL('../src/thread-pool.ts', import.meta.url).href
@@ -82,10 +80,6 @@ setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
 type Coded = Error & { code?: string }
-
-function until(pred: () => boolean, what?: string): Promise<void> {
-  return untilWithin(pred, LONG, what)
-}
 
 /** A pool terminated when the test ends; `gates` are opened first so running calls can finish. */
 function makePool(t: ExecutionContext, threads?: number, opts?: ThreadPoolOptions, ...gates: Event[]): ThreadPool {
