@@ -3,6 +3,8 @@
  * bounded waits, CPython's fixture futures in each state, and pre-warmed pools.
  */
 import type { ExecutionContext } from 'ava'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { Future } from '../src/future.ts'
 import { ThreadPoolExecutor, type ThreadPoolExecutorOptions } from '../src/thread-pool-executor.ts'
 import { Barrier } from '../../sync/src/barrier.ts'
@@ -105,4 +107,25 @@ export async function untilSubmitThrows(pool: ThreadPoolExecutor): Promise<void>
       return true
     }
   }, 'submit() to throw BrokenThreadPool')
+}
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const CHILD = fileURLToPath(new URL('../../../test/fixtures/futures-exit.ts', import.meta.url))
+
+/** How a child process of {@link runChild} ended. */
+export interface ChildResult {
+  code: number | null
+  signal: string | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs a scenario of test/fixtures/futures-exit.ts in a child process; never rejects (a kill by timeout shows in `signal`). */
+export function runChild(scenario: string, timeout = LONG): Promise<ChildResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import=tsx', '--conditions=@tandem/source', CHILD, scenario], { cwd: ROOT, timeout, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: unknown; signal?: string | null }) | null
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
+    })
+  })
 }

@@ -12,8 +12,6 @@
  * no Node equivalent).
  */
 import test from 'ava'
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import type { ExecutionContext } from 'ava'
 import v8 from 'node:v8'
 import vm from 'node:vm'
@@ -24,7 +22,7 @@ import { TimeoutError } from '../src/errors.ts'
 import * as root from '../src/index.ts'
 import { Event } from '../../sync/src/event.ts'
 import { sharedInts, sleep, spawn } from '../../sync/test/_helpers.ts'
-import { BLOCK, fixtures, joinAll, LONG, makeFuture, newPool, until } from './_helpers.ts'
+import { BLOCK, fixtures, joinAll, LONG, makeFuture, newPool, runChild, until } from './_helpers.ts'
 
 const AS_COMPLETED_URL = new URL('../src/as-completed.ts', import.meta.url).href
 
@@ -488,19 +486,6 @@ for (const form of FORMS) {
 }
 
 // ---- child processes -------------------------------------------------------------------------
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const CHILD = fileURLToPath(new URL('../../../test/fixtures/futures-exit.ts', import.meta.url))
-
-/** Runs a scenario of test/fixtures/futures-exit.ts; never rejects (a kill by timeout shows in `signal`). */
-function runChild(scenario: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import=tsx', '--conditions=@tandem/source', CHILD, scenario], { cwd: ROOT, timeout: LONG, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: unknown; signal?: string | null }) | null
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
-    })
-  })
-}
 
 test('asCompleted(): an iteration left by break or ended by its timeout does not keep the process alive (child process)', async (t) => {
   t.timeout(LONG + 10_000)

@@ -24,8 +24,6 @@
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { Future } from '../src/future.ts'
 import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { CancelledError } from '../src/errors.ts'
@@ -35,10 +33,8 @@ import { Semaphore } from '../../sync/src/semaphore.ts'
 import { activeCount } from '../../sync/src/thread.ts'
 import { Queue } from '../../queue/src/queue.ts'
 import { sleep } from '../../sync/test/_helpers.ts'
-import { LONG, until } from './_helpers.ts'
+import { type ChildResult, LONG, runChild, until } from './_helpers.ts'
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const CHILD = fileURLToPath(new URL('../../../test/fixtures/futures-exit.ts', import.meta.url))
 const THREAD_URL = new URL('../../sync/src/thread.ts', import.meta.url).href
 
 /** A pool shut down (queued work cancelled, gates opened) when the test ends. */
@@ -49,23 +45,6 @@ function newPool(t: ExecutionContext, maxWorkers: number, ...gates: Event[]): Th
     pool.shutdown({ wait: false, cancelFutures: true })
   })
   return pool
-}
-
-interface ChildResult {
-  code: number | null
-  signal: string | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs a scenario of test/fixtures/futures-exit.ts in a child process; never rejects (a kill by timeout shows in `signal`). */
-function runChild(scenario: string, timeout = LONG): Promise<ChildResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import=tsx', '--conditions=@tandem/source', CHILD, scenario], { cwd: ROOT, timeout, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: unknown; signal?: string | null }) | null
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
-    })
-  })
 }
 
 /** The child exited by itself, with code 0 and nothing on stderr. */

@@ -13,8 +13,6 @@
  * contexts have no Node equivalent).
  */
 import test from 'ava'
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import type { ExecutionContext } from 'ava'
 import { Future } from '../src/future.ts'
 import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
@@ -22,7 +20,7 @@ import { ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, wait, waitAsync, type 
 import * as root from '../src/index.ts'
 import { Event } from '../../sync/src/event.ts'
 import { sharedInts, sleep, spawn } from '../../sync/test/_helpers.ts'
-import { BLOCK, fixtures, joinAll, LONG, makeFuture, newPool, until } from './_helpers.ts'
+import { BLOCK, fixtures, joinAll, LONG, makeFuture, newPool, runChild, until } from './_helpers.ts'
 import type { Thread } from '../../sync/src/thread.ts'
 
 const WAIT_URL = new URL('../src/wait.ts', import.meta.url).href
@@ -704,19 +702,6 @@ test('waitAsync({ signal }) aborted while pool calls run: they still complete an
 })
 
 // ---- child processes -------------------------------------------------------------------------
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const CHILD = fileURLToPath(new URL('../../../test/fixtures/futures-exit.ts', import.meta.url))
-
-/** Runs a scenario of test/fixtures/futures-exit.ts; never rejects (a kill by timeout shows in `signal`). */
-function runChild(scenario: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import=tsx', '--conditions=@tandem/source', CHILD, scenario], { cwd: ROOT, timeout: LONG, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: unknown; signal?: string | null }) | null
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
-    })
-  })
-}
 
 test('waitAsync(): a wait that timed out or was aborted does not keep the process alive (child process)', async (t) => {
   t.timeout(LONG + 10_000)
