@@ -276,20 +276,15 @@ export class ExecutorCore {
   /** The arena offset of `fn`'s task spec in this pool's table. */
   task(fn: unknown, what = 'fn'): number {
     const spec = toTaskSpec(fn, what)
-    if (spec.kind === 'source') {
-      let at = this.#specs.get(spec)
-      if (at === undefined) {
-        at = storeSpec(spec)
-        this.#specs.set(spec, at)
-        this.#specBlocks.push(at)
-      }
-      return at
-    }
-    const key = `${spec.module}#${spec.name}`
-    let at = this.#moduleSpecs.get(key)
+    // toTaskSpec returns one spec object per function text; module specs are keyed by module and name.
+    return spec.kind === 'source' ? this.#intern(this.#specs, spec, spec) : this.#intern(this.#moduleSpecs, `${spec.module}#${spec.name}`, spec)
+  }
+
+  #intern<K>(table: { get(k: K): number | undefined; set(k: K, at: number): unknown }, key: K, spec: TaskSpec): number {
+    let at = table.get(key)
     if (at === undefined) {
       at = storeSpec(spec)
-      this.#moduleSpecs.set(key, at)
+      table.set(key, at)
       this.#specBlocks.push(at)
     }
     return at
