@@ -155,34 +155,30 @@ export function alloc(size: number): number {
     at = cache[k]!.pop()!
     fit(at + payload)
     if (words[(at >> 2) + CLASS] !== FREE_MARK - k) throw new InternalStateError(`Arena block cache ${k} is corrupt at ${at}`)
-    words[(at >> 2) + CLASS] = k
-    Atomics.add(words, BLOCKS, 1)
-    bytes.fill(0, at, at + payload)
-    Atomics.store(words, (at >> 2) + REFS, 1)
-    return at
-  }
-  lock()
-  try {
-    at = words[FREE + k]!
-    if (at !== 0) {
-      fit(at + payload)
-      if (words[(at >> 2) + CLASS] !== FREE_MARK - k) throw new InternalStateError(`Arena free list ${k} is corrupt at ${at}`)
-      words[FREE + k] = words[at >> 2]!
-    } else {
-      at = words[TOP]! + BLOCK_HEADER
-      const end = at + payload
-      if (end > buffer!.byteLength) {
-        if (end > MAX_BYTES) throw rangeError(`The shared-memory arena is full (${MAX_BYTES} bytes); release Tandem objects you no longer use`)
-        buffer!.grow(Math.min(MAX_BYTES, Math.max(end, buffer!.byteLength * 2)))
+  } else {
+    lock()
+    try {
+      at = words[FREE + k]!
+      if (at !== 0) {
+        fit(at + payload)
+        if (words[(at >> 2) + CLASS] !== FREE_MARK - k) throw new InternalStateError(`Arena free list ${k} is corrupt at ${at}`)
+        words[FREE + k] = words[at >> 2]!
+      } else {
+        at = words[TOP]! + BLOCK_HEADER
+        const end = at + payload
+        if (end > buffer!.byteLength) {
+          if (end > MAX_BYTES) throw rangeError(`The shared-memory arena is full (${MAX_BYTES} bytes); release Tandem objects you no longer use`)
+          buffer!.grow(Math.min(MAX_BYTES, Math.max(end, buffer!.byteLength * 2)))
+        }
+        fit(end)
+        words[TOP] = end
       }
-      fit(end)
-      words[TOP] = end
+    } finally {
+      unlock()
     }
-    words[(at >> 2) + CLASS] = k
-    Atomics.add(words, BLOCKS, 1)
-  } finally {
-    unlock()
   }
+  words[(at >> 2) + CLASS] = k
+  Atomics.add(words, BLOCKS, 1)
   bytes.fill(0, at, at + payload)
   // Published to other threads by whatever carries the offset to them (postMessage, or a
   // queue's release of its lock), which happens after this store.
