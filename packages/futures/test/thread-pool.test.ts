@@ -654,8 +654,8 @@ test('ThreadPool.terminate() with 10,000 pending calls: queued ones are cancelle
   t.is(ran.qsize(), 3, 'only the calls already running ran')
 })
 
-test('ThreadPool.terminate(): the running call keeps its result, queued calls fail with CancelledError', async (t) => {
-  t.timeout(LONG)
+/** A one-worker pool whose worker runs a call (resolving to 'first') held until `gate` opens. */
+async function heldPool(t: ExecutionContext): Promise<{ pool: ThreadPool; gate: Event; first: AsyncResult<string> }> {
   const started = new Event()
   const gate = new Event()
   const pool = makePool(t, 1, undefined, gate)
@@ -665,6 +665,12 @@ test('ThreadPool.terminate(): the running call keeps its result, queued calls fa
     return 'first'
   }, [started, gate])
   t.true(await started.waitAsync(LONG))
+  return { pool, gate, first }
+}
+
+test('ThreadPool.terminate(): the running call keeps its result, queued calls fail with CancelledError', async (t) => {
+  t.timeout(LONG)
+  const { pool, gate, first } = await heldPool(t)
   const callbacks: string[] = []
   const queued = [
     pool.applyAsync(sqr, [2], { callback: () => void callbacks.push('ok'), errorCallback: (e) => void callbacks.push((e as Error).name) }),
@@ -704,15 +710,7 @@ test('ThreadPool.terminate() after close() still cancels the queued tasks', asyn
   // Regression (bugs/thread-pool.md #1): close() had already shut the core down, so the later
   // terminate() skipped the cancellation and the queued calls ran. CPython's terminate() after
   // close() drops the queued work too.
-  const started = new Event()
-  const gate = new Event()
-  const pool = makePool(t, 1, undefined, gate)
-  const first = pool.applyAsync((s: Event, g: Event) => {
-    s.set()
-    g.wait(60_000)
-    return 'first'
-  }, [started, gate])
-  t.true(await started.waitAsync(LONG))
+  const { pool, gate, first } = await heldPool(t)
   const queued = pool.mapAsync(sqr, [1, 2, 3], 1)
   pool.close()
   pool.terminate()
