@@ -19,6 +19,16 @@ export interface AsCompleted<F extends Future<unknown>> extends Iterable<F>, Asy
  * @param timeout ms; omitted waits forever
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `fs` is not an iterable of futures
  * @throws {TimeoutError} `ERR_TIMEOUT` from the iteration: "N (of M) futures unfinished"
+ * @example
+ * ```ts
+ * import { asCompleted } from '@tandem/futures/as-completed'
+ * import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+ *
+ * using pool = new ThreadPoolExecutor({ maxWorkers: 2 })
+ * const fs = ['a', 'bb', 'ccc'].map((s) => pool.submit((s: string) => s.length, s))
+ * for (const f of asCompleted(fs, 10_000)) console.log(f.result()) // blocking, in completion order
+ * for await (const f of asCompleted(fs)) console.log(await f) // from the event loop; yields the futures
+ * ```
  */
 export function asCompleted<F extends Future<unknown>>(fs: Iterable<F>, timeout?: number): AsCompleted<F> {
   const set = futureSet(fs, 'asCompleted()')

@@ -17,35 +17,103 @@ import { registerErrorClass } from '@tandem/sync/task'
 
 export { TimeoutError }
 
-/** The future was cancelled (Python's `concurrent.futures.CancelledError`). */
+/**
+ * The future was cancelled (Python's `concurrent.futures.CancelledError`).
+ * @example
+ * ```ts
+ * import { CancelledError } from '@tandem/futures/errors'
+ * import { Future } from '@tandem/futures/future'
+ *
+ * const f = new Future<number>()
+ * f.cancel()
+ * try {
+ *   f.result()
+ * } catch (err) {
+ *   console.log(err instanceof CancelledError, (err as CancelledError).code) // true ERR_CANCELLED
+ * }
+ * ```
+ */
 export class CancelledError extends TandemError {
   constructor(message = 'The future was cancelled') {
     super('ERR_CANCELLED', message)
   }
 }
 
-/** An operation not allowed in the future's current state (Python's `InvalidStateError`). */
+/**
+ * An operation not allowed in the future's current state (Python's `InvalidStateError`).
+ * @example
+ * ```ts
+ * import { InvalidStateError } from '@tandem/futures/errors'
+ * import { Future } from '@tandem/futures/future'
+ *
+ * const f = new Future<string>()
+ * f.setResult('first')
+ * try {
+ *   f.setResult('second')
+ * } catch (err) {
+ *   console.log(err instanceof InvalidStateError, (err as InvalidStateError).code) // true ERR_INVALID_STATE
+ * }
+ * console.log(f.result()) // first
+ * ```
+ */
 export class InvalidStateError extends TandemError {
   constructor(message: string) {
     super('ERR_INVALID_STATE', message)
   }
 }
 
-/** An executor that cannot run tasks any more. */
+/**
+ * An executor that cannot run tasks any more; the base class of {@link BrokenThreadPool} and
+ * {@link BrokenProcessPool}, so one `instanceof` catches both.
+ * @param code the subclass's code @default 'ERR_BROKEN_EXECUTOR'
+ * @example
+ * ```ts
+ * import { BrokenExecutor, BrokenThreadPool } from '@tandem/futures/errors'
+ *
+ * const err: unknown = new BrokenThreadPool('ThreadPoolExecutor-1_0 exited with code 1')
+ * if (err instanceof BrokenExecutor) console.log(err.code) // ERR_BROKEN_THREAD_POOL
+ * console.log(new BrokenExecutor('no more tasks').code) // ERR_BROKEN_EXECUTOR
+ * ```
+ */
 export class BrokenExecutor extends TandemError {
   constructor(message: string, code = 'ERR_BROKEN_EXECUTOR', options?: ErrorOptions) {
     super(code, message, options)
   }
 }
 
-/** A thread pool whose worker died, or whose initializer threw. */
+/**
+ * A thread pool whose worker died, or whose initializer threw. Its running and queued futures
+ * fail with it, and later submits throw it.
+ * @example
+ * ```ts
+ * import { BrokenThreadPool } from '@tandem/futures/errors'
+ * import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+ *
+ * using pool = new ThreadPoolExecutor({ maxWorkers: 1, initializer: () => { throw new Error('no config') } })
+ * try {
+ *   await pool.submit(() => 1)
+ * } catch (err) {
+ *   console.log(err instanceof BrokenThreadPool, (err as BrokenThreadPool).code) // true ERR_BROKEN_THREAD_POOL
+ * }
+ * ```
+ */
 export class BrokenThreadPool extends BrokenExecutor {
   constructor(message: string, options?: ErrorOptions) {
     super(message, 'ERR_BROKEN_THREAD_POOL', options)
   }
 }
 
-/** A process pool whose child process died. */
+/**
+ * A process pool whose child process died (raised by the process pools of `@tandem/ipc`, which
+ * are not released yet; the class exists so code can already catch it).
+ * @example
+ * ```ts
+ * import { BrokenExecutor, BrokenProcessPool } from '@tandem/futures/errors'
+ *
+ * const err = new BrokenProcessPool('child 4242 was killed by SIGKILL')
+ * console.log(err instanceof BrokenExecutor, err.code) // true ERR_BROKEN_PROCESS_POOL
+ * ```
+ */
 export class BrokenProcessPool extends BrokenExecutor {
   constructor(message: string, options?: ErrorOptions) {
     super(message, 'ERR_BROKEN_PROCESS_POOL', options)

@@ -108,9 +108,16 @@ export interface MapResult<R> extends Iterable<R>, AsyncIterable<R> {}
  *
  * @example
  * ```ts
- * using pool = new ThreadPoolExecutor({ maxWorkers: 2 })
- * const f = pool.submit((n: number) => n * 2, 21)
- * console.log(await f) // 42
+ * import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+ *
+ * {
+ *   using pool = new ThreadPoolExecutor({ maxWorkers: 2 })
+ *   const f = pool.submit((a: number, b: number) => a + b, 20, 22)
+ *   console.log(f.result(10_000)) // 42 (blocking)
+ *   console.log(await pool.submit(async (s: string) => s.toUpperCase(), 'hi')) // HI (awaited)
+ *   console.log([...pool.map((x: number) => x * x, [1, 2, 3])]) // [ 1, 4, 9 ]
+ *   for await (const p of pool.map((x: number, y: number) => x * y, [1, 2], [10, 20], { chunksize: 2 })) console.log(p) // 10, then 40
+ * } // leaving the block shuts the pool down and waits for its workers
  * ```
  */
 export class ThreadPoolExecutor implements Disposable, AsyncDisposable {

@@ -65,6 +65,18 @@ function failureOf(f: Future<unknown>): unknown {
  * (or throws the task's error), `wait(timeout?)`, `ready()`, `successful()`; `await` it, or use
  * `getAsync`/`waitAsync` from the event loop. A result made of several chunks fails as soon as
  * one chunk fails.
+ *
+ * @example
+ * ```ts
+ * import { ThreadPool } from '@tandem/futures/thread-pool'
+ *
+ * using pool = new ThreadPool(2)
+ * const r = pool.applyAsync((x: number) => x * 2, [21], { callback: (v) => console.log('callback got', v) })
+ * console.log(r.get(10_000), r.ready(), r.successful()) // 42 true true (the callback has run)
+ * console.log(await r) // 42
+ * const bad = pool.mapAsync((x: number) => { if (x === 2) throw new RangeError('two'); return x }, [1, 2, 3])
+ * console.log(await bad.waitAsync(10_000), bad.successful()) // true false
+ * ```
  */
 export class AsyncResult<T> implements PromiseLike<T> {
   readonly #futures: Future<unknown>[]
@@ -199,8 +211,15 @@ function flat(values: unknown[]): unknown[] {
  *
  * @example
  * ```ts
- * using pool = new ThreadPool(2)
- * console.log(pool.map((x: number) => x * x, [1, 2, 3])) // [1, 4, 9]
+ * import { ThreadPool } from '@tandem/futures/thread-pool'
+ *
+ * const pool = new ThreadPool(2)
+ * console.log(pool.apply((a: number, b: number) => a + b, [1, 2])) // 3
+ * console.log(pool.map((x: number) => x * x, [1, 2, 3])) // [ 1, 4, 9 ]
+ * console.log(pool.starmap((a: number, b: number) => a * b, [[1, 2], [3, 4]])) // [ 2, 12 ]
+ * for (const v of pool.imap((x: number) => x + 1, [1, 2, 3])) console.log(v) // 2, 3, 4
+ * pool.close()
+ * await pool.joinAsync() // the workers have exited
  * ```
  */
 export class ThreadPool implements Disposable {

@@ -106,6 +106,18 @@ class Tally<F extends Future<unknown>> {
  * @returns `{ done, notDone }`; on timeout, what was done by then (no error)
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `fs` is not an iterable of futures
  * @throws {RangeError} `ERR_INVALID_ARG_VALUE` for an unknown `returnWhen`; `ERR_OUT_OF_RANGE` for a negative timeout
+ * @example
+ * ```ts
+ * import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+ * import { FIRST_COMPLETED, wait } from '@tandem/futures/wait'
+ *
+ * using pool = new ThreadPoolExecutor({ maxWorkers: 2 })
+ * const fs = [1, 2, 3].map((n) => pool.submit((n: number) => n * 10, n))
+ * const first = wait(fs, { returnWhen: FIRST_COMPLETED, timeout: 10_000 })
+ * console.log(first.done.size >= 1) // true
+ * const { done, notDone } = wait(fs, { timeout: 10_000 }) // ALL_COMPLETED
+ * console.log(done.size, notDone.size) // 3 0
+ * ```
  */
 export function wait<F extends Future<unknown>>(fs: Iterable<F>, opts?: WaitOptions): DoneAndNotDone<F> {
   const { timeout, returnWhen } = parse(opts, 'wait()')
@@ -131,6 +143,17 @@ export function wait<F extends Future<unknown>>(fs: Iterable<F>, opts?: WaitOpti
 /**
  * Async form of {@link wait}: never blocks the event loop.
  * @throws the signal's reason if `signal` aborts first
+ * @example
+ * ```ts
+ * import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+ * import { FIRST_EXCEPTION, waitAsync } from '@tandem/futures/wait'
+ *
+ * await using pool = new ThreadPoolExecutor({ maxWorkers: 2 })
+ * const ok = pool.submit(() => 'fine')
+ * const bad = pool.submit(() => { throw new Error('boom') })
+ * const { done } = await waitAsync([ok, bad], { returnWhen: FIRST_EXCEPTION, signal: AbortSignal.timeout(10_000) })
+ * console.log(done.has(bad), bad.exception(0)) // true Error: boom ...
+ * ```
  */
 export function waitAsync<F extends Future<unknown>>(fs: Iterable<F>, opts?: WaitAsyncOptions): Promise<DoneAndNotDone<F>> {
   try {

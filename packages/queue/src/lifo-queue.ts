@@ -12,7 +12,12 @@ import { BaseQueue, Order } from './internal/base-queue.ts'
  * `shutdown`, async forms, shareable.
  * @example
  * ```ts
- * const q = new LifoQueue<number>(); q.put(1); q.put(2); q.get() // 2
+ * import { LifoQueue } from '@tandem/queue/lifo-queue'
+ *
+ * const q = new LifoQueue<number>()
+ * q.put(1)
+ * q.put(2)
+ * console.log(q.get(), q.get()) // 2 1
  * ```
  */
 export class LifoQueue<T = unknown> extends BaseQueue<T> {

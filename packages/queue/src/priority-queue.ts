@@ -18,8 +18,13 @@ import { BaseQueue, Order } from './internal/base-queue.ts'
  * - Otherwise as {@link Queue}.
  * @example
  * ```ts
+ * import { PriorityQueue } from '@tandem/queue/priority-queue'
+ *
  * const q = new PriorityQueue<[number, string]>()
- * q.put([2, 'b']); q.put([1, 'a']); q.get() // [1, 'a']
+ * q.put([2, 'write'])
+ * q.put([1, 'read'])
+ * q.put([1, 'parse']) // same priority: the payload decides, as in Python
+ * console.log(q.get(), q.get(), q.get()) // [ 1, 'parse' ] [ 1, 'read' ] [ 2, 'write' ]
  * ```
  */
 export class PriorityQueue<T = unknown> extends BaseQueue<T> {

@@ -35,10 +35,27 @@ export type { PutOptions, GetOptions } from './internal/base-queue.ts'
  *
  * @example
  * ```ts
- * const q = new Queue<string>(1000)
- * new Thread({ target: (q: Queue<string>) => { for (;;) { const url = q.get(); crawl(url); q.taskDone() } }, args: [q] }).start()
- * q.put('http://127.0.0.1/1')
- * await q.joinAsync()
+ * import { Queue } from '@tandem/queue/queue'
+ * import { Thread } from '@tandem/sync/thread'
+ *
+ * const q = new Queue<string>(100)
+ * const consumer = new Thread({
+ *   target: (q: Queue<string>, n: number) => {
+ *     for (let i = 0; i < n; i++) {
+ *       console.log('got', q.get()) // blocks this worker until an item arrives
+ *       q.taskDone()
+ *     }
+ *   },
+ *   args: [q, 3],
+ * })
+ * consumer.start()
+ * q.put('http://127.0.0.1/1') // blocking form
+ * await q.putAsync('http://127.0.0.1/2') // never blocks the event loop
+ * q.putNowait('http://127.0.0.1/3') // QueueFull instead of waiting
+ * await q.joinAsync() // every item got and marked done
+ * await consumer.joinAsync()
+ * q.shutdown()
+ * console.log(q.isShutdown, q.qsize()) // true 0
  * ```
  */
 export class Queue<T = unknown> extends BaseQueue<T> {

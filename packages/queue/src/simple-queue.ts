@@ -14,7 +14,13 @@ import { Queue } from './queue.ts'
  * `maxsize`, `taskDone`, `join` or `shutdown`.
  * @example
  * ```ts
- * const q = new SimpleQueue<number>(); q.put(1); q.get() // 1
+ * import { SimpleQueue } from '@tandem/queue/simple-queue'
+ *
+ * const q = new SimpleQueue<number>()
+ * q.put(1)
+ * await q.putAsync(2)
+ * console.log(q.qsize(), q.get(), await q.getAsync({ timeout: 1000 })) // 2 1 2
+ * console.log(q.empty()) // true
  * ```
  */
 export class SimpleQueue<T = unknown> {

@@ -18,8 +18,17 @@ const { VALUE, BOUND } = _layout
  *
  * @example
  * ```ts
- * const pool = new BoundedSemaphore(2)
- * pool.acquire(); pool.release(); pool.release() // throws ERR_SEMAPHORE_OVERFLOW
+ * import { BoundedSemaphore } from '@tandem/sync/bounded-semaphore'
+ *
+ * const slots = new BoundedSemaphore(2)
+ * slots.acquire()
+ * slots.release()
+ * try {
+ *   slots.release() // one release more than acquires
+ * } catch (err) {
+ *   console.log((err as RangeError & { code: string }).code) // ERR_SEMAPHORE_OVERFLOW
+ * }
+ * console.log(slots.value) // 2: unchanged
  * ```
  */
 export class BoundedSemaphore extends Semaphore {

@@ -39,8 +39,17 @@ let reviving: Int32Array | undefined
  *
  * @example
  * ```ts
+ * import { Event } from '@tandem/sync/event'
+ * import { Thread } from '@tandem/sync/thread'
+ *
  * const ready = new Event()
- * // worker: ready.wait(); main: ready.set()
+ * const t = new Thread({ target: (ready: Event) => ready.set(), args: [ready] })
+ * t.start()
+ * console.log(ready.wait(10_000)) // true: set by the worker (blocking wait)
+ * console.log(await ready.waitAsync({ timeout: 0 })) // true: still set (event-loop wait)
+ * ready.clear()
+ * console.log(ready.isSet()) // false
+ * t.join()
  * ```
  */
 export class Event {

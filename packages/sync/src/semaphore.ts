@@ -47,8 +47,26 @@ let reviving: Int32Array | undefined
  *
  * @example
  * ```ts
- * const sem = new Semaphore(3) // at most 3 threads inside
- * { using _ = sem.hold(); crawl(url) }
+ * import { Semaphore } from '@tandem/sync/semaphore'
+ * import { Thread } from '@tandem/sync/thread'
+ *
+ * const sem = new Semaphore(2) // at most 2 threads inside at once
+ * const visit = (sem: Semaphore, page: number) => {
+ *   sem.acquire()
+ *   try {
+ *     console.log('crawling page', page)
+ *   } finally {
+ *     sem.release()
+ *   }
+ * }
+ * const threads = [1, 2, 3].map((page) => new Thread({ target: visit, args: [sem, page] }))
+ * threads.forEach((t) => t.start())
+ * threads.forEach((t) => t.join())
+ * {
+ *   using _ = await sem.holdAsync() // scoped, from the event loop
+ *   console.log(sem.value) // 1
+ * }
+ * console.log(sem.value) // 2: every permit is back
  * ```
  */
 export class Semaphore extends Acquirable {

@@ -1,5 +1,5 @@
 /**
- * The shareable protocol (API.md convention 6): how Tandem objects that hold shared state cross
+ * The shareable protocol (docs/reference/README.md, "Shareables"): how Tandem objects that hold shared state cross
  * to another worker thread (and, from `@tandem/ipc` on, to another process).
  *
  * A shareable class
@@ -77,16 +77,45 @@ const registry: Map<string, Kind> =
  * @param kind unique name, e.g. `'tandem.sync.Lock'`
  * @param moduleUrl `import.meta.url` of the module that registers it (receivers import it)
  * @param revive builds a live handle from the data `[SHARE]` returned
- * @example
+ * @example A shareable of your own: a label and a nested Tandem Lock
  * ```ts
- * registerShareable('tandem.sync.Lock', import.meta.url, (d) => Lock[REVIVE](d))
+ * import { Lock } from '@tandem/sync/lock'
+ * import { decode, encode, registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
+ *
+ * export class Labelled {
+ *   static readonly shareKind = 'example.Labelled'
+ *   readonly label: string
+ *   readonly lock: Lock
+ *   constructor(label: string, lock: Lock) {
+ *     this.label = label
+ *     this.lock = lock
+ *   }
+ *   [SHARE](ctx: ShareContext): unknown {
+ *     return { label: this.label, lock: ctx.encode(this.lock) } // plain data; nested shareables via ctx
+ *   }
+ * }
+ * registerShareable(Labelled.shareKind, import.meta.url, (d: { label: string; lock: Lock }) => new Labelled(d.label, d.lock))
+ *
+ * const original = new Labelled('jobs', new Lock())
+ * const copy = decode(structuredClone(encode(original).value)) as Labelled // as a worker would receive it
+ * original.lock.acquire()
+ * console.log(copy.label, copy.lock.locked()) // jobs true: the same shared lock
  * ```
  */
 export function registerShareable(kind: string, moduleUrl: string, revive: (data: any) => unknown): void {
   registry.set(kind, { module: moduleUrl, revive })
 }
 
-/** True if `value` implements the shareable protocol. */
+/**
+ * True if `value` implements the shareable protocol.
+ * @example
+ * ```ts
+ * import { Event } from '@tandem/sync/event'
+ * import { isShareable } from '@tandem/sync/shareable'
+ *
+ * console.log(isShareable(new Event()), isShareable({ a: 1 })) // true false
+ * ```
+ */
 export function isShareable(value: unknown): value is Shareable {
   return typeof value === 'object' && value !== null && typeof (value as Shareable)[SHARE] === 'function'
 }
@@ -103,8 +132,25 @@ export interface Encoded {
 
 /**
  * Replaces every shareable nested in `value` by a marker.
- * @param what names the value in error messages, e.g. `'Thread args'`
+ * @param value any value; arrays, plain objects, Maps and Sets are walked to any depth
+ * @param target where the value goes @default 'thread'
+ * @param what names the value in error messages, e.g. `'Thread args'` @default 'value'
+ * @returns the encoded value, whether it holds shareables, and the modules their kinds need
  * @throws {TypeError} `ERR_NOT_SHAREABLE` for a function, or a shareable that cannot reach `target`.
+ * @example
+ * ```ts
+ * import { Lock } from '@tandem/sync/lock'
+ * import { encode } from '@tandem/sync/shareable'
+ *
+ * const enc = encode({ lock: new Lock(), n: 1 }, 'thread', 'job')
+ * console.log(enc.shareables, enc.modules.length) // true 1
+ * console.log(encode([1, 'a']).shareables) // false: left as is, for the structured clone
+ * try {
+ *   encode({ onDone: () => {} }, 'thread', 'job')
+ * } catch (err) {
+ *   console.log((err as TypeError & { code: string }).code) // ERR_NOT_SHAREABLE
+ * }
+ * ```
  */
 export function encode(value: unknown, target: ShareTarget = 'thread', what = 'value'): Encoded {
   const modules = new Set<string>()
@@ -274,7 +320,20 @@ function kindOf(marker: Marker): Kind {
   return entry
 }
 
-/** Revives every marker nested in `value` (the inverse of {@link encode}). */
+/**
+ * Revives every marker nested in `value` (the inverse of {@link encode}), in place.
+ * @throws {TypeError} `ERR_NOT_SHAREABLE` if a kind's module cannot be loaded in this thread
+ * @example
+ * ```ts
+ * import { Semaphore } from '@tandem/sync/semaphore'
+ * import { decode, encode } from '@tandem/sync/shareable'
+ *
+ * const sem = new Semaphore(0)
+ * const received = decode(structuredClone(encode([sem]).value)) as [Semaphore]
+ * received[0].release() // a handle on the same shared counter
+ * console.log(sem.value) // 1
+ * ```
+ */
 export function decode(value: unknown): unknown {
   const seen = new Map<object, unknown>()
   function walk(v: unknown): unknown {
@@ -306,12 +365,34 @@ export function decode(value: unknown): unknown {
   return walk(value)
 }
 
-/** Module URLs of every kind registered in this thread (a worker bootstrap preloads them). */
+/**
+ * Module URLs of every kind registered in this thread (a worker bootstrap preloads them).
+ * @example
+ * ```ts
+ * import '@tandem/sync/event'
+ * import { knownModules } from '@tandem/sync/shareable'
+ *
+ * console.log(knownModules().some((url) => /\/event\.[jt]s$/.test(url))) // true
+ * ```
+ */
 export function knownModules(): string[] {
   return [...new Set([...registry.values()].map((k) => k.module))]
 }
 
-/** Imports the modules an encoded value needs, so that {@link decode} finds every kind. */
+/**
+ * Imports the modules an encoded value needs, so that {@link decode} finds every kind.
+ * @param modules module URLs, as in {@link Encoded.modules}
+ * @example
+ * ```ts
+ * import { Event } from '@tandem/sync/event'
+ * import { decode, encode, preload } from '@tandem/sync/shareable'
+ *
+ * const enc = encode({ done: new Event() })
+ * await preload(enc.modules) // what a receiving thread does before decoding
+ * const { done } = decode(structuredClone(enc.value)) as { done: Event }
+ * console.log(done.isSet()) // false
+ * ```
+ */
 export async function preload(modules: readonly string[]): Promise<void> {
   await Promise.all(modules.filter((m) => ![...registry.values()].some((k) => k.module === m)).map((m) => import(m)))
 }
