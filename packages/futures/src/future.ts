@@ -104,8 +104,12 @@ function finishedCell(outcome: number): Int32Array {
  *   is already done, when this thread completes it, or (completed elsewhere) from this thread's
  *   event loop as soon as it sees completion. An error thrown by a callback is logged and does
  *   not stop the others.
- * - The outcome is copied (structured-clone semantics, Tandem shareables arrive live); an error
- *   keeps its class name, message, stack, code and cause.
+ * - On the thread that called `setResult`/`setException`, `result()`, `exception()`, `await`
+ *   and done callbacks give the very value or error passed in (identity, as CPython and
+ *   Promises do). Other threads get a copy (structured-clone semantics, Tandem shareables arrive
+ *   live, a SharedArrayBuffer or a view on one arrives as the same memory); an error keeps its
+ *   class name, message, stack, code, other properties, `errors` and `cause` chain (a cycle
+ *   included).
  * - Memory: actions before `setResult(x)` happen-before actions after a `result()` that returns x.
  *
  * @example
@@ -201,6 +205,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   setResult(value: T): void {
     completeCell(this.#cell, RESULT, value, 'setResult')
+    // This thread reads back the very value it set (as CPython and Promises do); others a copy.
+    this.#decoded = { outcome: RESULT, value }
     this.#noticed()
   }
 
@@ -210,6 +216,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   setException(error: unknown): void {
     completeCell(this.#cell, EXCEPTION, error, 'setException')
+    this.#decoded = { outcome: EXCEPTION, value: error }
     this.#noticed()
   }
 

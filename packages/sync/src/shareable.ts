@@ -31,6 +31,8 @@
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { typeError } from './errors.ts'
+import { sabById, sabId } from './internal/sab-registry.ts'
+import { deserializeError, serializeError, type SerializedError } from './task.ts'
 
 /** Method a shareable instance implements: returns the data its `revive` needs. */
 export const SHARE: unique symbol = Symbol.for('tandem.share') as never
@@ -152,10 +154,12 @@ export interface Encoded {
  * }
  * ```
  */
-export function encode(value: unknown, target: ShareTarget = 'thread', what = 'value'): Encoded {
+export function encode(value: unknown, target: ShareTarget = 'thread', what = 'value', options?: EncodeOptions): Encoded {
   const modules = new Set<string>()
   if (typeof value === 'function') throw functionError(value, what, target)
-  const { reaching, hasFunction } = scan(value)
+  const byId = options?.sharedMemory === 'byId'
+  const errs = options?.errors === 'serialize'
+  const { reaching, hasFunction } = scan(value, byId, errs)
   if (reaching === undefined) {
     if (hasFunction) checkNoFunctions(value as object, what, target)
     return { value, shareables: false, modules: [] }
@@ -171,6 +175,18 @@ export function encode(value: unknown, target: ShareTarget = 'thread', what = 'v
     if (typeof v !== 'object' || v === null) return v
     const prior = seen.get(v)
     if (prior !== undefined) return prior
+    if (byId && isSharedMemory(v)) {
+      modules.add(SELF)
+      const marker: Marker = { [MARKER]: SAB_KIND, m: SELF, d: sabData(v) }
+      seen.set(v, marker)
+      return marker
+    }
+    if (errs && v instanceof Error) {
+      modules.add(SELF)
+      const marker: Marker = { [MARKER]: ERROR_KIND, m: SELF, d: serializeError(v) }
+      seen.set(v, marker)
+      return marker
+    }
     if (isShareable(v)) {
       const kind = (v as { constructor: { shareKind?: string } }).constructor.shareKind
       const entry = kind === undefined ? undefined : registry.get(kind)
@@ -190,7 +206,8 @@ export function encode(value: unknown, target: ShareTarget = 'thread', what = 'v
     if (Array.isArray(v)) {
       const out: unknown[] = new Array(v.length)
       seen.set(v, out)
-      for (let i = 0; i < v.length; i++) out[i] = walk(v[i], `${path}[${i}]`)
+      // Keys, not 0..length-1: holes stay holes, and named properties of the array come along.
+      for (const k of Object.keys(v)) setOwn(out as unknown as Record<string, unknown>, k, walk((v as unknown as Record<string, unknown>)[k], `${path}[${k}]`))
       return out
     }
     if (v instanceof Map) {
@@ -206,9 +223,13 @@ export function encode(value: unknown, target: ShareTarget = 'thread', what = 'v
       return out
     }
     const out: Record<string, unknown> = {}
-    seen.set(v, out)
-    for (const k of Object.keys(v)) out[k] = walk((v as Record<string, unknown>)[k], `${path}.${k}`)
-    return out
+    // A user object with the marker key would be taken for a marker by decode() (and could name
+    // any module to load): it travels wrapped, as a literal.
+    const wrapped = isMarker(v) ? ({ [MARKER]: LITERAL, m: SELF, d: out } satisfies Marker) : out
+    seen.set(v, wrapped)
+    for (const k of Object.keys(v)) setOwn(out, k, walk((v as Record<string, unknown>)[k], `${path}.${k}`))
+    if (wrapped !== out) modules.add(SELF)
+    return wrapped
   }
 
   const out = walk(value, what)
@@ -257,12 +278,13 @@ function checkNoFunctions(v: object, path: string, target: ShareTarget): void {
  * container graph, then propagate "reaches a shareable" backwards along its edges (a cycle
  * cannot hide a shareable, unlike a single memoised depth-first pass).
  */
-function scan(root: unknown): { reaching: Set<object> | undefined; hasFunction: boolean } {
+function scan(root: unknown, byId: boolean, errs: boolean): { reaching: Set<object> | undefined; hasFunction: boolean } {
   let hasFunction = false
   if (typeof root !== 'object' || root === null) return { reaching: undefined, hasFunction }
-  if (isShareable(root)) return { reaching: new Set(), hasFunction }
+  if (isShareable(root) || (byId && isSharedMemory(root)) || (errs && root instanceof Error)) return { reaching: new Set(), hasFunction }
+  // An object that looks like a marker must be wrapped (see encode), so it counts as a holder.
+  const holders: object[] = isMarker(root) ? [root] : []
   const parents = new Map<object, object[]>()
-  const holders: object[] = []
   const visited = new Set<object>([root])
   const stack: object[] = [root]
   while (stack.length > 0) {
@@ -271,10 +293,11 @@ function scan(root: unknown): { reaching: Set<object> | undefined; hasFunction: 
     for (const child of childrenOf(node)) {
       if (typeof child === 'function') hasFunction = true
       if (typeof child !== 'object' || child === null) continue
-      if (isShareable(child)) {
+      if (isShareable(child) || (byId && isSharedMemory(child)) || (errs && child instanceof Error)) {
         holders.push(node)
         continue
       }
+      if (isMarker(child)) holders.push(child)
       let ps = parents.get(child)
       if (ps === undefined) parents.set(child, (ps = []))
       ps.push(node)
@@ -341,14 +364,30 @@ export function decode(value: unknown): unknown {
     const prior = seen.get(v)
     if (prior !== undefined) return prior
     if (isMarker(v)) {
+      if (v[MARKER] === LITERAL) {
+        // A user object that only looks like a marker (see encode): its contents, as they were.
+        const d = v.d as Record<string, unknown>
+        seen.set(v, d)
+        seen.set(d, d)
+        fill(d)
+        return d
+      }
       const live = kindOf(v).revive(walk(v.d))
       seen.set(v, live)
       return live
     }
     if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof SharedArrayBuffer) return v
     seen.set(v, v)
+    fill(v)
+    return v
+  }
+  function fill(v: object): void {
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) v[i] = walk(v[i])
+      for (const k of Object.keys(v)) {
+        const x = (v as unknown as Record<string, unknown>)[k]
+        const y = walk(x)
+        if (y !== x) setOwn(v as unknown as Record<string, unknown>, k, y)
+      }
     } else if (v instanceof Map) {
       const entries = [...v].map(([k, x]) => [walk(k), walk(x)] as const)
       v.clear()
@@ -358,9 +397,12 @@ export function decode(value: unknown): unknown {
       v.clear()
       for (const x of items) v.add(x)
     } else if (!(v instanceof Date || v instanceof RegExp || v instanceof Error)) {
-      for (const k of Object.keys(v)) (v as Record<string, unknown>)[k] = walk((v as Record<string, unknown>)[k])
+      for (const k of Object.keys(v)) {
+        const x = (v as Record<string, unknown>)[k]
+        const y = walk(x)
+        if (y !== x) setOwn(v as Record<string, unknown>, k, y)
+      }
     }
-    return v
   }
   return walk(value)
 }
@@ -396,3 +438,92 @@ export function knownModules(): string[] {
 export async function preload(modules: readonly string[]): Promise<void> {
   await Promise.all(modules.filter((m) => ![...registry.values()].some((k) => k.module === m)).map((m) => import(m)))
 }
+
+/**
+ * Sets an own data property, also for the key `"__proto__"` (which `o[k] = x` would turn into
+ * a prototype change: an object parsed from untrusted JSON must not get a new prototype by
+ * crossing threads).
+ */
+export function setOwn(o: Record<string, unknown>, k: string, x: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: x, writable: true, enumerable: true, configurable: true })
+  else o[k] = x
+}
+
+// ---- SharedArrayBuffers inside encoded bytes -------------------------------------------------
+// With `sharedMemory: 'byId'` (the queue codec), a SharedArrayBuffer or a view on one becomes a
+// marker holding the buffer's process-wide id (internal/sab-registry.ts) and the view's shape;
+// decode() makes a view on the same memory. (Without it, SharedArrayBuffers are left for
+// postMessage, which shares them itself.)
+
+/** Options of {@link encode}. */
+export interface EncodeOptions {
+  /**
+   * `'byId'`: replace each SharedArrayBuffer (or view on one) by a marker naming the buffer by a
+   * process-wide id, for channels that carry bytes (a shared-memory queue); `'keep'` (default):
+   * leave them for postMessage.
+   */
+  readonly sharedMemory?: 'byId' | 'keep'
+  /**
+   * `'serialize'`: replace each Error by its `serializeError` data (class name, message, stack,
+   * code, properties, `errors`, and a `cause` chain whose cycles V8's serializer cannot read
+   * back), revived by `deserializeError`; `'clone'` (default): leave errors for the structured clone.
+   */
+  readonly errors?: 'serialize' | 'clone'
+}
+
+const SAB_KIND = 'tandem.sharedArrayBuffer'
+const ERROR_KIND = 'tandem.error'
+/** Kind of the wrapper of a user object that has the marker key (never revived, unwrapped). */
+const LITERAL = 'tandem.literal'
+const SELF = import.meta.url
+const VIEW_TYPES = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+  Buffer,
+] as const
+const BARE = -1
+
+/** What a shared-memory marker holds: buffer id, view type (index in VIEW_TYPES, or BARE), byte offset, length. */
+interface SabData {
+  readonly i: number
+  readonly t: number
+  readonly o: number
+  readonly n: number
+}
+
+function isSharedMemory(v: object): v is SharedArrayBuffer | ArrayBufferView {
+  return v instanceof SharedArrayBuffer || (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer)
+}
+
+function sabData(v: SharedArrayBuffer | ArrayBufferView): SabData {
+  if (v instanceof SharedArrayBuffer) return { i: sabId(v), t: BARE, o: 0, n: v.byteLength }
+  const t = VIEW_TYPES.lastIndexOf(v.constructor as never)
+  if (t < 0) throw typeError(`Cannot share a ${v.constructor?.name ?? 'view'} on a SharedArrayBuffer by reference: only built-in typed arrays, DataView and Buffer`, 'ERR_NOT_SHAREABLE')
+  const n = v instanceof DataView ? v.byteLength : (v as unknown as { length: number }).length
+  return { i: sabId(v.buffer as SharedArrayBuffer), t, o: v.byteOffset, n }
+}
+
+function reviveSab(d: SabData): unknown {
+  if (d === null || typeof d !== 'object' || typeof d.i !== 'number' || typeof d.t !== 'number' || typeof d.o !== 'number' || typeof d.n !== 'number') {
+    throw typeError('Corrupt shared-memory reference in a decoded value', 'ERR_NOT_SHAREABLE')
+  }
+  const sab = sabById(d.i)
+  if (d.t === BARE) return sab
+  const Ctor = VIEW_TYPES[d.t]
+  if (Ctor === undefined) throw typeError(`Corrupt shared-memory reference in a decoded value (view type ${d.t})`, 'ERR_NOT_SHAREABLE')
+  if (Ctor === Buffer) return Buffer.from(sab, d.o, d.n)
+  return new (Ctor as unknown as new (b: SharedArrayBuffer, o: number, n: number) => unknown)(sab, d.o, d.n)
+}
+
+registerShareable(SAB_KIND, SELF, reviveSab)
+registerShareable(ERROR_KIND, SELF, (d: SerializedError) => deserializeError(d))

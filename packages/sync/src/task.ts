@@ -258,7 +258,12 @@ export function loadTaskSync(spec: TaskSpec): Function {
 
 // ---- errors crossing threads -----------------------------------------------------------------
 
-/** An error as it crosses to another thread or process. */
+/**
+ * An error as it crosses to another thread or process: plain data (structured-cloneable, and
+ * encodable by the queue codec). A `cause` chain that loops back (`e.cause = e`, or a longer
+ * cycle) is kept as a cycle: the `cause` of the last serialized error is the very
+ * `SerializedError` object met before, and {@link deserializeError} rebuilds the same loop.
+ */
 export interface SerializedError {
   readonly name: string
   readonly message: string
@@ -267,43 +272,86 @@ export interface SerializedError {
   readonly props: Record<string, unknown>
   readonly cause: SerializedError | undefined
   readonly thrown: unknown
+  /** `AggregateError.errors` (and any `errors` array of an error), each serialized. */
+  readonly errors?: SerializedError[] | undefined
 }
+
+/** Errors of one `cause`/`errors` tree serialized at most; deeper ones are cut with a marker. */
+const MAX_ERRORS = 1000
 
 /**
  * Captures an error (or any thrown value) for transfer: class name, message, stack, `code`,
- * other cloneable own properties and the `cause` chain.
+ * other cloneable own properties, `errors` (AggregateError) and the `cause` chain (cycles kept).
+ * Never throws: a property that cannot be read or cloned is left out.
  */
 export function serializeError(err: unknown): SerializedError {
+  return serializeIn(err, new Map(), { count: 0 })
+}
+
+function read<T>(f: () => T, fallback: T): T {
+  try {
+    return f()
+  } catch {
+    return fallback
+  }
+}
+
+function serializeIn(err: unknown, seen: Map<unknown, SerializedError>, budget: { count: number }): SerializedError {
+  const prior = seen.get(err)
+  if (prior !== undefined) return prior
+  if (++budget.count > MAX_ERRORS) {
+    return { name: 'Error', message: `[more than ${MAX_ERRORS} nested errors: the rest of the chain was cut]`, stack: undefined, code: 'ERR_ERROR_CHAIN_CUT', props: {}, cause: undefined, thrown: undefined }
+  }
   if (!(err instanceof Error)) {
     let thrown: unknown
     try {
       thrown = structuredClone(err)
     } catch {
-      thrown = String(err)
+      thrown = read(() => String(err), '[unprintable value]')
     }
-    return { name: 'NonError', message: String(err), stack: undefined, code: undefined, props: {}, cause: undefined, thrown }
+    const data: SerializedError = { name: 'NonError', message: read(() => String(err), '[unprintable value]'), stack: undefined, code: undefined, props: {}, cause: undefined, thrown }
+    if (typeof err === 'object' && err !== null) seen.set(err, data)
+    return data
   }
+  const e = err as Error & Record<string, unknown>
   const props: Record<string, unknown> = {}
-  for (const key of Object.keys(err)) {
-    if (key === 'code' || key === 'cause') continue
+  for (const key of read(() => Object.keys(e), [] as string[])) {
+    if (key === 'code' || key === 'cause' || (key === 'errors' && Array.isArray(e.errors))) continue
     try {
-      props[key] = structuredClone((err as unknown as Record<string, unknown>)[key])
+      // Own data property, also for "__proto__" (o[k] = x would set the prototype).
+      Object.defineProperty(props, key, { value: structuredClone(e[key]), writable: true, enumerable: true, configurable: true })
     } catch {}
   }
-  return {
+  const name = read(() => e.name, 'Error')
+  const ctorName = read(() => e.constructor?.name, undefined as string | undefined)
+  const data = {
     // A subclass that does not set `name` inherits 'Error': its class name is the better name.
-    name: err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error',
-    message: err.message,
-    stack: err.stack,
-    code: (err as { code?: unknown }).code,
+    name: typeof name === 'string' && name !== '' && name !== 'Error' ? name : typeof ctorName === 'string' && ctorName !== '' ? ctorName : 'Error',
+    message: read(() => String(e.message ?? ''), ''),
+    stack: read(() => (typeof e.stack === 'string' ? e.stack : undefined), undefined),
+    code: undefined as unknown,
     props,
-    cause: err.cause === undefined ? undefined : serializeError(err.cause),
+    cause: undefined as SerializedError | undefined,
     thrown: undefined,
+    errors: undefined as SerializedError[] | undefined,
   }
+  seen.set(err, data) // before the cause: a cycle back to this error finds it
+  const code = read(() => e.code, undefined)
+  try {
+    data.code = structuredClone(code)
+  } catch {
+    data.code = read(() => String(code), undefined)
+  }
+  const cause = read(() => e.cause, undefined)
+  if (cause !== undefined || read(() => Object.prototype.hasOwnProperty.call(e, 'cause'), false)) data.cause = serializeIn(cause, seen, budget)
+  const errors = read(() => e.errors, undefined)
+  if (Array.isArray(errors)) data.errors = errors.map((x) => serializeIn(x, seen, budget))
+  return data
 }
 
 const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
   Error,
+  AggregateError: AggregateError as unknown as ErrorConstructor,
   TypeError,
   RangeError,
   ReferenceError,
@@ -326,27 +374,52 @@ export function registerErrorClass(name: string, ctor: new (message: string) => 
   errorClasses.set(name, ctor)
 }
 
-for (const C of [
-  errors.LockNotOwnedError,
-  errors.DeadlockError,
-  errors.BrokenBarrierError,
-  errors.TooManyWaitersError,
-  errors.InternalStateError,
-  errors.ThreadStateError,
-  errors.TaskModuleError,
-  errors.TimeoutError,
-]) {
-  registerErrorClass(C.name, C as new (message: string) => Error)
+// Every error class of errors.ts (each subclass of TandemError; a class added there is
+// registered without being listed here). test/error-classes.test.ts checks each package's.
+for (const C of Object.values(errors)) {
+  if (typeof C === 'function' && C.prototype instanceof errors.TandemError) {
+    registerErrorClass(C.name, C as unknown as new (message: string) => Error)
+  }
 }
 
+/**
+ * Rebuilds an error from {@link serializeError}'s data, with its `cause` chain (a cycle comes back
+ * as the same cycle), `errors`, `code` and other properties (an own `"__proto__"` property stays
+ * an own property; the prototype is the class's).
+ */
 export function deserializeError(data: SerializedError): unknown {
-  if (data.name === 'NonError') return data.thrown
-  const Ctor = (BUILTIN_ERRORS[data.name] ?? errorClasses.get(data.name) ?? Error) as ErrorConstructor
-  const err = new Ctor(data.message) as Error & Record<string, unknown>
-  if (Ctor === Error && data.name !== 'Error') Object.defineProperty(err, 'name', { value: data.name, configurable: true, writable: true })
-  Object.assign(err, data.props)
-  if (data.code !== undefined) err.code = data.code
-  if (data.cause !== undefined) err.cause = deserializeError(data.cause)
-  if (data.stack !== undefined) err.stack = data.stack
+  return deserializeIn(data, new Map())
+}
+
+function deserializeIn(data: SerializedError, seen: Map<SerializedError, unknown>): unknown {
+  if (seen.has(data)) return seen.get(data)
+  if (data.name === 'NonError') {
+    seen.set(data, data.thrown)
+    return data.thrown
+  }
+  const Ctor = (Object.prototype.hasOwnProperty.call(BUILTIN_ERRORS, data.name) ? BUILTIN_ERRORS[data.name] : errorClasses.get(data.name)) ?? Error
+  let err: Error & Record<string, unknown>
+  try {
+    err = (Ctor === (AggregateError as unknown) ? new AggregateError([], data.message) : new Ctor(data.message)) as Error & Record<string, unknown>
+  } catch {
+    err = new Error(data.message) as Error & Record<string, unknown>
+  }
+  seen.set(data, err)
+  if (err.name !== data.name) define(err, 'name', data.name, false)
+  if (err.message !== data.message) define(err, 'message', data.message, false)
+  const props = data.props ?? {}
+  for (const key of Object.keys(props)) define(err, key, props[key], true)
+  if (data.code !== undefined) define(err, 'code', data.code, true)
+  // As `new Error(m, { cause })` and `new AggregateError(errors)` define them: own, not enumerable.
+  if (data.cause !== undefined) define(err, 'cause', deserializeIn(data.cause, seen), false)
+  if (Array.isArray(data.errors)) define(err, 'errors', data.errors.map((x) => deserializeIn(x, seen)), false)
+  if (data.stack !== undefined) define(err, 'stack', data.stack, false)
   return err
+}
+
+/** Defines an own data property (also "__proto__"); a property that cannot be defined is skipped. */
+function define(o: object, key: string, value: unknown, enumerable: boolean): void {
+  try {
+    Object.defineProperty(o, key, { value, writable: true, enumerable, configurable: true })
+  } catch {}
 }

@@ -36,6 +36,7 @@ import {
 import { asyncOptions, checkInt, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, op, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
 import { encode, knownModules } from './shareable.ts'
+import { sabSnapshot } from './internal/sab-registry.ts'
 import { deserializeError, toTaskSpec, type SerializedError, type TaskFunction, type TaskSpec } from './task.ts'
 
 /** Options of `new Thread()`. */
@@ -241,6 +242,7 @@ export class Thread {
       mainName: mainThread().name,
       parentHook: Thread.excepthook !== defaultExcepthook,
       kinds: preloadableKinds(),
+      sabs: sabSnapshot(),
       run,
     }
     let worker: Worker

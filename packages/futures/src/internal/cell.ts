@@ -121,7 +121,7 @@ const scratch = { tag: 0, value: 0, bytes: undefined as Uint8Array | undefined }
  */
 export function completeCell(c: Int32Array, outcome: number, value: unknown, what: string): void {
   // Encode first: a value that cannot be cloned leaves the future untouched.
-  const enc = encodeItem(outcome === EXCEPTION ? serializeError(value) : value, scratch)
+  const enc = outcome === EXCEPTION ? encodeError(value) : encodeItem(value, scratch)
   let prev = Atomics.compareExchange(c, STATE, PENDING, COMPLETING)
   if (prev === RUNNING) prev = Atomics.compareExchange(c, STATE, RUNNING, COMPLETING)
   if (prev !== PENDING && prev !== RUNNING) {
@@ -143,4 +143,21 @@ export function completeCell(c: Int32Array, outcome: number, value: unknown, wha
   // Publishes the outcome written above to every thread that sees FINISHED.
   Atomics.store(c, STATE, FINISHED)
   announce(c)
+}
+
+/**
+ * Encodes an error outcome. An error must always be deliverable (a worker that could not report
+ * its call's error would leave the future pending): if its data cannot be encoded (a property
+ * the codec refuses), a stand-in error with the same name, message and stack is sent.
+ */
+function encodeError(error: unknown): typeof scratch {
+  const data = serializeError(error)
+  try {
+    return encodeItem(data, scratch)
+  } catch (why) {
+    return encodeItem(
+      { name: data.name, message: `${data.message} (sent without its properties: ${(why as Error)?.message})`, stack: data.stack, code: typeof data.code === 'string' ? data.code : undefined, props: {}, cause: undefined, thrown: undefined },
+      scratch,
+    )
+  }
 }

@@ -4,10 +4,17 @@
  * Common small items skip the V8 serializer: `undefined`, `null`, booleans and int32 numbers
  * fit in the entry itself, doubles take 8 bytes, Latin-1 strings one byte per character.
  * Everything else goes through `v8.serialize` after Tandem shareables inside it were replaced
- * by their (numeric) encodings, so a Lock put on a queue arrives as the same Lock.
+ * by their (numeric) encodings, so a Lock put on a queue arrives as the same Lock; likewise a
+ * SharedArrayBuffer or a view on one travels as the buffer's process-wide id (see
+ * `@tandem/sync`'s `internal/sab-registry.ts`) and arrives as the same memory.
+ *
+ * Decoding trusts nothing about the bytes: every length is checked against the bytes present,
+ * nesting is bounded, and corrupt input throws a `RangeError` with code `ERR_CORRUPT_ITEM`
+ * (never a crash, a hang or an unbounded allocation). An own `"__proto__"` key stays an own
+ * property, as in the structured clone.
  */
 import { DefaultSerializer, deserialize } from 'node:v8'
-import { decode as decodeShareables, encode as encodeShareables } from '@tandem/sync/shareable'
+import { decode as decodeShareables, encode as encodeShareables, setOwn } from '@tandem/sync/shareable'
 
 export const TAG_UNDEFINED = 1
 export const TAG_NULL = 2
@@ -26,6 +33,9 @@ export interface EncodedItem {
   value: number
   bytes: Uint8Array | undefined
 }
+
+// SharedArrayBuffers by id; errors by serializeError (V8 cannot read back a cyclic `cause`).
+const BY_ID = { sharedMemory: 'byId', errors: 'serialize' } as const
 
 const f64 = new Float64Array(1)
 const f64bytes = new Uint8Array(f64.buffer)
@@ -69,7 +79,7 @@ export function encodeItem(item: unknown, out: EncodedItem): EncodedItem {
     const bytes = encodePlain(item)
     if (bytes !== undefined) return set(out, TAG_PLAIN, bytes.length, bytes)
   }
-  const enc = encodeShareables(item, 'thread', 'Queue item')
+  const enc = encodeShareables(item, 'thread', 'Queue item', BY_ID)
   let bytes: Uint8Array
   try {
     const ser = new ItemSerializer()
@@ -84,8 +94,9 @@ export function encodeItem(item: unknown, out: EncodedItem): EncodedItem {
 }
 
 /**
- * `v8.serialize`, refusing views on a SharedArrayBuffer: serialized bytes cannot share memory,
- * and silently handing the consumer an unshared copy would break the producer's intent (a bare
+ * `v8.serialize`, refusing views on a SharedArrayBuffer that the shareable walk did not reach
+ * (it replaces every one it finds by the buffer's id): serialized bytes cannot share memory, and
+ * silently handing the consumer an unshared copy would break the producer's intent (a bare
  * SharedArrayBuffer is refused by V8 itself).
  */
 class ItemSerializer extends DefaultSerializer {
@@ -93,8 +104,8 @@ class ItemSerializer extends DefaultSerializer {
   _writeHostObject(view: NodeJS.TypedArray | DataView): void {
     if (view.buffer instanceof SharedArrayBuffer) {
       const err = new TypeError(
-        'Cannot put a view on a SharedArrayBuffer on a queue: queue items are copied, so the memory would not be shared. ' +
-          'Pass shared memory in Thread args, or share a Tandem primitive instead',
+        'Cannot put this view on a SharedArrayBuffer on a queue: it is held where shared memory cannot be passed by reference ' +
+          '(inside an Error, or another object that is copied whole). Put the view itself in an array, plain object, Map or Set',
       ) as TypeError & { code: string }
       err.code = 'ERR_NOT_SHAREABLE'
       throw err
@@ -133,8 +144,21 @@ export function payloadBytes(tag: number, value: number): number {
   }
 }
 
-/** Rebuilds an item from its tag, value and bytes (`bytes` may be a view on shared memory). */
+/** The error for bytes that are not a valid encoding. */
+export function corrupt(what: string): RangeError {
+  const err = new RangeError(`Corrupt queue item: ${what}`) as RangeError & { code: string }
+  err.code = 'ERR_CORRUPT_ITEM'
+  return err
+}
+
+/**
+ * Rebuilds an item from its tag, value and bytes (`bytes` may be a view on shared memory).
+ * @throws {RangeError} `ERR_CORRUPT_ITEM` if they are not a valid encoding
+ */
 export function decodeItem(tag: number, value: number, bytes: Uint8Array | undefined): unknown {
+  if (payloadBytes(tag, value) > (bytes === undefined ? 0 : bytes.length) || value < 0) {
+    if (tag !== TAG_INT) throw corrupt(`tag ${tag} announces ${value} bytes, ${bytes?.length ?? 0} present`)
+  }
   switch (tag) {
     case TAG_UNDEFINED:
       return undefined
@@ -147,6 +171,7 @@ export function decodeItem(tag: number, value: number, bytes: Uint8Array | undef
     case TAG_INT:
       return value
     case TAG_DOUBLE:
+      if (value !== 8) throw corrupt(`a double of ${value} bytes`)
       f64bytes.set(bytes!.subarray(0, 8))
       return f64[0]
     case TAG_LATIN1: {
@@ -158,11 +183,21 @@ export function decodeItem(tag: number, value: number, bytes: Uint8Array | undef
     case TAG_PLAIN:
       return decodePlain(bytes!, value)
     case TAG_V8:
-      return deserialize(Buffer.from(bytes!.subarray(0, value)))
+      return deserializeChecked(bytes!, value)
     case TAG_V8_SHARED:
-      return decodeShareables(deserialize(Buffer.from(bytes!.subarray(0, value))))
+      return decodeShareables(deserializeChecked(bytes!, value))
   }
-  throw new Error(`Corrupt queue entry: unknown tag ${tag}`)
+  throw corrupt(`unknown tag ${tag}`)
+}
+
+function deserializeChecked(bytes: Uint8Array, value: number): unknown {
+  try {
+    return deserialize(Buffer.from(bytes.subarray(0, value)))
+  } catch (cause) {
+    const err = corrupt(`the V8 serializer cannot read it (${(cause as Error)?.message})`)
+    err.cause = cause
+    throw err
+  }
 }
 
 // ---- compact encoding of plain data ---------------------------------------------------------
@@ -307,6 +342,8 @@ function writePlain(v: unknown, depth: number): boolean {
       if (depth >= MAX_DEPTH) return false
       if (Array.isArray(v)) {
         if (Object.getPrototypeOf(v) !== Array.prototype) return false
+        // Named properties (`arr.label = 'x'`) or holes: the V8 path keeps them.
+        if (Object.keys(v).length !== v.length) return false
         if (v.length >= 8 && writeNumbers(v)) return true
         room(1)
         scratch[pos++] = P_ARRAY
@@ -340,19 +377,30 @@ function encodePlain(item: unknown): Uint8Array | undefined {
   return scratch.slice(0, pos)
 }
 
+// Reading checks every length against the bytes left before allocating for it (an element
+// takes at least one byte, an object entry two), so corrupt or hostile bytes throw
+// ERR_CORRUPT_ITEM instead of hanging, overflowing the stack or allocating without bound.
 let rbuf: Uint8Array
 let rpos = 0
+let rend = 0
 const rf64 = new Float64Array(1)
 const rf64b = new Uint8Array(rf64.buffer)
+
+/** Throws unless `n` more bytes are present. */
+function need(n: number): void {
+  if (n > rend - rpos) throw corrupt(`${n} bytes announced at offset ${rpos}, ${rend - rpos} left`)
+}
 
 function readLen(): number {
   let n = 0
   let shift = 0
   for (;;) {
+    if (rpos >= rend) throw corrupt('truncated length')
     const b = rbuf[rpos++]!
     n |= (b & 0x7f) << shift
     if (b < 0x80) return n >>> 0
     shift += 7
+    if (shift > 28) throw corrupt('length longer than 5 bytes')
   }
 }
 
@@ -360,6 +408,7 @@ function readString(tag: number): string {
   const n = readLen()
   let s = ''
   if (tag === P_LATIN1) {
+    need(n)
     if (n > 64) {
       for (let i = 0; i < n; i += 4096) s += String.fromCharCode.apply(null, rbuf.subarray(rpos + i, rpos + Math.min(n, i + 4096)) as unknown as number[])
     } else {
@@ -367,6 +416,7 @@ function readString(tag: number): string {
     }
     rpos += n
   } else {
+    need(2 * n)
     for (let i = 0; i < n; i++) s += String.fromCharCode(rbuf[rpos + 2 * i]! | (rbuf[rpos + 2 * i + 1]! << 8))
     rpos += 2 * n
   }
@@ -379,8 +429,12 @@ const KEY_SLOTS = 512
 const keyCache: (string | undefined)[] = new Array(KEY_SLOTS)
 
 function readKey(): string {
+  if (rpos >= rend) throw corrupt('truncated key')
   const tag = rbuf[rpos++]!
-  if (tag !== P_LATIN1) return readString(tag)
+  if (tag !== P_LATIN1) {
+    if (tag !== P_UTF16) throw corrupt(`a key with tag ${tag}`)
+    return readString(tag)
+  }
   const start = rpos
   const n = readLen()
   const at = rpos
@@ -388,6 +442,7 @@ function readKey(): string {
     rpos = start
     return readString(tag)
   }
+  need(n)
   let h = n
   for (let i = 0; i < n; i++) h = (Math.imul(h, 31) + rbuf[at + i]!) | 0
   const slot = h & (KEY_SLOTS - 1)
@@ -412,7 +467,8 @@ function readKey(): string {
   return k
 }
 
-function readPlain(): unknown {
+function readPlain(depth: number): unknown {
+  if (rpos >= rend) throw corrupt('truncated value')
   const tag = rbuf[rpos++]!
   switch (tag) {
     case P_UNDEFINED:
@@ -424,12 +480,14 @@ function readPlain(): unknown {
     case P_FALSE:
       return false
     case P_INT: {
+      need(4)
       const b = rbuf
       const v = b[rpos]! | (b[rpos + 1]! << 8) | (b[rpos + 2]! << 16) | (b[rpos + 3]! << 24)
       rpos += 4
       return v
     }
     case P_DOUBLE:
+      need(8)
       for (let i = 0; i < 8; i++) rf64b[i] = rbuf[rpos + i]!
       rpos += 8
       return rf64[0]
@@ -437,14 +495,17 @@ function readPlain(): unknown {
     case P_UTF16:
       return readString(tag)
     case P_ARRAY: {
+      if (depth >= MAX_DEPTH) throw corrupt('nested too deep')
       const n = readLen()
+      need(n)
       const a: unknown[] = []
-      for (let i = 0; i < n; i++) a.push(readPlain())
+      for (let i = 0; i < n; i++) a.push(readPlain(depth + 1))
       return a
     }
     case P_INT_ARRAY:
     case P_F64_ARRAY: {
       const n = readLen()
+      need(n * (tag === P_INT_ARRAY ? 4 : 8))
       const d = new DataView(rbuf.buffer, rbuf.byteOffset + rpos, n * (tag === P_INT_ARRAY ? 4 : 8))
       const a: number[] = []
       if (tag === P_INT_ARRAY) for (let i = 0; i < n; i++) a.push(d.getInt32(i * 4, true))
@@ -453,22 +514,29 @@ function readPlain(): unknown {
       return a
     }
     case P_OBJECT: {
+      if (depth >= MAX_DEPTH) throw corrupt('nested too deep')
       const n = readLen()
+      need(2 * n)
       const o: Record<string, unknown> = {}
       for (let i = 0; i < n; i++) {
         const k = readKey()
-        o[k] = readPlain()
+        // An own "__proto__" key (JSON.parse gives those) stays an own property.
+        if (k === '__proto__') setOwn(o, k, readPlain(depth + 1))
+        else o[k] = readPlain(depth + 1)
       }
       return o
     }
   }
-  throw new Error(`Corrupt queue item: unknown plain tag ${tag}`)
+  throw corrupt(`unknown plain tag ${tag}`)
 }
 
-function decodePlain(bytes: Uint8Array, _len: number): unknown {
+function decodePlain(bytes: Uint8Array, len: number): unknown {
   rbuf = bytes
   rpos = 0
-  return readPlain()
+  rend = len
+  const v = readPlain(0)
+  if (rpos !== rend) throw corrupt(`${rend - rpos} bytes after the value`)
+  return v
 }
 
 // ---- PriorityQueue keys ----------------------------------------------------------------------

@@ -45,6 +45,8 @@ export interface BootData {
   readonly parentHook: boolean
   /** Modules of every shareable kind the parent knew at start; preloaded so decode() finds them. */
   readonly kinds: string[]
+  /** The parent's table of SharedArrayBuffers shared by id (`sab-registry.ts`). */
+  readonly sabs?: [number, SharedArrayBuffer][]
   readonly run: unknown
 }
 
