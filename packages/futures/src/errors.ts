@@ -9,10 +9,19 @@
  * | `BrokenExecutor` | `ERR_BROKEN_EXECUTOR` | an executor that can no longer run tasks |
  * | `BrokenThreadPool` | `ERR_BROKEN_THREAD_POOL` | a thread pool whose worker died or whose initializer failed |
  * | `BrokenProcessPool` | `ERR_BROKEN_PROCESS_POOL` | a process pool whose child died |
+ * | `Error` | `ERR_EXECUTOR_SHUT_DOWN` | `submit`/`map` after `shutdown()` (Python's `RuntimeError`) |
+ * | `Error` | `ERR_POOL_NOT_RUNNING` | a `ThreadPool` call after `close()`/`terminate()` (Python's `ValueError`) |
+ * | `Error` | `ERR_POOL_RUNNING` | `ThreadPool.join()` before `close()`/`terminate()` (Python's `ValueError`) |
+ * | `TypeError` | `ERR_INVALID_ARG_TYPE` | a non-function task, a non-iterable, a non-future in `wait`, bad options |
+ * | `RangeError` | `ERR_OUT_OF_RANGE` | `maxWorkers`/`threads`/`chunksize` < 1, a negative timeout, a bad `resourceLimits` entry |
+ * | `RangeError` | `ERR_INVALID_ARG_VALUE` | an unknown `returnWhen` |
+ * | `TypeError` | `ERR_NOT_SHAREABLE` | an argument or result that cannot be cloned; an executor or Future sent where it cannot go |
+ *
+ * Each class arrives as itself (with its `code`) when a task throws it in a worker.
  *
  * @module
  */
-import { TandemError, TimeoutError } from '@tandem/sync/errors'
+import { codedError, TandemError, TimeoutError } from '@tandem/sync/errors'
 import { registerErrorClass } from '@tandem/sync/task'
 
 export { TimeoutError }
@@ -118,6 +127,19 @@ export class BrokenProcessPool extends BrokenExecutor {
   constructor(message: string, options?: ErrorOptions) {
     super(message, 'ERR_BROKEN_PROCESS_POOL', options)
   }
+}
+
+/** `submit`/`map` after `shutdown()`: `Error` with code `ERR_EXECUTOR_SHUT_DOWN` (Python's `RuntimeError`). */
+export function executorShutDown(message: string): Error & { code: string } {
+  return codedError(message, 'ERR_EXECUTOR_SHUT_DOWN')
+}
+
+/**
+ * A `ThreadPool` call in the wrong state: `ERR_POOL_NOT_RUNNING` after `close()`/`terminate()`,
+ * `ERR_POOL_RUNNING` for `join()` before them (Python's `ValueError`).
+ */
+export function poolStateError(message: string, code: 'ERR_POOL_NOT_RUNNING' | 'ERR_POOL_RUNNING'): Error & { code: string } {
+  return codedError(message, code)
 }
 
 // A future failed in another thread arrives as an instance of these classes.

@@ -11,11 +11,11 @@
  */
 import { availableParallelism } from 'node:os'
 import { rangeError, typeError } from '@tandem/sync/errors'
-import { checkInt, describe } from '@tandem/sync/kit'
+import { checkArray, checkHeapLimits, checkInt, checkOptions, checkString, describe } from '@tandem/sync/kit'
 import { registerShareable, SHARE } from '@tandem/sync/shareable'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import { Thread, type HeapLimits } from '@tandem/sync/thread'
-import { BrokenThreadPool } from './errors.ts'
+import { BrokenThreadPool, executorShutDown } from './errors.ts'
 import { Future } from './future.ts'
 import { CALL, CHUNK_STAR, ExecutorCore, executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
@@ -132,18 +132,18 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
   readonly #limits: HeapLimits | undefined
 
   /**
-   * @throws {RangeError} `ERR_OUT_OF_RANGE` if `maxWorkers` < 1
-   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-function initializer
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` if `maxWorkers` < 1 or a `resourceLimits` entry is not positive
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-function initializer, a non-string
+   *   `threadNamePrefix`, non-array `initargs` or non-object `resourceLimits`
    */
   constructor(opts: ThreadPoolExecutorOptions = {}) {
     if (typeof opts !== 'object' || opts === null) throw typeError(`new ThreadPoolExecutor(opts): opts must be an object; received ${describe(opts)}`)
     this.#maxWorkers = opts.maxWorkers === undefined ? Math.max(1, availableParallelism()) : checkInt(opts.maxWorkers, 'maxWorkers', 1, MAX_WORKERS)
     poolCounter++
-    this.#prefix = opts.threadNamePrefix ?? `ThreadPoolExecutor-${poolCounter}`
+    this.#prefix = opts.threadNamePrefix === undefined ? `ThreadPoolExecutor-${poolCounter}` : checkString(opts.threadNamePrefix, 'threadNamePrefix')
     this.#initializer = opts.initializer === undefined ? undefined : toTaskSpec(opts.initializer, 'initializer')
-    this.#initargs = opts.initargs ?? []
-    if (!Array.isArray(this.#initargs)) throw typeError('ThreadPoolExecutor: initargs must be an array')
-    this.#limits = opts.resourceLimits
+    this.#initargs = opts.initargs === undefined ? [] : checkArray(opts.initargs, 'initargs')
+    this.#limits = checkHeapLimits(opts.resourceLimits, 'new ThreadPoolExecutor()')
     this.#core = new ExecutorCore(this.#maxWorkers, (i) => this.#startWorker(i))
   }
 
@@ -166,9 +166,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
   #check(what: string): void {
     if (this.#core.shared.broken.isSet()) throw this.#core.brokenError()
     if (this.#core.isShutdown) {
-      const err = new Error(`ThreadPoolExecutor.${what}(): cannot schedule new futures after shutdown`) as Error & { code: string }
-      err.code = 'ERR_EXECUTOR_SHUT_DOWN'
-      throw err
+      throw executorShutDown(`ThreadPoolExecutor.${what}(): cannot schedule new futures after shutdown`)
     }
   }
 
@@ -177,8 +175,8 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
    * @returns a Future for the call's result
    * @throws {Error} `ERR_EXECUTOR_SHUT_DOWN` after shutdown; {BrokenThreadPool} if the pool is broken
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-function; `ERR_NOT_SHAREABLE` for un-cloneable
-   *   args (a function, a symbol). Args are copied, except Tandem shareables and SharedArrayBuffers
-   *   (and views on them), which arrive as the same state and memory
+   *   args, including a SharedArrayBuffer or a view on one (work items are copied through a queue:
+   *   share memory through Tandem primitives, or through `initargs`, which are shared as Thread args)
    */
   submit<A extends unknown[], R>(fn: TaskFunction<A, R>, ...args: A): Future<Awaited<R>> {
     this.#check('submit')
@@ -289,6 +287,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
    * @param opts `wait` (default true), `cancelFutures` (default false)
    */
   shutdown(opts: ShutdownOptions = {}): void {
+    opts = checkOptions(opts, 'ThreadPoolExecutor.shutdown()', '{ wait?, cancelFutures? }')
     this.#core.shutdown(opts.cancelFutures ?? false)
     if (opts.wait ?? true) {
       for (const t of this.#threads) t.join()
@@ -298,6 +297,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
 
   /** Async form of {@link shutdown}: resolves when the workers are done (with `wait`). */
   async shutdownAsync(opts: ShutdownOptions = {}): Promise<void> {
+    opts = checkOptions(opts, 'ThreadPoolExecutor.shutdownAsync()', '{ wait?, cancelFutures? }')
     this.#core.shutdown(opts.cancelFutures ?? false)
     if (opts.wait ?? true) {
       await Promise.all(this.#threads.map((t) => t.joinAsync()))

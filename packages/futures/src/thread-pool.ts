@@ -7,12 +7,12 @@
  */
 import { availableParallelism } from 'node:os'
 import { typeError } from '@tandem/sync/errors'
-import { checkInt, checkTimeout, describe } from '@tandem/sync/kit'
+import { checkArray, checkHeapLimits, checkInt, checkTimeout, describe } from '@tandem/sync/kit'
 import { registerShareable, SHARE } from '@tandem/sync/shareable'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import type { HeapLimits, Thread } from '@tandem/sync/thread'
 import { asCompleted } from './as-completed.ts'
-import { BrokenThreadPool, CancelledError, InvalidStateError, TimeoutError } from './errors.ts'
+import { BrokenThreadPool, CancelledError, InvalidStateError, poolStateError, TimeoutError } from './errors.ts'
 import type { Future } from './future.ts'
 import { CALL, CHUNK_MAP, CHUNK_STAR, ExecutorCore, executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
@@ -41,11 +41,6 @@ export interface ResultCallbacks<T> {
 /** Results of `imap`/`imapUnordered`: iterate blocking (`for...of`) or async (`for await`). */
 export interface IMapIterator<R> extends Iterable<R>, AsyncIterable<R> {}
 
-function poolError(message: string, code: string): Error & { code: string } {
-  const err = new Error(message) as Error & { code: string }
-  err.code = code
-  return err
-}
 
 function checkCallbacks<T>(callbacks: ResultCallbacks<T> | undefined): void {
   if (callbacks === undefined) return
@@ -242,9 +237,8 @@ export class ThreadPool implements Disposable {
     this.#size = threads === undefined || threads === null ? Math.max(1, availableParallelism()) : checkInt(threads, 'threads', 1, MAX_WORKERS)
     if (typeof opts !== 'object' || opts === null) throw typeError(`new ThreadPool(threads, opts): opts must be an object; received ${describe(opts)}`)
     this.#initializer = opts.initializer === undefined ? undefined : toTaskSpec(opts.initializer, 'initializer')
-    this.#initargs = opts.initargs ?? []
-    if (!Array.isArray(this.#initargs)) throw typeError('ThreadPool: initargs must be an array')
-    this.#limits = opts.resourceLimits
+    this.#initargs = opts.initargs === undefined ? [] : checkArray(opts.initargs, 'initargs')
+    this.#limits = checkHeapLimits(opts.resourceLimits, 'new ThreadPool()')
     this.#name = `ThreadPool-${++poolCounter}`
     this.#core = new ExecutorCore(this.#size, (i) => this.#startWorker(i), false)
   }
@@ -266,7 +260,7 @@ export class ThreadPool implements Disposable {
   }
 
   #check(what: string): void {
-    if (this.#state !== RUN) throw poolError(`ThreadPool.${what}(): the pool is not running (closed or terminated)`, 'ERR_POOL_NOT_RUNNING')
+    if (this.#state !== RUN) throw poolStateError(`ThreadPool.${what}(): the pool is not running (closed or terminated)`, 'ERR_POOL_NOT_RUNNING')
     if (this.#core.shared.broken.isSet()) throw this.#core.brokenError()
   }
 
@@ -401,7 +395,7 @@ export class ThreadPool implements Disposable {
   }
 
   #checkJoin(what: string): void {
-    if (this.#state === RUN) throw poolError(`ThreadPool.${what}(): call close() or terminate() first`, 'ERR_POOL_RUNNING')
+    if (this.#state === RUN) throw poolStateError(`ThreadPool.${what}(): call close() or terminate() first`, 'ERR_POOL_RUNNING')
   }
 
   /** `using pool = new ThreadPool()` terminates the pool on exit (Python's `with`). */

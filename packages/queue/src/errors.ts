@@ -10,10 +10,16 @@
  * | `RangeError` | `ERR_OUT_OF_RANGE` | an item whose encoding exceeds the largest shared block (512 MiB), a bad timeout or maxsize |
  * | `RangeError` | `ERR_QUEUE_CAPACITY` | more than 2^24 items in one queue |
  * | `TypeError` | `ERR_NOT_SHAREABLE` | an item that cannot be cloned (a function, a symbol, ...) |
+ * | `RangeError` | `ERR_CORRUPT_ITEM` | an item in shared memory that cannot be decoded (memory corruption or a bug: please report) |
+ * | `TypeError` | `ERR_INVALID_ARG_TYPE` | a bad `maxsize`, options that are not an object |
+ *
+ * Each class arrives as itself (with its `code` and `item`) when thrown in a worker and
+ * reported on another thread.
  *
  * @module
  */
 import { TandemError } from '@tandem/sync/errors'
+import { registerErrorClass } from '@tandem/sync/task'
 
 /** `get` found the queue empty (Python's `queue.Empty`). */
 export class QueueEmpty extends TandemError {
@@ -38,3 +44,11 @@ export class QueueShutDown extends TandemError {
     super('ERR_QUEUE_SHUT_DOWN', message)
   }
 }
+
+// An error thrown in one thread arrives in another as an instance of these classes.
+registerErrorClass(QueueEmpty.name, QueueEmpty)
+registerErrorClass(QueueShutDown.name, QueueShutDown)
+// Revived with the message as message (the item, if it could be cloned, is restored after).
+registerErrorClass(QueueFull.name, function revive(message: string) {
+  return new QueueFull(undefined, message)
+} as unknown as new (message: string) => Error)

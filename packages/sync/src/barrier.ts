@@ -18,7 +18,7 @@
 import { BrokenBarrierError, notShareableToProcess } from './errors.ts'
 import { ACQUIRE_GEN } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
-import { asyncOptions, checkInt, checkTimeout, type AsyncWaitOptions } from './internal/validate.ts'
+import { asyncOptions, checkInt, checkOptions, checkTimeout, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
 import { Condition } from './condition.ts'
 import { Lock } from './lock.ts'
@@ -90,7 +90,7 @@ export class Barrier {
    * @param parties number of threads that must call `wait()`, >= 1
    * @param opts `action` and default `timeout`
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if `parties` < 1 or the timeout is negative
-   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `action` is not a task function
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `opts` is not an object or `action` is not a task function
    */
   constructor(parties: number, opts: BarrierOptions = {}) {
     if (reviving !== undefined) {
@@ -102,6 +102,7 @@ export class Barrier {
       return
     }
     this.parties = checkInt(parties, 'parties', 1, 0x7fffffff)
+    opts = checkOptions(opts, 'new Barrier(parties, opts)', '{ action?, timeout? }')
     this.#timeout = checkTimeout(opts.timeout)
     if (opts.action !== undefined) {
       this.#actionSpec = toTaskSpec(opts.action, 'Barrier action')

@@ -37,7 +37,7 @@ import { LockNotOwnedError, notShareableToProcess, TooManyWaitersError, typeErro
 import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE } from './internal/lock-like.ts'
-import { asyncOptions, checkInt, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
+import { asyncOptions, checkFunction, checkInt, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, op, remaining, runAsync, runBlocking, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
 import { Lock } from './lock.ts'
 import { RLock } from './rlock.ts'
@@ -273,8 +273,10 @@ export class Condition extends Acquirable {
   /**
    * Waits until `predicate()` is truthy (checked with the lock held), like Python's `wait_for`.
    * @returns the last value of the predicate (falsy on timeout)
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `predicate` is not a function
    */
   waitFor<T>(predicate: () => T, timeout?: number): T {
+    checkFunction(predicate, 'predicate')
     const ms = checkTimeout(timeout)
     this.#checkOwned('waitFor')
     const deadline = deadlineOf(ms)
@@ -290,6 +292,7 @@ export class Condition extends Acquirable {
 
   /** Async form of {@link waitFor}. @throws the signal's reason if aborted */
   async waitForAsync<T>(predicate: () => T, opts?: number | AsyncWaitOptions): Promise<T> {
+    checkFunction(predicate, 'predicate')
     const { timeout, signal } = asyncOptions(opts)
     this.#checkOwned('waitForAsync')
     const deadline = deadlineOf(timeout)

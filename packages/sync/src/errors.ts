@@ -9,7 +9,7 @@
  * | `BrokenBarrierError` | `ERR_BROKEN_BARRIER` | waiting on a broken or reset Barrier |
  * | `TooManyWaitersError` | `ERR_TOO_MANY_WAITERS` | more threads/promises waiting on one Condition than its waiter ring holds |
  * | `InternalStateError` | `ERR_INTERNAL_STATE` | shared state that can only come from a bug or memory corruption |
- * | `RangeError` | `ERR_OUT_OF_RANGE` | negative/NaN timeouts, `Semaphore(-1)`, `Barrier(0)`, `acquire({ blocking: false, timeout })` |
+ * | `RangeError` | `ERR_OUT_OF_RANGE` | negative/NaN timeouts, `Semaphore(-1)`, `Barrier(0)`, `acquire({ blocking: false, timeout })`, a `stackSize` outside 128 KiB to 1 GiB |
  * | `RangeError` | `ERR_SEMAPHORE_OVERFLOW` | `BoundedSemaphore` released above its initial value |
  * | `TypeError` | `ERR_INVALID_ARG_TYPE` | wrong argument types, a function inside `args`, a non-callable target |
  * | `TypeError` | `ERR_NOT_SHAREABLE` | a value that cannot cross to the destination (a function, a SharedArrayBuffer primitive sent to a process) |
@@ -17,6 +17,10 @@
  * | `Error` | `ERR_TASK_MODULE_NOT_FOUND` | a module reference whose module cannot be imported, or lacks the named export |
  * | `Error` | `ERR_THREAD_STATE` | `start()` twice, `join()` before `start()` or on the current thread |
  * | `TimeoutError` | `ERR_TIMEOUT` | `hold({ timeout })` or `holdAsync({ timeout })` did not get the lock in time |
+ * | `Error` | `ERR_TSX_NOT_FOUND` | Tandem runs from its `.ts` sources (the `@tandem/source` condition) but tsx, needed to load them in a worker, is not installed |
+ *
+ * Every class here arrives as itself (with its `code`) when thrown in one thread and reported on
+ * another (src/task.ts registers each subclass of `TandemError`).
  *
  * @module
  */
@@ -97,6 +101,16 @@ export class TaskModuleError extends TandemError {
 /** Builds a Node-style `RangeError` with a `code`. */
 export function rangeError(message: string, code = 'ERR_OUT_OF_RANGE'): RangeError & { code: string } {
   const err = new RangeError(message) as RangeError & { code: string }
+  err.code = code
+  return err
+}
+
+/**
+ * Builds a plain `Error` with a `code`, for misuse that Python reports as `RuntimeError` or
+ * `ValueError` and that has no class of its own (`ERR_EXECUTOR_SHUT_DOWN`, `ERR_POOL_RUNNING`).
+ */
+export function codedError(message: string, code: string): Error & { code: string } {
+  const err = new Error(message) as Error & { code: string }
   err.code = code
   return err
 }

@@ -26,5 +26,17 @@ export {
 } from './internal/arena.ts'
 export { runBlocking, runAsync, holdLoop, releaseLoop, setBlockingHook, beforeBlocking, op, deadlineOf, remaining, now, SPIN_LIMIT, type Waiter, type WaitOp, type WaitResult } from './internal/wait.ts'
 export { ACQUIRE_GEN, TRY_ACQUIRE } from './internal/acquirable.ts'
-export { checkTimeout, checkInt, asyncOptions, describe, type AsyncWaitOptions } from './internal/validate.ts'
+export {
+  checkTimeout,
+  checkInt,
+  checkOptions,
+  checkFunction,
+  checkString,
+  checkArray,
+  checkStackSize,
+  checkHeapLimits,
+  asyncOptions,
+  describe,
+  type AsyncWaitOptions,
+} from './internal/validate.ts'
 export { SELF as THREAD_TOKEN } from './internal/ident.ts'

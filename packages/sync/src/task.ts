@@ -25,6 +25,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import * as errors from './errors.ts'
 import { TaskModuleError, typeError } from './errors.ts'
 import { describe } from './internal/validate.ts'
+import { TRANSPILER_HELPERS } from './internal/transpiler-helpers.ts'
 
 // A string key (not a symbol) so that a module reference survives the structured clone: one
 // sent through a queue or in args is still a module reference on arrival.
@@ -152,14 +153,12 @@ function compiles(source: string): boolean {
 
 // ---- worker side -----------------------------------------------------------------------------
 
-// Under tsx (esbuild keepNames) shipped source may call `__name(fn, "name")`, a helper that only
-// exists in the sender's module scope. Compiled tasks get a local one.
-function __name<T>(target: T, value: string): T {
-  try {
-    Object.defineProperty(target, 'name', { value, configurable: true })
-  } catch {}
-  return target
-}
+// Shipped source may call helpers that only exist in the sender's module scope: under tsx,
+// esbuild's `__name(fn, "name")` (keepNames) and `__using`/`__callDispose` (`using` and
+// `await using`, which Node 20 lacks); after tsc, `__addDisposableResource`/`__disposeResources`.
+// Compiled tasks get local ones (internal/transpiler-helpers.ts).
+const HELPER_NAMES = Object.keys(TRANSPILER_HELPERS)
+const HELPER_VALUES = Object.values(TRANSPILER_HELPERS)
 
 const compiled = new Map<string, Function>()
 const loaded = new Map<string, Function>()
@@ -168,7 +167,7 @@ const requireHere = createRequire(import.meta.url)
 function compile(spec: Extract<TaskSpec, { kind: 'source' }>): Function {
   let fn = compiled.get(spec.source)
   if (fn === undefined) {
-    fn = new Function('__name', `return (${spec.source}\n)`)(__name) as Function
+    fn = new Function(...HELPER_NAMES, `return (${spec.source}\n)`)(...HELPER_VALUES) as Function
     const captured = withCapturedHint(fn)
     compiled.set(spec.source, captured)
     fn = captured

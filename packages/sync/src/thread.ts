@@ -16,7 +16,7 @@
 import type { Worker } from 'node:worker_threads'
 import { existsSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { ThreadStateError, TaskModuleError, typeError, rangeError } from './errors.ts'
+import { ThreadStateError, TaskModuleError, typeError } from './errors.ts'
 import { SELF } from './internal/ident.ts'
 import { arenaBuffer } from './internal/arena.ts'
 import { spawnWorker } from './internal/spawn.ts'
@@ -33,7 +33,7 @@ import {
   STATE,
   type BootData,
 } from './internal/process-state.ts'
-import { asyncOptions, checkInt, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
+import { asyncOptions, checkHeapLimits, checkStackSize, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { deadlineOf, op, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
 import { encode, knownModules } from './shareable.ts'
 import { sabSnapshot } from './internal/sab-registry.ts'
@@ -49,7 +49,7 @@ export interface ThreadOptions<A extends unknown[] = unknown[]> {
   name?: string
   /** A daemon thread does not keep the process alive. @default the creating thread's `daemon` */
   daemon?: boolean
-  /** Usable stack size in KiB (>= 128); 0 means Node's default (about 4 MiB). @default the value set by {@link stackSize} */
+  /** Usable stack size in KiB (128 to 1,048,576 = 1 GiB); 0 means Node's default (about 4 MiB). @default the value set by {@link stackSize} */
   stackSize?: number
   /**
    * Heap limits of the worker (Node's `resourceLimits` without `stackSizeMb`, which
@@ -76,11 +76,9 @@ export interface ExceptHookArgs {
   readonly thread: Thread
 }
 
-/**
- * Minimum usable stack (KiB) for a worker that can still start (and, under tsx, compile its
- * sources); Python's floor is 32 KiB, a Node worker needs more.
- */
-const MIN_STACK_KIB = 128
+// MIN_STACK_KIB (internal/validate.ts): the smallest stack with which a worker can still start
+// (and, under tsx, compile its sources); Python's floor is 32 KiB, a Node worker needs more.
+
 /** Node keeps this much of a worker's stack (`kStackBufferSize` in node_worker.cc) away from V8. */
 const NODE_STACK_RESERVE_KIB = 192
 
@@ -381,11 +379,7 @@ function preloadableKinds(): string[] {
 }
 
 function checkStack(kib: unknown): number {
-  checkInt(kib, 'stackSize', 0)
-  if ((kib as number) !== 0 && (kib as number) < MIN_STACK_KIB) {
-    throw rangeError(`stackSize must be 0 (Node's default) or at least ${MIN_STACK_KIB} KiB; received ${kib}`)
-  }
-  return kib as number
+  return checkStackSize(kib, 'stackSize')
 }
 
 function checkModuleFile(url: string): void {
@@ -395,24 +389,15 @@ function checkModuleFile(url: string): void {
 }
 
 function checkLimits(limits: HeapLimits | undefined): HeapLimits | undefined {
-  if (limits === undefined) return undefined
-  if (typeof limits !== 'object' || limits === null) throw typeError(`new Thread(): resourceLimits must be an object; received ${describe(limits)}`)
-  const out: HeapLimits = {}
-  for (const key of ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb'] as const) {
-    const v = limits[key]
-    if (v === undefined) continue
-    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw rangeError(`new Thread(): resourceLimits.${key} must be a positive number of MB; received ${describe(v)}`)
-    out[key] = v
-  }
-  return out
+  return checkHeapLimits(limits, 'new Thread()')
 }
 
 /**
  * Gets or sets the stack size (KiB) of threads created afterwards, like Python's
  * `threading.stack_size()` (which takes bytes).
- * @param kib new size: 0 for Node's default, else >= 128
+ * @param kib new size: 0 for Node's default, else 128 to 1,048,576 (1 GiB)
  * @returns the previous setting
- * @throws {RangeError} `ERR_OUT_OF_RANGE` for a size between 1 and 127 or a non-integer
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` for a size between 1 and 127, above 1 GiB or a non-integer
  */
 export function stackSize(kib?: number): number {
   const prev = defaultStackKiB

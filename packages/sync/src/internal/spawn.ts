@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { Worker, type WorkerOptions } from 'node:worker_threads'
+import { codedError } from '../errors.ts'
 
 let tsxApi: string | undefined
 
@@ -20,7 +21,7 @@ function resolveTsx(): string {
     try {
       tsxApi = pathToFileURL(createRequire(`${process.cwd()}/`).resolve('tsx/esm/api')).href
     } catch {
-      throw new Error('Tandem is running from its .ts sources, but tsx cannot be found to load them in a worker; install tsx or use the compiled package')
+      throw codedError('Tandem is running from its .ts sources, but tsx cannot be found to load them in a worker; install tsx or use the compiled package', 'ERR_TSX_NOT_FOUND')
     }
   }
   return tsxApi

@@ -19,7 +19,10 @@ export function checkTimeout(timeout: unknown, what = 'timeout'): number {
 
 /** Options of `acquire`: `{ blocking = true, timeout }`. */
 export interface AcquireOptions {
-  /** Wait for the lock (`true`) or return at once (`false`). @default true */
+  /**
+   * Wait for the lock (`true`) or return at once (`false`). Any value is read by its truthiness,
+   * as Python does (`blocking: 0` does not block). @default true
+   */
   blocking?: boolean
   /** Longest wait in ms; omitted or `Infinity` waits forever. Not allowed with `blocking: false`. */
   timeout?: number
@@ -39,8 +42,9 @@ export function acquireTimeout(opts: AcquireOptions | undefined, owner: string):
   if (typeof opts !== 'object' || opts === null) {
     throw typeError(`${owner}.acquire() takes an options object { blocking?, timeout? }; received ${describe(opts)}`)
   }
-  const blocking = opts.blocking ?? true
-  if (blocking === false) {
+  // Python reads `blocking` by truthiness: acquire(blocking=0) does not block.
+  const blocking = opts.blocking === undefined ? true : Boolean(opts.blocking)
+  if (!blocking) {
     if (opts.timeout !== undefined && opts.timeout !== Infinity) {
       throw rangeError(`${owner}.acquire(): a timeout cannot be combined with blocking: false; drop one of them`)
     }
@@ -78,4 +82,86 @@ export function checkInt(value: unknown, what: string, min: number, max = Number
     throw rangeError(`The "${what}" argument must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}; received ${value}`)
   }
   return value
+}
+
+/** Checks that `value` is a plain options object (or undefined, read as `{}`). */
+export function checkOptions<T extends object>(value: T | undefined, what: string, shape: string): T {
+  if (value === undefined) return {} as T
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw typeError(`${what} takes an options object ${shape}; received ${describe(value)}`)
+  }
+  return value
+}
+
+/** Checks a callable argument. */
+export function checkFunction<F extends Function>(value: unknown, what: string): F {
+  if (typeof value !== 'function') throw typeError(`The "${what}" argument must be a function; received ${describe(value)}`)
+  return value as F
+}
+
+/** Checks a string argument. */
+export function checkString(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw typeError(`The "${what}" argument must be a string; received ${describe(value)}`)
+  return value
+}
+
+/** Checks an array argument. */
+export function checkArray<T = unknown>(value: unknown, what: string): T[] {
+  if (!Array.isArray(value)) throw typeError(`The "${what}" argument must be an array; received ${describe(value)}`)
+  return value as T[]
+}
+
+/** Smallest usable thread stack in KiB (below it a worker cannot even start). */
+export const MIN_STACK_KIB = 128
+/**
+ * Largest thread stack in KiB: 1 GiB. Larger sizes fail late, when the worker starts, with
+ * `EAGAIN` from the operating system; a deeper recursion than 1 GiB of stack needs rethinking.
+ */
+export const MAX_STACK_KIB = 1024 * 1024
+
+/**
+ * Checks a thread stack size in KiB: 0 (Node's default) or an integer in
+ * [{@link MIN_STACK_KIB}, {@link MAX_STACK_KIB}].
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-number
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` outside that range
+ */
+export function checkStackSize(kib: unknown, what = 'stackSize'): number {
+  checkInt(kib, what, 0)
+  const n = kib as number
+  if (n !== 0 && (n < MIN_STACK_KIB || n > MAX_STACK_KIB)) {
+    throw rangeError(`The "${what}" argument must be 0 (Node's default) or between ${MIN_STACK_KIB} and ${MAX_STACK_KIB} KiB (1 GiB); received ${n}`)
+  }
+  return n
+}
+
+/** Heap limits of a worker thread in MB (Node's `resourceLimits` without `stackSizeMb`). */
+export interface HeapLimitsShape {
+  maxOldGenerationSizeMb?: number
+  maxYoungGenerationSizeMb?: number
+  codeRangeSizeMb?: number
+}
+
+const HEAP_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb'] as const
+
+/**
+ * Checks worker heap limits (shared by `Thread`, `ThreadPoolExecutor` and `ThreadPool`): an
+ * object whose known keys are positive finite numbers of MB. Returns a copy with those keys.
+ * @param owner names the caller in messages (`new Thread()`)
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-object or a non-number limit
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` for a limit <= 0, NaN or Infinity
+ */
+export function checkHeapLimits(limits: unknown, owner: string): HeapLimitsShape | undefined {
+  if (limits === undefined) return undefined
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
+    throw typeError(`${owner}: resourceLimits must be an object { maxOldGenerationSizeMb?, maxYoungGenerationSizeMb?, codeRangeSizeMb? }; received ${describe(limits)}`)
+  }
+  const out: HeapLimitsShape = {}
+  for (const key of HEAP_LIMIT_KEYS) {
+    const v = (limits as HeapLimitsShape)[key]
+    if (v === undefined) continue
+    if (typeof v !== 'number') throw typeError(`${owner}: resourceLimits.${key} must be a number of MB; received ${describe(v)}`)
+    if (!(v > 0) || !Number.isFinite(v)) throw rangeError(`${owner}: resourceLimits.${key} must be a positive number of MB; received ${v}`)
+    out[key] = v
+  }
+  return out
 }

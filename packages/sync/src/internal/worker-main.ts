@@ -7,7 +7,7 @@ import { parentPort } from 'node:worker_threads'
 import { boot, markFinished } from './process-state.ts'
 import { installSyncStdio } from './stdio.ts'
 import { decode, preload } from '../shareable.ts'
-import { TaskModuleError } from '../errors.ts'
+import { InternalStateError, TaskModuleError } from '../errors.ts'
 import { loadTask, serializeError, type TaskSpec } from '../task.ts'
 import { currentThread, Thread, _setCurrentThread } from '../thread.ts'
 
@@ -15,7 +15,7 @@ type Run =
   | { kind: 'target'; target: TaskSpec | undefined; args: unknown[]; shareables: boolean; modules: string[] }
   | { kind: 'subclass'; module: string; exportName: string; fields: Record<string, unknown>; shareables: boolean; modules: string[] }
 
-if (boot === undefined) throw new Error('worker-main must be started by Thread.start()')
+if (boot === undefined) throw new InternalStateError('worker-main must be started by Thread.start()')
 const control = boot.control
 installSyncStdio()
 // EXIT_PRELUDE (internal/process-state.ts) already marks the thread finished on exit.
