@@ -175,8 +175,8 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
    * @returns a Future for the call's result
    * @throws {Error} `ERR_EXECUTOR_SHUT_DOWN` after shutdown; {BrokenThreadPool} if the pool is broken
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-function; `ERR_NOT_SHAREABLE` for un-cloneable
-   *   args, including a SharedArrayBuffer or a view on one (work items are copied through a queue:
-   *   share memory through Tandem primitives, or through `initargs`, which are shared as Thread args)
+   *   args (a function, a symbol). Args are copied, except Tandem shareables and SharedArrayBuffers
+   *   (and views on them), which arrive as the same state and memory
    */
   submit<A extends unknown[], R>(fn: TaskFunction<A, R>, ...args: A): Future<Awaited<R>> {
     this.#check('submit')

@@ -156,8 +156,9 @@ export function corrupt(what: string): RangeError {
  * @throws {RangeError} `ERR_CORRUPT_ITEM` if they are not a valid encoding
  */
 export function decodeItem(tag: number, value: number, bytes: Uint8Array | undefined): unknown {
-  if (payloadBytes(tag, value) > (bytes === undefined ? 0 : bytes.length) || value < 0) {
-    if (tag !== TAG_INT) throw corrupt(`tag ${tag} announces ${value} bytes, ${bytes?.length ?? 0} present`)
+  // Tags with a payload check its length first (the others ignore value and bytes).
+  if (tag >= TAG_DOUBLE && value !== 0 && (bytes === undefined || value < 0 || value > bytes.length)) {
+    if (tag <= TAG_PLAIN) throw corrupt(`tag ${tag} announces ${value} bytes, ${bytes?.length ?? 0} present`)
   }
   switch (tag) {
     case TAG_UNDEFINED:
