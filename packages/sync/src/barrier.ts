@@ -19,7 +19,7 @@ import { BrokenBarrierError, notShareableToProcess } from './errors.ts'
 import { ACQUIRE_GEN } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { asyncOptions, checkInt, checkOptions, checkTimeout, type AsyncWaitOptions } from './internal/validate.ts'
-import { deadlineOf, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
+import { ABORTED, deadlineOf, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
 import { Condition } from './condition.ts'
 import { Lock } from './lock.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
@@ -154,7 +154,14 @@ export class Barrier {
               this.#break()
               throw new BrokenBarrierError('Barrier.wait() timed out; the barrier is now broken for every party until reset()')
             }
-            yield* cond._waitGen(deadline)
+            try {
+              yield* cond._waitGen(deadline)
+            } catch (err) {
+              // An aborted waitAsync breaks the barrier, as a timeout does: the cycle cannot
+              // complete without this party.
+              if (err === ABORTED && c[STATE] === FILLING) this.#break()
+              throw err
+            }
           }
           if (c[STATE]! < 0) throw new BrokenBarrierError()
         }
@@ -190,31 +197,17 @@ export class Barrier {
   }
 
   /**
-   * Async form of {@link wait}. An abort breaks the barrier (as a timeout does), since the
-   * cycle cannot complete without this party.
+   * Async form of {@link wait}. An abort while this party is counted in the cycle breaks the
+   * barrier (as a timeout does), since the cycle cannot complete without it; an abort before it
+   * was counted (while waiting for the barrier's lock or for the previous cycle to drain) changes
+   * nothing.
    * @param opts timeout in ms, or `{ timeout?, signal? }`
    * @throws {BrokenBarrierError}, or the signal's reason if aborted
    */
   async waitAsync(opts?: number | AsyncWaitOptions): Promise<number> {
     const { timeout, signal } = asyncOptions(opts)
     const ms = opts === undefined || (typeof opts === 'object' && opts.timeout === undefined) ? this.#timeout : timeout
-    const onAbort = (): void => {
-      // Break the barrier for everyone in this cycle, like a timeout would.
-      const lock = this.#cond.lock
-      void runAsync(lock[ACQUIRE_GEN](Infinity)).then(() => {
-        try {
-          if (this.#cell[STATE] === FILLING) this.#break()
-        } finally {
-          lock.release()
-        }
-      })
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-    try {
-      return await runAsync(this.#waitGen(deadlineOf(ms)), signal)
-    } finally {
-      signal?.removeEventListener('abort', onAbort)
-    }
+    return runAsync(this.#waitGen(deadlineOf(ms)), signal)
   }
 
   /** Returns the barrier to its initial state; parties waiting now get BrokenBarrierError. */

@@ -8,6 +8,8 @@
  * | `DeadlockError` | `ERR_DEADLOCK` | a blocking `acquire()` without timeout on a Lock the calling thread already holds |
  * | `BrokenBarrierError` | `ERR_BROKEN_BARRIER` | waiting on a broken or reset Barrier |
  * | `TooManyWaitersError` | `ERR_TOO_MANY_WAITERS` | more threads/promises waiting on one Condition than its waiter ring holds |
+ * | `OwnerDiedError` | `ERR_OWNER_DIED` | acquiring a Lock/RLock whose owner thread ended while holding it (the lock is poisoned until `clearPoison()`); a Condition wait that re-took such a lock; a Queue whose mutex owner died in the middle of changing it |
+ * | `ArenaExhaustedError` | `ERR_ARENA_EXHAUSTED` | the process's shared-memory arena (1 GiB) has no free block of the size a new object or queued item needs |
  * | `InternalStateError` | `ERR_INTERNAL_STATE` | shared state that can only come from a bug or memory corruption |
  * | `RangeError` | `ERR_OUT_OF_RANGE` | negative/NaN timeouts, `Semaphore(-1)`, `Barrier(0)`, `acquire({ blocking: false, timeout })`, a `stackSize` outside 128 KiB to 1 GiB |
  * | `RangeError` | `ERR_SEMAPHORE_OVERFLOW` | `BoundedSemaphore` released above its initial value |
@@ -74,6 +76,43 @@ export class BrokenBarrierError extends TandemError {
 export class TooManyWaitersError extends TandemError {
   constructor(message: string) {
     super('ERR_TOO_MANY_WAITERS', message)
+  }
+}
+
+/**
+ * The thread that held a lock ended (its target threw or returned, `process.exit()`,
+ * `terminate()`, out of memory) without releasing it, so what the lock protects may be half
+ * updated. Tandem's model is Rust's *poisoning*: the lock is marked poisoned, everyone waiting
+ * for it wakes with this error, and every later acquire throws it too, until a thread that has
+ * checked the protected state calls `clearPoison()`. A Condition wait whose lock became poisoned
+ * takes the lock over and throws this error while holding it.
+ * @example
+ * ```ts
+ * try { using _ = lock.hold(); update() }
+ * catch (e) { if (e instanceof OwnerDiedError) { repair(); lock.clearPoison() } else throw e }
+ * ```
+ */
+export class OwnerDiedError extends TandemError {
+  /** Token (`threadId + 1`) of the thread that died holding the lock, 0 if unknown. */
+  readonly owner: number
+  constructor(message: string, owner = 0) {
+    super('ERR_OWNER_DIED', message)
+    this.owner = owner
+  }
+}
+
+/**
+ * The process's shared-memory arena, where every Tandem object and every queued item that does
+ * not fit its queue entry lives, reached its size limit (1 GiB) without a free block of the size
+ * needed. The message says how much is in use and whether the free memory is only too split up.
+ * @example
+ * ```ts
+ * try { queue.put(hugeItem) } catch (e) { if (e.code === 'ERR_ARENA_EXHAUSTED') dropOldObjects() }
+ * ```
+ */
+export class ArenaExhaustedError extends TandemError {
+  constructor(message: string) {
+    super('ERR_ARENA_EXHAUSTED', message)
   }
 }
 

@@ -18,7 +18,7 @@
 import { notShareableToProcess } from './errors.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { asyncOptions, checkTimeout, type AsyncWaitOptions } from './internal/validate.ts'
-import { deadlineOf, op, remaining, runAsync, runBlocking, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
+import { ABORTED, deadlineOf, op, remaining, runAsync, runBlocking, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
 const FLAG = 0
@@ -94,7 +94,7 @@ export class Event {
       const t = remaining(deadline)
       if (t === 0) return false
       w.timeout = t
-      if ((yield w) === 'aborted') return false
+      if ((yield w) === 'aborted') throw ABORTED
       if (Atomics.load(c, GEN) !== gen) return true
     }
   }

@@ -10,16 +10,19 @@
  * | index | name  | values                                   | written by |
  * | ----- | ----- | ---------------------------------------- | ---------- |
  * | 0     | STATE | UNLOCKED 0, LOCKED 1, CONTENDED 2 (LOCKED and maybe waiters) | acquirers (CAS/exchange), releaser (exchange) |
- * | 1     | OWNER | NO_OWNER 0, or threadId + 1 of the holder | the holder; cleared by the releaser. Advisory: read only for DeadlockError and Condition ownership |
+ * | 1     | OWNER | NO_OWNER 0, threadId + 1 of the holder, or POISONED -1 (the holder ended while holding it) | the holder; cleared by the releaser; a waiter that found the holder ended (CAS to POISONED). Read for DeadlockError, Condition ownership and owner death |
+ *
+ * Owner death: see `internal/futex-mutex.ts`. The thread that acquired the lock counts as its
+ * owner, even if another thread is meant to release it.
  *
  * @module
  */
 import { DeadlockError, LockNotOwnedError, notShareableToProcess } from './errors.ts'
-import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { ACQUIRE_GEN, Acquirable, CHECK_OWNER, TRY_ACQUIRE } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { NO_OWNER, SELF } from './internal/ident.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
-import { lockWordGen, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
+import { checkOwner, clearPoisonWord, lockWordGen, ownerDied, POISONED, TIMED_OUT, TOOK_OVER, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
 import type { Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
@@ -41,6 +44,10 @@ let reviving: Int32Array | undefined
  * - Memory: actions before `release()` happen-before actions after the `acquire()` that
  *   next obtains the lock, in whichever thread.
  * - Shareable: pass it in `args` or queue items; it arrives as the same lock.
+ * - Owner death (beyond Python): if the thread that acquired it ends without releasing it (its
+ *   target returned or threw, `process.exit()`, `terminate()`, out of memory), the lock becomes
+ *   *poisoned*: waiters wake within about half a second and every acquire throws
+ *   {@link OwnerDiedError} (`ERR_OWNER_DIED`) until `clearPoison()` (or a `release()`).
  *
  * @example
  * ```ts
@@ -79,9 +86,28 @@ export class Lock extends Acquirable implements LockLike {
 
   /** @internal */
   *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
-    if (!(yield* lockWordGen(this.#cell, STATE, deadline))) return false
+    if ((yield* lockWordGen(this.#cell, STATE, OWNER, deadline, 'Lock.acquire()')) === TIMED_OUT) return false
     this.#cell[OWNER] = SELF
     return true
+  }
+
+  /** @internal Throws OwnerDiedError if the lock is poisoned (or its owner just ended). */
+  override [CHECK_OWNER](): boolean {
+    if (Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE, OWNER) === POISONED) throw ownerDied('Lock.acquire()', 0)
+    return false
+  }
+
+  /** True if the lock's owner ended while holding it (see {@link OwnerDiedError}). */
+  get poisoned(): boolean {
+    return Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE, OWNER) === POISONED
+  }
+
+  /**
+   * Unlocks a poisoned lock once the state it protects has been checked (Rust's
+   * `clear_poison`). Does nothing if the lock is not poisoned.
+   */
+  clearPoison(): void {
+    clearPoisonWord(this.#cell, STATE, OWNER)
   }
 
   protected override beforeBlockingForever(): void {
@@ -122,8 +148,11 @@ export class Lock extends Acquirable implements LockLike {
   }
 
   /** @internal */
-  *[ACQUIRE_RESTORE](_saved: number): Waiter<void> {
-    if (!this[TRY_ACQUIRE]()) yield* this[ACQUIRE_GEN](Infinity)
+  *[ACQUIRE_RESTORE](_saved: number): Waiter<boolean> {
+    if (this[TRY_ACQUIRE]()) return false
+    const r = yield* lockWordGen(this.#cell, STATE, OWNER, Infinity, 'Condition.wait()', true)
+    this.#cell[OWNER] = SELF
+    return r === TOOK_OVER
   }
 
   /** @internal */

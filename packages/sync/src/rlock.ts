@@ -9,17 +9,17 @@
  * | index | name  | values                                        | written by |
  * | ----- | ----- | --------------------------------------------- | ---------- |
  * | 0     | STATE | UNLOCKED 0, LOCKED 1, CONTENDED 2             | acquirers (CAS/exchange), releaser (exchange) |
- * | 1     | OWNER | NO_OWNER 0, or threadId + 1 of the owner      | the owner (on first acquire, cleared on last release) |
+ * | 1     | OWNER | NO_OWNER 0, threadId + 1 of the owner, or POISONED -1 (the owner ended holding it) | the owner (on first acquire, cleared on last release); a waiter that found the owner ended (CAS) |
  * | 2     | COUNT | recursion depth, >= 1 while owned, 0 otherwise | the owner only |
  *
  * @module
  */
 import { LockNotOwnedError, notShareableToProcess } from './errors.ts'
-import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { ACQUIRE_GEN, Acquirable, CHECK_OWNER, TRY_ACQUIRE } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { NO_OWNER, SELF } from './internal/ident.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
-import { lockWordGen, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
+import { checkOwner, clearPoisonWord, lockWordGen, ownerDied, POISONED, TIMED_OUT, TOOK_OVER, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
 import type { Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
@@ -40,6 +40,8 @@ let reviving: Int32Array | undefined
  * - Memory: actions before the final `release()` happen-before actions after the next
  *   first-level `acquire()` in any thread.
  * - The default lock of a {@link Condition}.
+ * - Owner death (beyond Python): as {@link Lock}, an RLock whose owner ended while holding it is
+ *   poisoned: acquires throw {@link OwnerDiedError} until `clearPoison()`.
  *
  * @example
  * ```ts
@@ -82,10 +84,26 @@ export class RLock extends Acquirable implements LockLike {
 
   /** @internal */
   *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
-    if (!(yield* lockWordGen(this.#cell, STATE, deadline))) return false
+    if ((yield* lockWordGen(this.#cell, STATE, OWNER, deadline, 'RLock.acquire()')) === TIMED_OUT) return false
     this.#cell[OWNER] = SELF
     this.#cell[COUNT] = 1
     return true
+  }
+
+  /** @internal Throws OwnerDiedError if the lock is poisoned (or its owner just ended). */
+  override [CHECK_OWNER](): boolean {
+    if (Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE, OWNER) === POISONED) throw ownerDied('RLock.acquire()', 0)
+    return false
+  }
+
+  /** True if the lock's owner ended while holding it (see {@link OwnerDiedError}). */
+  get poisoned(): boolean {
+    return Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE, OWNER) === POISONED
+  }
+
+  /** Unlocks a poisoned lock once the state it protects has been checked. No-op otherwise. */
+  clearPoison(): void {
+    clearPoisonWord(this.#cell, STATE, OWNER)
   }
 
   /**
@@ -134,14 +152,16 @@ export class RLock extends Acquirable implements LockLike {
   }
 
   /** @internal */
-  *[ACQUIRE_RESTORE](saved: number): Waiter<void> {
+  *[ACQUIRE_RESTORE](saved: number): Waiter<boolean> {
     const c = this.#cell
     // Not TRY_ACQUIRE: that would re-enter when another async task of this same thread holds
     // the lock (a blocked thread cannot hold it, an event loop can). Restore waits for the
-    // lock itself, as CPython's _acquire_restore does.
-    if (tryLockWord(c, STATE)) c[OWNER] = SELF
-    else yield* this[ACQUIRE_GEN](Infinity)
+    // lock itself, as CPython's _acquire_restore does, and cannot be given up.
+    let tookOver = false
+    if (!tryLockWord(c, STATE)) tookOver = (yield* lockWordGen(c, STATE, OWNER, Infinity, 'Condition.wait()', true)) === TOOK_OVER
+    c[OWNER] = SELF
     c[COUNT] = saved
+    return tookOver
   }
 
   /** @internal */

@@ -12,6 +12,16 @@
  * | 0     | VALUE   | permits available, >= 0 | acquirers (CAS -1), releasers (add n) |
  * | 1     | WAITERS | threads/promises registered to sleep on VALUE | each waiter (+1 before sleeping, -1 after) |
  * | 2     | BOUND   | initial value for a BoundedSemaphore, UNBOUNDED -1 otherwise | constructor |
+ * | 3     | -       | reserved | - |
+ * | 4 + 2h | HOLDER_h | token of a thread holding permits through `hold()`/`holdAsync()`, 0 free, RECOVERING -1 | the thread (CAS 0 -> token; back to 0 when its holds end); a thread that found it dead (CAS token -> RECOVERING -> 0) |
+ * | 5 + 2h | HELD_h  | permits that thread holds through `hold()` | that thread; the recovering thread (to 0) |
+ *
+ * Owner death: permits taken with `hold()`/`holdAsync()` belong to the holding thread until the
+ * hold is disposed; if the thread ends first (its target returned or threw, `process.exit()`,
+ * `terminate()`, out of memory), they are given back by a waiter that notices (waiters sleep at
+ * most a liveness slice at a time). Permits taken with plain `acquire()` belong to nobody, as in
+ * Python (another thread may release them), so they are not given back. At most HOLDER_SLOTS
+ * threads are tracked at once; holds beyond that are not.
  *
  * No lost wake-up: a waiter increments WAITERS *before* it sleeps on VALUE === 0, and a releaser
  * adds to VALUE *before* it reads WAITERS; both are sequentially consistent, so either the
@@ -20,16 +30,21 @@
  * @module
  */
 import { notShareableToProcess, rangeError } from './errors.ts'
-import { ACQUIRE_GEN, Acquirable, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { ACQUIRE_GEN, Acquirable, CHECK_OWNER, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { SELF } from './internal/ident.ts'
+import { hasEnded, SLICE_MS, sweep } from './internal/liveness.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
 import { checkInt } from './internal/validate.ts'
-import { op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
+import { ABORTED, op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
 const VALUE = 0
 const WAITERS = 1
 const BOUND = 2
-const WORDS = 3
+const HOLDERS = 4
+const HOLDER_SLOTS = 16
+const WORDS = HOLDERS + 2 * HOLDER_SLOTS
+const RECOVERING = -1
 const UNBOUNDED = -1
 const MAX_VALUE = 0x7fffffff
 
@@ -39,7 +54,9 @@ let reviving: Int32Array | undefined
  * A counting semaphore shared across worker threads.
  *
  * - `acquire` takes one permit, waiting while none is available; `release(n)` returns n.
- * - Any thread may release (no ownership).
+ * - Any thread may release (no ownership), except that permits taken with `hold()`/`holdAsync()`
+ *   are given back if their thread ends before disposing the hold (beyond Python: a thread that
+ *   dies inside `using _ = sem.hold()` loses no permit).
  * - Sleepers are woken in FIFO order of sleeping, but a thread arriving while a permit is free
  *   may take it first (no strict fairness).
  * - Memory: actions before `release()` happen-before actions after an `acquire()` that takes
@@ -121,12 +138,72 @@ export class Semaphore extends Acquirable {
       if (this[TRY_ACQUIRE]()) return true
       const t = remaining(deadline)
       if (t === 0) return false
-      w.timeout = t
+      w.timeout = t < SLICE_MS ? t : SLICE_MS
       Atomics.add(c, WAITERS, 1)
       const r = yield w
       Atomics.sub(c, WAITERS, 1)
-      if (r === 'aborted') return false
+      if (r === 'aborted') throw ABORTED
+      if (r === 'timed-out') {
+        sweep()
+        this.#recoverDead()
+      }
     }
+  }
+
+  /** @internal Gives back the holds of threads that ended; true if it gave back any. */
+  override [CHECK_OWNER](): boolean {
+    return this.#recoverDead()
+  }
+
+  /** Returns the permits that ended threads held through `hold()`. */
+  #recoverDead(): boolean {
+    const c = this.cell
+    let given = 0
+    for (let h = 0; h < HOLDER_SLOTS; h++) {
+      const at = HOLDERS + 2 * h
+      const token = Atomics.load(c, at)
+      if (token <= 0 || !hasEnded(token)) continue
+      if (Atomics.compareExchange(c, at, token, RECOVERING) !== token) continue
+      const n = Atomics.exchange(c, at + 1, 0)
+      Atomics.store(c, at, 0)
+      if (n > 0) {
+        // Straight to VALUE: these permits were counted out of it, so no bound can be passed.
+        Atomics.add(c, VALUE, n)
+        given += n
+      }
+    }
+    if (given > 0 && Atomics.load(c, WAITERS) > 0) Atomics.notify(c, VALUE, given)
+    return given > 0
+  }
+
+  /** Records a hold of this thread; returns its slot, or -1 if the table is full. */
+  protected override holdStart(): number {
+    const c = this.cell
+    let free = -1
+    for (let h = 0; h < HOLDER_SLOTS; h++) {
+      const at = HOLDERS + 2 * h
+      const token = Atomics.load(c, at)
+      if (token === SELF) {
+        Atomics.add(c, at + 1, 1)
+        return at
+      }
+      if (token === 0 && free < 0) free = at
+    }
+    for (let at = free; at >= 0 && at < HOLDERS + 2 * HOLDER_SLOTS; at += 2) {
+      if (Atomics.compareExchange(c, at, 0, SELF) === 0) {
+        Atomics.add(c, at + 1, 1)
+        return at
+      }
+    }
+    return -1
+  }
+
+  /** Ends a hold recorded by holdStart. */
+  protected override holdEnd(at: number): void {
+    if (at < 0) return
+    const c = this.cell
+    // Only this thread changes its own slot while it lives.
+    if (Atomics.sub(c, at + 1, 1) === 1) Atomics.store(c, at, 0)
   }
 
   /**

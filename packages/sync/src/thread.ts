@@ -34,7 +34,8 @@ import {
   type BootData,
 } from './internal/process-state.ts'
 import { asyncOptions, checkHeapLimits, checkStackSize, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
-import { deadlineOf, op, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
+import { hasEnded, markEnded, SLICE_MS, sweep } from './internal/liveness.ts'
+import { ABORTED, deadlineOf, op, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
 import { encode, knownModules } from './shareable.ts'
 import { sabSnapshot } from './internal/sab-registry.ts'
 import { deserializeError, toTaskSpec, type SerializedError, type TaskFunction, type TaskSpec } from './task.ts'
@@ -269,6 +270,7 @@ export class Thread {
       this.#reportError(err, (err as Error)?.name ?? 'Error')
     })
     worker.on('exit', () => {
+      markEnded(this.#ident!)
       markFinished(this.#control)
     })
     if (this.#daemon) worker.unref()
@@ -305,10 +307,18 @@ export class Thread {
     const c = this.#control
     const w = op(c, STATE, RUNNING, Infinity)
     while (Atomics.load(c, STATE) === RUNNING) {
+      // A worker that is terminated or runs out of memory marks nothing itself, and its `exit`
+      // event needs the starting thread's event loop, which may be the one blocked here: wake
+      // every slice and ask the liveness table.
+      const token = this.#ident ?? 0
+      if (hasEnded(token) || (sweep() && hasEnded(token))) {
+        markFinished(c)
+        break
+      }
       const t = remaining(deadline)
       if (t === 0) return false
-      w.timeout = t
-      if ((yield w) === 'aborted') return false
+      w.timeout = Math.min(t, SLICE_MS)
+      if ((yield w) === 'aborted') throw ABORTED
     }
     return true
   }

@@ -21,6 +21,13 @@
  * | 5     | TABLE_AT   | arena offset of the entry table | holder of the mutex (on growth) |
  * | 6     | CAPACITY   | entries the table holds | holder of the mutex (on growth) |
  * | 7     | SEQ        | insertion counter (PriorityQueue ties), wraps | holder of the mutex |
+ * | 8     | DIRTY      | 1 while the holder of the mutex is changing the entries or the table, else 0 | holder of the mutex |
+ *
+ * Owner death: if a thread dies holding the mutex (`terminate()`, out of memory), the mutex is
+ * poisoned (`@tandem/sync` Lock). The next thread to take it looks at DIRTY: 0 means the thread
+ * died between changes, so the queue is intact and the poison is cleared; 1 means it died in the
+ * middle of one, so the queue can no longer be trusted and every operation throws
+ * `OwnerDiedError` (`ERR_OWNER_DIED`) instead of handing out a half-written item.
  *
  * Entry (ENTRY_WORDS Int32 words in the table):
  *
@@ -41,7 +48,7 @@
  * returns x (the mutex orders them).
  */
 import { Condition } from '@tandem/sync/condition'
-import { rangeError, typeError } from '@tandem/sync/errors'
+import { OwnerDiedError, rangeError, typeError } from '@tandem/sync/errors'
 import {
   ACQUIRE_GEN,
   TRY_ACQUIRE,
@@ -79,7 +86,8 @@ const HEAD = 4
 const TABLE_AT = 5
 const CAPACITY = 6
 const SEQ = 7
-const CONTROL_WORDS = 8
+const DIRTY = 8
+const CONTROL_WORDS = 9
 
 const TAG = 0
 const VALUE = 1
@@ -236,6 +244,7 @@ export class BaseQueue<T> {
   /** Caller holds the mutex. Doubles the entry table. */
   #grow(): void {
     const c = this.#cell
+    c[DIRTY] = 1
     const cap = c[CAPACITY]!
     const max = c[MAXSIZE]! > 0 ? c[MAXSIZE]! : MAX_CAPACITY
     if (cap >= max) throw rangeError(`${this.kindName}: more than ${MAX_CAPACITY} items; consume some first`, 'ERR_QUEUE_CAPACITY')
@@ -258,12 +267,14 @@ export class BaseQueue<T> {
     c[CAPACITY] = next
     release(old)
     this.#views()
+    c[DIRTY] = 0
   }
 
   /** Caller holds the mutex and has checked there is room. */
   #insert(staged: { enc: EncodedItem; ref: number; keyLen: number }): void {
     const c = this.#cell
     if (c[COUNT]! >= c[CAPACITY]!) this.#grow()
+    c[DIRTY] = 1
     const n = c[COUNT]!
     let slot: number
     if (this.#order === Order.FIFO) slot = (c[HEAD]! + n) % c[CAPACITY]!
@@ -286,12 +297,14 @@ export class BaseQueue<T> {
     }
     c[COUNT] = n + 1
     if (this.#order === Order.PRIORITY) this.#siftUp(n)
+    c[DIRTY] = 0
   }
 
   /** Caller holds the mutex; the queue is not empty. Copies the next entry out and removes it. */
   #remove(): Taken {
     const c = this.#cell
     const t = this.#table
+    c[DIRTY] = 1
     const n = c[COUNT]!
     let slot: number
     if (this.#order === Order.FIFO) {
@@ -319,6 +332,7 @@ export class BaseQueue<T> {
       t.copyWithin(0, (n - 1) * ENTRY_WORDS, n * ENTRY_WORDS)
       this.#siftDown(0, n - 1)
     }
+    c[DIRTY] = 0
     return { tag, value, ref, keyLen, inline }
   }
 
@@ -373,13 +387,63 @@ export class BaseQueue<T> {
     }
   }
 
-  #lockGen(): Waiter<boolean> | undefined {
-    return this.mutex[TRY_ACQUIRE]() ? undefined : this.mutex[ACQUIRE_GEN](Infinity)
+  /**
+   * Takes the mutex, waiting as long as needed; an abort answer throws ABORTED with nothing held.
+   * A mutex poisoned by a thread that died between changes is cleared; one that died in the
+   * middle of a change makes the queue unusable (see the header).
+   */
+  *#lockGen(): Waiter<void> {
+    for (;;) {
+      if (this.mutex[TRY_ACQUIRE]()) return this.#checkIntact()
+      try {
+        yield* this.mutex[ACQUIRE_GEN](Infinity)
+        return this.#checkIntact()
+      } catch (err) {
+        if (!(err instanceof OwnerDiedError)) throw err
+        this.#recover()
+      }
+    }
   }
 
-  *#putGen(item: T, staged: { enc: EncodedItem; ref: number; keyLen: number }, block: boolean, deadline: number, signal?: AbortSignal): Waiter<void> {
-    const wait = this.#lockGen()
-    if (wait) yield* wait
+  #broken(): OwnerDiedError {
+    return new OwnerDiedError(`${this.kindName}: a thread died in the middle of changing this queue, so its contents can no longer be trusted; create a new queue`)
+  }
+
+  /** Caller found the mutex poisoned. Clears it if the queue is intact, else throws. */
+  #recover(): void {
+    if (Atomics.load(this.#cell, DIRTY) !== 0) throw this.#broken()
+    this.mutex.clearPoison()
+  }
+
+  /** Caller just took the mutex. Gives it back and throws if the queue is broken. */
+  #checkIntact(): void {
+    if (this.#cell[DIRTY] === 0) return
+    this.mutex.release()
+    throw this.#broken()
+  }
+
+  /** Takes the mutex from a blocking caller (the uncontended case allocates nothing). */
+  #lock(): void {
+    if (this.mutex[TRY_ACQUIRE]()) this.#checkIntact()
+    else runBlocking(this.#lockGen())
+  }
+
+  /**
+   * Caller holds the mutex. Waits on `cond` (the mutex is held again when it returns or throws);
+   * a mutex that was poisoned while we slept is taken over, and kept if the queue is intact.
+   */
+  *#waitOn(cond: Condition, deadline: number): Waiter<void> {
+    try {
+      yield* cond._waitGen(deadline)
+    } catch (err) {
+      if (!(err instanceof OwnerDiedError)) throw err
+      // We hold the mutex now; throws (and the caller releases it) if the queue is broken.
+      if (Atomics.load(this.#cell, DIRTY) !== 0) throw this.#broken()
+    }
+  }
+
+  *#putGen(item: T, staged: { enc: EncodedItem; ref: number; keyLen: number }, block: boolean, deadline: number): Waiter<void> {
+    yield* this.#lockGen()
     const c = this.#cell
     try {
       this.#views()
@@ -388,8 +452,8 @@ export class BaseQueue<T> {
       if (max > 0) {
         while (c[COUNT]! >= max) {
           if (!block || remaining(deadline) === 0) throw new QueueFull(item, `${this.kindName}.put(): the queue is full (maxsize ${max})`)
-          yield* this.notFull._waitGen(deadline)
-          if (signal?.aborted) throw signal.reason
+          // An abort throws ABORTED from here with the mutex held again: nothing was put.
+          yield* this.#waitOn(this.notFull, deadline)
           if (c[SHUTDOWN]) throw new QueueShutDown(`${this.kindName}.put(): the queue has been shut down`)
           this.#views()
         }
@@ -402,16 +466,15 @@ export class BaseQueue<T> {
     }
   }
 
-  *#getGen(block: boolean, deadline: number, signal?: AbortSignal): Waiter<Taken> {
-    const wait = this.#lockGen()
-    if (wait) yield* wait
+  *#getGen(block: boolean, deadline: number): Waiter<Taken> {
+    yield* this.#lockGen()
     const c = this.#cell
     try {
       if (c[SHUTDOWN] && c[COUNT] === 0) throw new QueueShutDown(`${this.kindName}.get(): the queue has been shut down`)
       while (c[COUNT] === 0) {
         if (!block || remaining(deadline) === 0) throw new QueueEmpty(`${this.kindName}.get(): the queue is empty`)
-        yield* this.notEmpty._waitGen(deadline)
-        if (signal?.aborted) throw signal.reason
+        // An abort throws ABORTED from here with the mutex held again: nothing was taken.
+        yield* this.#waitOn(this.notEmpty, deadline)
         if (c[SHUTDOWN] && c[COUNT] === 0) throw new QueueShutDown(`${this.kindName}.get(): the queue has been shut down`)
       }
       this.#views()
@@ -472,8 +535,7 @@ export class BaseQueue<T> {
    */
   _putStaged(items: readonly Staged[], wake = items.length): void {
     if (items.length === 0) return
-    const wait = this.#lockGen()
-    if (wait) runBlocking(wait)
+    this.#lock()
     const c = this.#cell
     try {
       if (c[SHUTDOWN]) throw new QueueShutDown(`${this.kindName}.put(): the queue has been shut down`)
@@ -492,8 +554,7 @@ export class BaseQueue<T> {
   _wake(n: number): void {
     const c = this.#cell
     if (Atomics.load(c, COUNT) === 0) return
-    const wait = this.#lockGen()
-    if (wait) runBlocking(wait)
+    this.#lock()
     try {
       const count = c[COUNT]!
       if (count > 0) this.notEmpty._notify(Math.min(n, count))
@@ -517,7 +578,7 @@ export class BaseQueue<T> {
     const staged = this.#stage(item)
     if (this.#tryPut(staged)) return
     try {
-      await runAsync(this.#putGen(item, staged, true, deadlineOf(timeout), signal), signal)
+      await runAsync(this.#putGen(item, staged, true, deadlineOf(timeout)), signal)
     } catch (err) {
       if (staged.ref !== 0) release(staged.ref)
       throw err
@@ -548,6 +609,7 @@ export class BaseQueue<T> {
   /** Fast path: one uncontended mutex attempt, no waiting. */
   #tryPut(staged: { enc: EncodedItem; ref: number; keyLen: number }): boolean {
     if (!this.mutex[TRY_ACQUIRE]()) return false
+    this.#checkIntact()
     const c = this.#cell
     const max = c[MAXSIZE]!
     const ok = c[SHUTDOWN] === 0 && (max === 0 || c[COUNT]! < max)
@@ -564,6 +626,7 @@ export class BaseQueue<T> {
   /** Fast path: one uncontended mutex attempt, no waiting. */
   #tryGet(): Taken | undefined {
     if (!this.mutex[TRY_ACQUIRE]()) return undefined
+    this.#checkIntact()
     let taken: Taken | undefined
     if (this.#cell[COUNT]! > 0) {
       this.#views()
@@ -588,7 +651,7 @@ export class BaseQueue<T> {
     if (signal?.aborted) throw signal.reason
     const taken = this.#tryGet()
     if (taken !== undefined) return this.#finish(taken)
-    return this.#finish(await runAsync(this.#getGen(true, deadlineOf(timeout), signal), signal))
+    return this.#finish(await runAsync(this.#getGen(true, deadlineOf(timeout)), signal))
   }
 
   /** Approximate number of items (a snapshot). */
@@ -622,21 +685,24 @@ export class BaseQueue<T> {
    * @throws {RangeError} `ERR_TASK_DONE_TOO_MANY` if called more times than items were put
    */
   taskDone(): void {
-    using _ = this.mutex.hold()
-    const c = this.#cell
-    const unfinished = c[UNFINISHED]! - 1
-    if (unfinished < 0) throw rangeError(`${this.kindName}.taskDone() called more times than there were items put`, 'ERR_TASK_DONE_TOO_MANY')
-    c[UNFINISHED] = unfinished
-    if (unfinished === 0) this.allTasksDone._notify(Infinity)
+    this.#lock()
+    try {
+      const c = this.#cell
+      const unfinished = c[UNFINISHED]! - 1
+      if (unfinished < 0) throw rangeError(`${this.kindName}.taskDone() called more times than there were items put`, 'ERR_TASK_DONE_TOO_MANY')
+      c[UNFINISHED] = unfinished
+      if (unfinished === 0) this.allTasksDone._notify(Infinity)
+    } finally {
+      this.mutex.release()
+    }
   }
 
   *#joinGen(deadline: number): Waiter<boolean> {
-    const wait = this.#lockGen()
-    if (wait) yield* wait
+    yield* this.#lockGen()
     try {
       while (this.#cell[UNFINISHED]! > 0) {
         if (remaining(deadline) === 0) return false
-        yield* this.allTasksDone._waitGen(deadline)
+        yield* this.#waitOn(this.allTasksDone, deadline)
       }
       return true
     } finally {
@@ -666,8 +732,8 @@ export class BaseQueue<T> {
    */
   shutdown(immediate = false): void {
     const drained: number[] = []
-    {
-      using _ = this.mutex.hold()
+    this.#lock()
+    try {
       const c = this.#cell
       c[SHUTDOWN] = 1
       if (immediate) {
@@ -681,6 +747,8 @@ export class BaseQueue<T> {
       }
       this.notEmpty._notify(Infinity)
       this.notFull._notify(Infinity)
+    } finally {
+      this.mutex.release()
     }
     for (const ref of drained) release(ref)
   }

@@ -11,6 +11,8 @@ import { deadlineOf, runAsync, runBlocking, type Waiter } from './wait.ts'
 export const ACQUIRE_GEN: unique symbol = Symbol('tandem.acquireGen') as never
 /** Internal: single non-blocking attempt. */
 export const TRY_ACQUIRE: unique symbol = Symbol('tandem.tryAcquire') as never
+/** Internal: after a failed attempt that will not wait, throws if the holder died (poisoned lock). */
+export const CHECK_OWNER: unique symbol = Symbol('tandem.checkOwner') as never
 
 /** Options of `hold`: as `acquire`. */
 export type HoldOptions = AcquireOptions
@@ -21,8 +23,19 @@ export abstract class Acquirable {
   protected abstract readonly kindName: string
   /** One non-blocking attempt. */
   abstract [TRY_ACQUIRE](): boolean
-  /** Waits until acquired (true) or `deadline` passes (false); `'aborted'` gives up (false). */
+  /**
+   * Waits until acquired (true) or `deadline` passes (false); on `'aborted'` it gives up having
+   * taken nothing and throws ABORTED (`wait.ts`).
+   */
   abstract [ACQUIRE_GEN](deadline: number): Waiter<boolean>
+  /**
+   * After a failed attempt that will not wait: throws if it failed because the holder died (a
+   * poisoned Lock or RLock), or returns true if it gave back what dead holders held (Semaphore),
+   * so that one more attempt may succeed.
+   */
+  [CHECK_OWNER](): boolean {
+    return false
+  }
   /** Releases once. */
   abstract release(): void
   /** Hook run before a blocking wait without timeout (Lock throws DeadlockError there). */
@@ -37,7 +50,7 @@ export abstract class Acquirable {
   acquire(opts?: AcquireOptions): boolean {
     const timeout = acquireTimeout(opts, this.kindName)
     if (this[TRY_ACQUIRE]()) return true
-    if (timeout === 0) return false
+    if (timeout === 0) return this[CHECK_OWNER]() && this[TRY_ACQUIRE]()
     if (timeout === Infinity) this.beforeBlockingForever()
     return runBlocking(this[ACQUIRE_GEN](deadlineOf(timeout)))
   }
@@ -58,7 +71,13 @@ export abstract class Acquirable {
     }
     if (signal?.aborted) return Promise.reject(signal.reason)
     if (this[TRY_ACQUIRE]()) return Promise.resolve(true)
-    if (timeout === 0) return Promise.resolve(false)
+    if (timeout === 0) {
+      try {
+        return Promise.resolve(this[CHECK_OWNER]() && this[TRY_ACQUIRE]())
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
     return runAsync(this[ACQUIRE_GEN](deadlineOf(timeout)), signal)
   }
 
@@ -80,12 +99,22 @@ export abstract class Acquirable {
     return this.#releaser()
   }
 
+  /** Called when `hold()` has acquired: records the hold (Semaphore); returns what holdEnd needs. */
+  protected holdStart(): number {
+    return -1
+  }
+
+  /** Called before a hold's release, with what holdStart returned. */
+  protected holdEnd(_record: number): void {}
+
   #releaser(): Disposable {
     let done = false
+    const record = this.holdStart()
     return {
       [Symbol.dispose]: () => {
         if (done) return
         done = true
+        this.holdEnd(record)
         this.release()
       },
     }

@@ -6,6 +6,8 @@
  * `threadId + 1` so that `NO_OWNER = 0` never names a thread.
  */
 import { threadId } from 'node:worker_threads'
+// Records this thread in the liveness table (and its exit) before it can own anything.
+import './liveness.ts'
 
 /** Value of an owner slot that names no thread. */
 export const NO_OWNER = 0

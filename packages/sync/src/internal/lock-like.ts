@@ -13,6 +13,10 @@ export interface LockLike {
   [IS_OWNED](): boolean
   /** Releases completely; returns what {@link ACQUIRE_RESTORE} needs. Caller owns the lock. */
   [RELEASE_SAVE](): number
-  /** Re-acquires (uninterruptibly, no timeout) and restores the saved state. */
-  [ACQUIRE_RESTORE](saved: number): Waiter<void>
+  /**
+   * Re-acquires (uninterruptibly: an abort answer is a spurious wake-up; no timeout) and restores
+   * the saved state. Returns true if it took over a poisoned lock (the caller then holds it and
+   * reports OwnerDiedError).
+   */
+  [ACQUIRE_RESTORE](saved: number): Waiter<boolean>
 }

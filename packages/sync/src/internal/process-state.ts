@@ -10,6 +10,7 @@
  * | ----- | --------- | ------ | ---------- |
  * | 0     | ACTIVE    | Tandem threads started and not finished | `start()` (+1), the finishing side (-1, once per thread) |
  * | 1     | NEXT_NAME | counter for default names `Thread-N` | `new Thread()` |
+ * | 2..   | -         | the thread liveness table (`liveness.ts`) | see there |
  *
  * Per-thread control block (Int32Array, one per Thread):
  *
@@ -21,6 +22,8 @@ import { workerData } from 'node:worker_threads'
 
 export const ACTIVE = 0
 export const NEXT_NAME = 1
+/** Words of the process-wide block: 8 header words, then the liveness table of 4096 x 4 words. */
+export const PROCESS_WORDS = 8 + 4096 * 4
 
 export const STATE = 0
 export const NEW = 0
@@ -51,7 +54,7 @@ export interface BootData {
 }
 
 /** The process-wide block: inherited from the parent Tandem thread, or new (main thread). */
-export const processState: Int32Array = boot?.global ?? new Int32Array(new SharedArrayBuffer(8))
+export const processState: Int32Array = boot?.global ?? new Int32Array(new SharedArrayBuffer(PROCESS_WORDS * 4))
 
 /** Marks a thread finished exactly once; returns true for the call that did it. */
 export function markFinished(control: Int32Array): boolean {

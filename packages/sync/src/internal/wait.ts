@@ -18,10 +18,17 @@
  * Abort: an async waiter cannot be removed from V8's waiter list. On abort the driver therefore
  * wakes *every* waiter on the location (`Atomics.notify(cell, index)`): ours wakes and sees
  * `'aborted'`, the others see a spurious wake-up, re-check their condition and sleep again. A
- * plain `notify(cell, index, 1)` could land on our abandoned waiter and be lost. After the abort
- * was delivered, later waits of the same operation (for example a Condition re-acquiring its
- * lock) are not interruptible; when the generator finishes, the driver rejects with the
- * signal's reason and discards the generator's result.
+ * plain `notify(cell, index, 1)` could land on our abandoned waiter and be lost.
+ *
+ * The abort is answered to exactly one op: the one pending when the signal fired, or else the
+ * next one the generator yields. The generator decides what it means there:
+ * - in a step that can be given up (waiting for a lock, an item, a notification), it undoes that
+ *   step and everything before it, then throws {@link ABORTED}; the driver rejects with the
+ *   signal's reason;
+ * - in a step that must complete (re-acquiring a Condition's lock), it treats the answer as a
+ *   spurious wake-up and goes on; if the operation then completes, the abort came too late and
+ *   the operation's result stands.
+ * Any other error thrown by the generator is the operation's error.
  *
  * @module
  */
@@ -60,12 +67,43 @@ export function beforeBlocking(): void {
   if (blockingHook !== undefined) blockingHook()
 }
 
+/**
+ * Thrown by a waiting algorithm that gave up its operation because the driver answered
+ * `'aborted'` (see the module comment); {@link runAsync} turns it into the signal's reason.
+ */
+export const ABORTED: unique symbol = Symbol('tandem.aborted') as never
+
+// ---- test hooks ---------------------------------------------------------------------------------
+// Tests drive every wait through each of its steps: the step hook sees each op before the driver
+// waits on it (and may abort the operation's signal or move the clock so that the step times
+// out). Unset, it costs one comparison per op, on paths that are about to sleep anyway.
+let stepHook: ((op: WaitOp, step: number) => void) | undefined
+let clockShift = 0
+
+/**
+ * @internal For tests: `fn(op, step)` runs in this thread before each wait op of every
+ * operation (step counts from 0 per operation); undefined removes it.
+ */
+export function _setStepHook(fn: ((op: WaitOp, step: number) => void) | undefined): void {
+  stepHook = fn
+}
+
+/**
+ * @internal For tests: moves this thread's clock forward by `ms`, so that deadlines computed
+ * before pass now; call from a step hook together with `op.timeout = 0` to time a step out.
+ */
+export function _advanceClock(ms: number): void {
+  clockShift += ms
+}
+
 /** Runs `gen` to completion, blocking the calling thread on each wait. */
 export function runBlocking<R>(gen: Waiter<R>): R {
   let step = gen.next()
   if (!step.done && blockingHook !== undefined) blockingHook()
+  let n = 0
   while (!step.done) {
     const w = step.value
+    if (stepHook !== undefined) stepHook(w, n++)
     step = gen.next(Atomics.wait(w.cell, w.index, w.value, w.timeout))
   }
   return step.value
@@ -119,9 +157,11 @@ export async function runAsync<R>(gen: Waiter<R>, signal?: AbortSignal, keepAliv
   }
   signal?.addEventListener('abort', onAbort, { once: true })
   if (keepAlive) holdLoop()
+  let n = 0
   try {
     while (!step.done) {
       const w = step.value
+      if (stepHook !== undefined) stepHook(w, n++)
       let result: WaitResult
       if (aborted && !delivered) {
         result = 'aborted'
@@ -140,19 +180,19 @@ export async function runAsync<R>(gen: Waiter<R>, signal?: AbortSignal, keepAliv
       step = gen.next(result)
     }
   } catch (err) {
-    // An aborted operation reports the abort, whatever the algorithm threw while unwinding.
-    if (delivered) throw signal!.reason
+    if (err === ABORTED) throw signal!.reason
     throw err
   } finally {
     if (keepAlive) releaseLoop()
     signal?.removeEventListener('abort', onAbort)
   }
-  if (delivered) throw signal!.reason
   return step.value
 }
 
-/** Milliseconds on a monotonic clock. */
-export const now: () => number = performance.now.bind(performance)
+/** Milliseconds on a monotonic clock (per thread). */
+export function now(): number {
+  return performance.now() + clockShift
+}
 
 /** Deadline for a timeout in ms (Infinity stays Infinity). */
 export function deadlineOf(timeout: number): number {
