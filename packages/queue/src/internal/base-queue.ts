@@ -60,6 +60,7 @@ import {
   checkInt,
   checkTimeout,
   deadlineOf,
+  describe,
   int32At,
   newCell,
   release,
@@ -156,9 +157,9 @@ function freeContents(at: number): void {
 
 function blockingOptions(opts: PutOptions | GetOptions | undefined, what: string): { block: boolean; timeout: number } {
   if (opts === undefined) return { block: true, timeout: Infinity }
-  if (typeof opts !== 'object' || opts === null) throw typeError(`${what}: options must be an object { block?, timeout? }`)
-  const block = opts.block ?? true
-  if (typeof block !== 'boolean') throw typeError(`${what}: "block" must be a boolean`)
+  if (typeof opts !== 'object' || opts === null) throw typeError(`${what}: options must be an object { block?, timeout? }; received ${describe(opts)}`)
+  // Read by truthiness, as Python reads `block` (`get(block=0)` does not block).
+  const block = opts.block === undefined ? true : Boolean(opts.block)
   return { block, timeout: checkTimeout(opts.timeout) }
 }
 
