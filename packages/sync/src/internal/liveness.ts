@@ -32,7 +32,7 @@
  *
  * @module
  */
-import { existsSync, readlinkSync } from 'node:fs'
+import { existsSync, readlinkSync, statSync } from 'node:fs'
 import { isMainThread, threadId } from 'node:worker_threads'
 import { PROCESS_WORDS, processState } from './process-state.ts'
 
@@ -82,6 +82,18 @@ function ownTid(): number {
     return Number(link.slice(link.lastIndexOf('/') + 1)) | 0
   } catch {
     return 0
+  }
+}
+
+/**
+ * True only if the kernel says thread `tid` of this process does not exist. Any other failure
+ * (out of file descriptors, ...) counts as alive: a false death would poison a live owner's lock.
+ */
+function taskGone(tid: number): boolean {
+  try {
+    return statSync(`/proc/self/task/${tid}`, { throwIfNoEntry: false }) === undefined
+  } catch {
+    return false
   }
 }
 
@@ -184,7 +196,7 @@ export function sweep(): boolean {
     if (tid === 0) continue
     const token = Atomics.load(s, e + TOKEN)
     if (token === SELF || token === 1) continue
-    if (!existsSync(`/proc/self/task/${tid}`)) {
+    if (taskGone(tid)) {
       // Re-read: the entry may have been reused by a new thread since we looked.
       if (Atomics.load(s, e + TOKEN) === token && Atomics.load(s, e + TID) === tid) {
         if (markEnded(token)) found = true
