@@ -247,3 +247,21 @@ test.serial('SimpleQueue.getAsync given up at each op: takes nothing, the item r
     }))
   }
 })
+
+// Regression (issue 9): the waiter slots of timed-out Condition waits leaked, so a Queue with
+// one blocked consumer and one consumer polling get({ timeout: 1 }) threw TooManyWaitersError
+// after about 1,025 polls.
+test.serial('Queue: one blocked consumer and one consumer polling get({ timeout: 1 }) 5,000 times never throw TooManyWaitersError', async (t) => {
+  t.timeout(180_000)
+  const q = new SimpleQueue<number>()
+  const peers = new Peers(2, [q])
+  t.teardown(() => peers.stop())
+  const blocked = peers.post(0, [['call', 0, 'get', { timeout: 120_000 }]])
+  const polls: ['call', number, string, { timeout: number }][] = Array.from({ length: 5000 }, () => ['call', 0, 'get', { timeout: 1 }])
+  const polled = await peers.done(1, peers.post(1, polls), 150_000)
+  const errors = polled.filter((r) => 'e' in r).map((r) => (r as { e: string }).e)
+  t.deepEqual([...new Set(errors)], ['ERR_QUEUE_EMPTY'], 'every poll ends in QueueEmpty (ERR_QUEUE_EMPTY), none in ERR_TOO_MANY_WAITERS')
+  t.is(errors.length, 5000)
+  q.put(7)
+  t.deepEqual(await peers.done(0, blocked), [{ v: 7 }], 'the blocked consumer still gets the item')
+})
