@@ -63,7 +63,8 @@ let reviving: BarrierData | undefined
  * - `wait()` blocks until `parties` threads have called it, then releases them all; each gets a
  *   distinct index in `0 .. parties - 1` (the last to arrive gets `parties - 1`).
  * - A timeout, `abort()` or an exception in `action` breaks the barrier: every waiting and
- *   later party gets {@link BrokenBarrierError} until `reset()`.
+ *   later party gets {@link BrokenBarrierError} until `reset()`. An aborted `waitAsync` breaks
+ *   it only if that party was already counted in the cycle.
  * - `reset()` breaks the current cycle for the parties waiting in it and makes the barrier
  *   usable again.
  * - Memory: actions of every party before `wait()` happen-before actions of every party after
@@ -71,8 +72,26 @@ let reviving: BarrierData | undefined
  *
  * @example
  * ```ts
- * const barrier = new Barrier(3, { action: () => console.log('all here') })
- * // in 3 workers: barrier.wait()
+ * import { Barrier } from '@tandem/sync/barrier'
+ * import { BrokenBarrierError } from '@tandem/sync/errors'
+ * import { Thread } from '@tandem/sync/thread'
+ *
+ * const barrier = new Barrier(3, { action: () => console.log('all 3 arrived') })
+ * const party = (barrier: Barrier) => {
+ *   barrier.wait() // in a worker: blocks until the other two arrive
+ * }
+ * const threads = [1, 2].map(() => new Thread({ target: party, args: [barrier] }))
+ * threads.forEach((t) => t.start())
+ * const index = await barrier.waitAsync() // the main thread is the third party
+ * threads.forEach((t) => t.join())
+ * console.log(index >= 0 && index < 3, barrier.nWaiting, barrier.broken) // true 0 false
+ *
+ * barrier.abort()
+ * try {
+ *   barrier.wait()
+ * } catch (err) {
+ *   console.log(err instanceof BrokenBarrierError) // true: broken until reset()
+ * }
  * ```
  */
 export class Barrier {
@@ -157,10 +176,12 @@ export class Barrier {
             try {
               yield* cond._waitGen(deadline)
             } catch (err) {
+              if (err !== ABORTED) throw err
               // An aborted waitAsync breaks the barrier, as a timeout does: the cycle cannot
-              // complete without this party.
-              if (err === ABORTED && c[STATE] === FILLING) this.#break()
-              throw err
+              // complete without this party. If the cycle completed before the abort was seen,
+              // the other parties already passed with our arrival: the abort came too late.
+              if (c[STATE] === FILLING) this.#break()
+              if (c[STATE] !== DRAINING) throw err
             }
           }
           if (c[STATE]! < 0) throw new BrokenBarrierError()
