@@ -129,7 +129,21 @@ export class BrokenProcessPool extends BrokenExecutor {
   }
 }
 
-/** `submit`/`map` after `shutdown()`: `Error` with code `ERR_EXECUTOR_SHUT_DOWN` (Python's `RuntimeError`). */
+/**
+ * `submit`/`map` after `shutdown()`: `Error` with code `ERR_EXECUTOR_SHUT_DOWN` (Python's `RuntimeError`).
+ * @example
+ * ```ts
+ * import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+ *
+ * const pool = new ThreadPoolExecutor({ maxWorkers: 1 })
+ * pool.shutdown()
+ * try {
+ *   pool.submit(() => 1)
+ * } catch (err) {
+ *   console.log(err instanceof Error, (err as Error & { code: string }).code) // true ERR_EXECUTOR_SHUT_DOWN
+ * }
+ * ```
+ */
 export function executorShutDown(message: string): Error & { code: string } {
   return codedError(message, 'ERR_EXECUTOR_SHUT_DOWN')
 }
@@ -137,6 +151,24 @@ export function executorShutDown(message: string): Error & { code: string } {
 /**
  * A `ThreadPool` call in the wrong state: `ERR_POOL_NOT_RUNNING` after `close()`/`terminate()`,
  * `ERR_POOL_RUNNING` for `join()` before them (Python's `ValueError`).
+ * @example
+ * ```ts
+ * import { ThreadPool } from '@tandem/futures/thread-pool'
+ *
+ * const pool = new ThreadPool(1)
+ * try {
+ *   pool.join() // before close()
+ * } catch (err) {
+ *   console.log((err as Error & { code: string }).code) // ERR_POOL_RUNNING
+ * }
+ * pool.close()
+ * try {
+ *   pool.apply(() => 1)
+ * } catch (err) {
+ *   console.log((err as Error & { code: string }).code) // ERR_POOL_NOT_RUNNING
+ * }
+ * pool.join()
+ * ```
  */
 export function poolStateError(message: string, code: 'ERR_POOL_NOT_RUNNING' | 'ERR_POOL_RUNNING'): Error & { code: string } {
   return codedError(message, code)

@@ -21,14 +21,45 @@
 import { TandemError } from '@tandem/sync/errors'
 import { registerErrorClass } from '@tandem/sync/task'
 
-/** `get` found the queue empty (Python's `queue.Empty`). */
+/**
+ * `get` found the queue empty (Python's `queue.Empty`).
+ * @example
+ * ```ts
+ * import { QueueEmpty } from '@tandem/queue/errors'
+ * import { Queue } from '@tandem/queue/queue'
+ *
+ * const q = new Queue<string>()
+ * try {
+ *   q.get({ timeout: 10 }) // or getNowait(), or get({ block: false })
+ * } catch (err) {
+ *   console.log(err instanceof QueueEmpty, (err as QueueEmpty).code) // true ERR_QUEUE_EMPTY
+ * }
+ * ```
+ */
 export class QueueEmpty extends TandemError {
   constructor(message = 'The queue is empty') {
     super('ERR_QUEUE_EMPTY', message)
   }
 }
 
-/** `put` found the queue full (Python's `queue.Full`); the item is handed back. */
+/**
+ * `put` found the queue full (Python's `queue.Full`); the item is handed back.
+ * @example
+ * ```ts
+ * import { QueueFull } from '@tandem/queue/errors'
+ * import { Queue } from '@tandem/queue/queue'
+ *
+ * const q = new Queue<string>(1)
+ * q.put('first')
+ * try {
+ *   q.putNowait('second') // or put(x, { timeout }), or put(x, { block: false })
+ * } catch (err) {
+ *   const full = err as QueueFull<string>
+ *   console.log(full instanceof QueueFull, full.code, full.item) // true ERR_QUEUE_FULL second
+ * }
+ * console.log(q.qsize()) // 1
+ * ```
+ */
 export class QueueFull<T = unknown> extends TandemError {
   /** The item that was not put. */
   readonly item: T
@@ -38,7 +69,26 @@ export class QueueFull<T = unknown> extends TandemError {
   }
 }
 
-/** The queue was shut down (Python 3.13's `queue.ShutDown`). */
+/**
+ * The queue was shut down (Python 3.13's `queue.ShutDown`).
+ * @example
+ * ```ts
+ * import { QueueShutDown } from '@tandem/queue/errors'
+ * import { Queue } from '@tandem/queue/queue'
+ *
+ * const q = new Queue<number>()
+ * q.put(1)
+ * q.shutdown()
+ * console.log(q.get()) // 1: gets drain what is left
+ * for (const op of [() => q.get(), () => q.put(2)]) {
+ *   try {
+ *     op()
+ *   } catch (err) {
+ *     console.log(err instanceof QueueShutDown, (err as QueueShutDown).code) // true ERR_QUEUE_SHUT_DOWN (twice)
+ *   }
+ * }
+ * ```
+ */
 export class QueueShutDown extends TandemError {
   constructor(message = 'The queue has been shut down') {
     super('ERR_QUEUE_SHUT_DOWN', message)

@@ -157,17 +157,36 @@ function freeSegments(at: number): void {
  * - A timed-out `wait` returns false and never consumes a notification; a notified one returns
  *   true.
  * - An aborted `waitAsync` re-acquires the lock, passes a notification it already received on to
- *   the next waiter, and rejects with the signal's reason.
+ *   the next waiter, and rejects with the signal's reason. An abort that arrives only while the
+ *   wait is re-taking the lock comes too late: the wait completes normally.
+ * - May wake spuriously (return true without a notify) when a thread of the process died while
+ *   it waited, since the dead thread may have taken a notification: wait in a loop on the
+ *   predicate, or use `waitFor`.
+ * - Capacity: at most `maxWaiters` simultaneous waiters (default 524280); slots are allocated as
+ *   waiters arrive. A Condition takes a 96-byte cell and a 128-byte first segment of 8 slots.
  * - Memory: actions before `notify()` and the following `release()` happen-before the notified
  *   waiter's return from `wait()`.
  *
  * @example
  * ```ts
+ * import { Condition } from '@tandem/sync/condition'
+ * import { Thread } from '@tandem/sync/thread'
+ *
  * const cond = new Condition()
- * // consumer (worker)
- * { using _ = cond.hold(); while (!ready()) cond.wait() }
- * // producer (main)
- * { using _ = await cond.holdAsync(); makeReady(); cond.notify() }
+ * const box = new Int32Array(new SharedArrayBuffer(4)) // 0: empty
+ * const consumer = (cond: Condition, box: Int32Array) => {
+ *   using _ = cond.hold()
+ *   while (box[0] === 0) cond.wait() // in a worker: always wait in a loop on the predicate
+ *   console.log('got', box[0])
+ * }
+ * const t = new Thread({ target: consumer, args: [cond, box] })
+ * t.start()
+ * {
+ *   using _ = await cond.holdAsync() // the producer, on the main thread
+ *   box[0] = 42
+ *   cond.notify()
+ * }
+ * t.join() // got 42
  * ```
  */
 export class Condition extends Acquirable {

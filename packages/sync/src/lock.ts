@@ -47,13 +47,31 @@ let reviving: Int32Array | undefined
  * - Owner death (beyond Python): if the thread that acquired it ends without releasing it (its
  *   target returned or threw, `process.exit()`, `terminate()`, out of memory), the lock becomes
  *   *poisoned*: waiters wake within about half a second and every acquire throws
- *   {@link OwnerDiedError} (`ERR_OWNER_DIED`) until `clearPoison()` (or a `release()`).
+ *   {@link OwnerDiedError} (`ERR_OWNER_DIED`) until `clearPoison()` (or a `release()`). The
+ *   thread that acquired the lock counts as its owner even when another thread is meant to
+ *   release it.
  *
  * @example
  * ```ts
+ * import { Lock } from '@tandem/sync/lock'
+ * import { Thread } from '@tandem/sync/thread'
+ *
  * const lock = new Lock()
- * { using _ = lock.hold(); counter[0]++ }          // in a worker
- * { using _ = await lock.holdAsync(); update() }   // on the main thread
+ * const counter = new Int32Array(new SharedArrayBuffer(4))
+ * const add = (lock: Lock, counter: Int32Array) => {
+ *   for (let i = 0; i < 10_000; i++) {
+ *     using _ = lock.hold() // in a worker: blocks while another thread holds it
+ *     counter[0]++
+ *   }
+ * }
+ * const threads = [1, 2].map(() => new Thread({ target: add, args: [lock, counter] }))
+ * threads.forEach((t) => t.start())
+ * {
+ *   using _ = await lock.holdAsync() // on the main thread: never blocks the event loop
+ *   counter[0] += 100
+ * }
+ * threads.forEach((t) => t.join())
+ * console.log(counter[0], lock.locked()) // 20100 false
  * ```
  */
 export class Lock extends Acquirable implements LockLike {

@@ -45,9 +45,19 @@ let reviving: Int32Array | undefined
  *
  * @example
  * ```ts
+ * import { RLock } from '@tandem/sync/rlock'
+ *
  * const lock = new RLock()
- * using _a = lock.hold()
- * using _b = lock.hold() // same thread: fine
+ * function outer(): void {
+ *   using _ = lock.hold()
+ *   inner() // takes the lock again: fine for its owner
+ * }
+ * function inner(): void {
+ *   using _ = lock.hold()
+ *   console.log(lock.isOwned(), lock.recursionCount()) // true 2
+ * }
+ * outer()
+ * console.log(lock.locked(), lock.recursionCount()) // false 0
  * ```
  */
 export class RLock extends Acquirable implements LockLike {

@@ -443,6 +443,15 @@ export async function preload(modules: readonly string[]): Promise<void> {
  * Sets an own data property, also for the key `"__proto__"` (which `o[k] = x` would turn into
  * a prototype change: an object parsed from untrusted JSON must not get a new prototype by
  * crossing threads).
+ * @example
+ * ```ts
+ * import { setOwn } from '@tandem/sync/shareable'
+ *
+ * const o: Record<string, unknown> = {}
+ * setOwn(o, '__proto__', { admin: true })
+ * setOwn(o, 'name', 'x')
+ * console.log(Object.getPrototypeOf(o) === Object.prototype, Object.keys(o)) // true [ '__proto__', 'name' ]
+ * ```
  */
 export function setOwn(o: Record<string, unknown>, k: string, x: unknown): void {
   if (k === '__proto__') Object.defineProperty(o, k, { value: x, writable: true, enumerable: true, configurable: true })

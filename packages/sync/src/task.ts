@@ -53,9 +53,22 @@ export type TaskFunction<A extends unknown[] = any[], R = unknown> = ((...args: 
  * @default name 'default'
  * @returns a reference usable wherever a task function is accepted
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `module` or `name` is not a string/URL
- * @example
+ * @example A function of this very module as a Thread target (the worker imports the module,
+ * so keep process-level code under `if (isMainThread)`):
  * ```ts
- * const fib = moduleRef<typeof import('./fib.ts').fib>(new URL('./fib.ts', import.meta.url), 'fib')
+ * import { isMainThread } from 'node:worker_threads'
+ * import { moduleRef } from '@tandem/sync/task'
+ * import { Thread } from '@tandem/sync/thread'
+ *
+ * export function greet(who: string): void {
+ *   console.log(`hello ${who}`)
+ * }
+ *
+ * if (isMainThread) {
+ *   const t = new Thread({ target: moduleRef<typeof greet>(import.meta.url, 'greet'), args: ['world'] })
+ *   t.start()
+ *   t.join() // hello world
+ * }
  * ```
  */
 export function moduleRef<F extends (...args: any[]) => unknown = (...args: any[]) => unknown>(
@@ -66,12 +79,33 @@ export function moduleRef<F extends (...args: any[]) => unknown = (...args: any[
   return { [MODULE_REF]: true, module: resolveModule(module), name }
 }
 
-/** True if `value` came from {@link moduleRef}. */
+/**
+ * True if `value` came from {@link moduleRef}.
+ * @example
+ * ```ts
+ * import { isModuleRef, moduleRef } from '@tandem/sync/task'
+ *
+ * const ref = moduleRef('node:path', 'basename')
+ * console.log(isModuleRef(ref), isModuleRef(() => 1)) // true false
+ * console.log(isModuleRef(structuredClone(ref))) // true: it survives the structured clone
+ * ```
+ */
 export function isModuleRef(value: unknown): value is ModuleRef {
   return typeof value === 'object' && value !== null && (value as ModuleRef)[MODULE_REF] === true
 }
 
-/** Resolves a module specifier to an absolute URL where possible. */
+/**
+ * Resolves a module specifier to an absolute URL where possible: what {@link moduleRef} stores.
+ * @example
+ * ```ts
+ * import { resolve } from 'node:path'
+ * import { pathToFileURL } from 'node:url'
+ * import { resolveModule } from '@tandem/sync/task'
+ *
+ * console.log(resolveModule('./jobs.ts') === pathToFileURL(resolve('jobs.ts')).href) // true: against the working directory
+ * console.log(resolveModule('node:os'), resolveModule('some-package')) // node:os some-package
+ * ```
+ */
 export function resolveModule(module: string | URL): string {
   if (module instanceof URL) return module.href
   if (typeof module !== 'string' || module === '') {
@@ -95,6 +129,18 @@ const specByText = new Map<string, TaskSpec>()
  * Turns a task function or module reference into a {@link TaskSpec}.
  * @param what names the parameter in error messages (`'Thread target'`, `'fn'`)
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-callable, a class, a bound or native function.
+ * @example
+ * ```ts
+ * import { moduleRef, toTaskSpec } from '@tandem/sync/task'
+ *
+ * console.log(toTaskSpec((a: number, b: number) => a + b).kind) // source
+ * console.log(toTaskSpec(moduleRef('node:path', 'basename'))) // { kind: 'module', module: 'node:path', name: 'basename' }
+ * try {
+ *   toTaskSpec(Math.max, 'fn') // native: no source to ship
+ * } catch (err) {
+ *   console.log((err as TypeError & { code: string }).code) // ERR_INVALID_ARG_TYPE
+ * }
+ * ```
  */
 export function toTaskSpec(fn: unknown, what = 'task function'): TaskSpec {
   if (isModuleRef(fn)) return { kind: 'module', module: fn.module, name: fn.name }
@@ -216,6 +262,15 @@ function pick(ns: Record<string, unknown>, spec: Extract<TaskSpec, { kind: 'modu
 /**
  * Loads a task in the calling thread (compiles source once; imports modules once).
  * @throws {TaskModuleError} `ERR_TASK_MODULE_NOT_FOUND` if the module cannot be imported or lacks the export.
+ * @example
+ * ```ts
+ * import { loadTask, moduleRef, toTaskSpec } from '@tandem/sync/task'
+ *
+ * const add = await loadTask(toTaskSpec((a: number, b: number) => a + b)) // what a worker does
+ * console.log(add(2, 3)) // 5
+ * const basename = await loadTask(toTaskSpec(moduleRef('node:path', 'basename')))
+ * console.log(basename('/tmp/report.txt')) // report.txt
+ * ```
  */
 export async function loadTask(spec: TaskSpec): Promise<Function> {
   if (spec.kind === 'source') return compile(spec)
@@ -237,6 +292,13 @@ export async function loadTask(spec: TaskSpec): Promise<Function> {
 /**
  * Loads a task synchronously: source is compiled; a module must have been loaded before by
  * {@link loadTask}, or is `require`d (Node >= 20.19 loads ES modules that way).
+ * @example
+ * ```ts
+ * import { loadTaskSync, moduleRef, toTaskSpec } from '@tandem/sync/task'
+ *
+ * const extname = loadTaskSync(toTaskSpec(moduleRef('node:path', 'extname')))
+ * console.log(extname('report.txt')) // .txt
+ * ```
  */
 export function loadTaskSync(spec: TaskSpec): Function {
   if (spec.kind === 'source') return compile(spec)
@@ -282,6 +344,15 @@ const MAX_ERRORS = 1000
  * Captures an error (or any thrown value) for transfer: class name, message, stack, `code`,
  * other cloneable own properties, `errors` (AggregateError) and the `cause` chain (cycles kept).
  * Never throws: a property that cannot be read or cloned is left out.
+ * @example
+ * ```ts
+ * import { serializeError } from '@tandem/sync/task'
+ *
+ * const err = Object.assign(new RangeError('too big', { cause: new Error('root') }), { code: 'ERR_X', limit: 10 })
+ * const data = serializeError(err) // plain data: postMessage or structuredClone it
+ * console.log(data.name, data.message, data.code, data.props, data.cause?.message) // RangeError too big ERR_X { limit: 10 } root
+ * console.log(serializeError('oops').name) // NonError
+ * ```
  */
 export function serializeError(err: unknown): SerializedError {
   return serializeIn(err, new Map(), { count: 0 })
@@ -368,6 +439,18 @@ const errorClasses = new Map<string, new (message: string) => Error>()
 /**
  * Makes errors named `name` arrive from other threads as instances of `ctor` (Tandem's own
  * error classes register here; built-in classes always do). `ctor` is called with the message.
+ * Register in the module that defines the class, so every thread that loads it registers it.
+ * @example
+ * ```ts
+ * import { deserializeError, registerErrorClass, serializeError } from '@tandem/sync/task'
+ *
+ * class QuotaError extends Error {}
+ * const before = deserializeError(structuredClone(serializeError(new QuotaError('over quota'))))
+ * console.log(before instanceof QuotaError, (before as Error).name) // false QuotaError
+ * registerErrorClass('QuotaError', QuotaError)
+ * const after = deserializeError(structuredClone(serializeError(new QuotaError('over quota'))))
+ * console.log(after instanceof QuotaError, (after as Error).message) // true over quota
+ * ```
  */
 export function registerErrorClass(name: string, ctor: new (message: string) => Error): void {
   errorClasses.set(name, ctor)
@@ -385,6 +468,19 @@ for (const C of Object.values(errors)) {
  * Rebuilds an error from {@link serializeError}'s data, with its `cause` chain (a cycle comes back
  * as the same cycle), `errors`, `code` and other properties (an own `"__proto__"` property stays
  * an own property; the prototype is the class's).
+ * @example
+ * ```ts
+ * import { LockNotOwnedError } from '@tandem/sync/errors'
+ * import { deserializeError, serializeError } from '@tandem/sync/task'
+ *
+ * const sent = structuredClone(serializeError(new LockNotOwnedError('not yours'))) // as it crosses threads
+ * const err = deserializeError(sent)
+ * console.log(err instanceof LockNotOwnedError, (err as LockNotOwnedError).code) // true ERR_LOCK_NOT_OWNED
+ * const loop = new Error('a')
+ * loop.cause = loop
+ * const back = deserializeError(serializeError(loop)) as Error
+ * console.log(back.cause === back) // true: the cycle comes back as a cycle
+ * ```
  */
 export function deserializeError(data: SerializedError): unknown {
   return deserializeIn(data, new Map())

@@ -103,23 +103,46 @@ function defaultExcepthook(args: ExceptHookArgs): void {
  * - An error escaping the target is passed to {@link Thread.excepthook} (which prints
  *   `Exception in thread NAME:` and the stack to stderr) and does not crash the process; `join`
  *   returns normally.
+ * - A worker that dies without running its exit handlers (out of memory under `resourceLimits`,
+ *   terminated from outside) is seen as finished within about two 200 ms slices, by a blocking
+ *   `join()` too, even one on the thread that started it (on Linux, where waiters look for dead
+ *   threads in `/proc`; elsewhere only once the starting thread's event loop gets the worker's
+ *   `exit` event: use `joinAsync()` there).
  * - A daemon thread is not waited for when the process exits; a non-daemon thread keeps it
  *   alive until it finishes.
  * - Memory: actions in the thread happen-before the return of a `join()` that sees it finish.
  *
  * @example
  * ```ts
- * const t = new Thread({ target: (n: number) => console.log('got', n), args: [42] })
+ * import { Thread } from '@tandem/sync/thread'
+ *
+ * const t = new Thread({ target: (n: number) => console.log('got', n), args: [42], name: 'doubler' })
  * t.start()
- * t.join()
+ * console.log(t.join(), t.isAlive()) // got 42, then: true false
+ * console.log(t.name) // doubler
  * ```
  * @example Subclass (the worker imports the class from `module`, so export it and keep
  * process-level code under `if (isMainThread)`):
  * ```ts
+ * import { isMainThread } from 'node:worker_threads'
+ * import { Thread } from '@tandem/sync/thread'
+ *
  * export class Greeter extends Thread {
- *   static module = import.meta.url
- *   constructor(readonly who: string) { super({ name: 'greeter' }) }
- *   override run() { console.log(`hello ${this.who}`) }
+ *   static override module = import.meta.url
+ *   readonly who: string // own fields are sent to the worker
+ *   constructor(who: string) {
+ *     super({ name: 'greeter' })
+ *     this.who = who
+ *   }
+ *   override run(): void {
+ *     console.log(`hello ${this.who}`)
+ *   }
+ * }
+ *
+ * if (isMainThread) {
+ *   const g = new Greeter('world')
+ *   g.start()
+ *   g.join() // hello world
  * }
  * ```
  */
@@ -408,6 +431,25 @@ function checkLimits(limits: HeapLimits | undefined): HeapLimits | undefined {
  * @param kib new size: 0 for Node's default, else 128 to 1,048,576 (1 GiB)
  * @returns the previous setting
  * @throws {RangeError} `ERR_OUT_OF_RANGE` for a size between 1 and 127, above 1 GiB or a non-integer
+ * @example
+ * ```ts
+ * import { stackSize, Thread } from '@tandem/sync/thread'
+ *
+ * console.log(stackSize(16 * 1024)) // 0: Node's default so far
+ * const deep = () => {
+ *   const depth = (n: number): number => (n === 0 ? 0 : 1 + depth(n - 1))
+ *   console.log(depth(100_000))
+ * }
+ * const t = new Thread({ target: deep }) // created now: gets a 16 MiB stack
+ * t.start()
+ * t.join() // 100000
+ * console.log(stackSize(0)) // 16384
+ * try {
+ *   stackSize(64) // too small for a Node worker
+ * } catch (err) {
+ *   console.log((err as RangeError & { code: string }).code) // ERR_OUT_OF_RANGE
+ * }
+ * ```
  */
 export function stackSize(kib?: number): number {
   const prev = defaultStackKiB
@@ -418,13 +460,46 @@ export function stackSize(kib?: number): number {
 let main: Thread | undefined
 let current: Thread | undefined
 
-/** The main thread's Thread object (in a worker: a description of it). */
+/**
+ * The main thread's Thread object (in a worker: a description of it).
+ * @example
+ * ```ts
+ * import { currentThread, mainThread, Thread } from '@tandem/sync/thread'
+ *
+ * console.log(mainThread().name, mainThread().ident, currentThread() === mainThread()) // MainThread 1 true
+ * const t = new Thread({
+ *   target: async () => {
+ *     const { mainThread } = await import('@tandem/sync/thread')
+ *     console.log(mainThread().name) // MainThread
+ *   },
+ * })
+ * t.start()
+ * t.join()
+ * ```
+ */
 export function mainThread(): Thread {
   main ??= Thread._describe(Thread, { name: boot?.mainName ?? 'MainThread', ident: 1, daemon: false, alive: true })
   return main
 }
 
-/** The Thread object of the calling thread. */
+/**
+ * The Thread object of the calling thread.
+ * @example
+ * ```ts
+ * import { currentThread, Thread } from '@tandem/sync/thread'
+ *
+ * console.log(currentThread().name) // MainThread
+ * const t = new Thread({
+ *   name: 'fetcher',
+ *   target: async () => {
+ *     const { currentThread } = await import('@tandem/sync/thread')
+ *     console.log(currentThread().name) // fetcher
+ *   },
+ * })
+ * t.start()
+ * t.join()
+ * ```
+ */
 export function currentThread(): Thread {
   if (current === undefined) {
     if (SELF === 1) current = mainThread()
@@ -439,12 +514,46 @@ export function _setCurrentThread(t: Thread): void {
   current = t
 }
 
-/** Identifier of the calling thread: nonzero, unique among live threads of the process. */
+/**
+ * Identifier of the calling thread: nonzero, unique among live threads of the process.
+ * @example
+ * ```ts
+ * import { getIdent, Thread } from '@tandem/sync/thread'
+ *
+ * console.log(getIdent()) // 1 on the main thread
+ * const t = new Thread({
+ *   target: async (parent: number) => {
+ *     const { getIdent } = await import('@tandem/sync/thread')
+ *     console.log(getIdent() !== parent) // true
+ *   },
+ *   args: [getIdent()],
+ * })
+ * t.start()
+ * t.join()
+ * console.log(t.ident !== undefined && t.ident !== getIdent()) // true: Thread.ident is the thread's getIdent()
+ * ```
+ */
 export function getIdent(): number {
   return SELF
 }
 
-/** Number of live threads: the main thread plus every Tandem Thread started and not finished. */
+/**
+ * Number of live threads: the main thread plus every Tandem Thread started and not finished.
+ * @example
+ * ```ts
+ * import { Event } from '@tandem/sync/event'
+ * import { activeCount, Thread } from '@tandem/sync/thread'
+ *
+ * console.log(activeCount()) // 1: the main thread
+ * const go = new Event()
+ * const t = new Thread({ target: (go: Event) => void go.wait(), args: [go] })
+ * t.start()
+ * console.log(activeCount()) // 2: counted from start()
+ * go.set()
+ * t.join()
+ * console.log(activeCount()) // 1
+ * ```
+ */
 export function activeCount(): number {
   return 1 + Atomics.load(processState, ACTIVE)
 }
