@@ -7,7 +7,7 @@ import { checkTimeout, deadlineOf, remaining } from '@tandem/sync/kit'
 import { TimeoutError } from './errors.ts'
 import type { Future } from './future.ts'
 import { waitForPosts } from './internal/mailbox.ts'
-import { FOREIGN_POLL_MS, futureSet, waitDone, WatchSet } from './internal/watch-set.ts'
+import { FOREIGN_POLL_MS, futureSet, SLICE_MS, waitDone, WatchSet } from './internal/watch-set.ts'
 
 /** Futures in the order they complete: iterate blocking (`for...of`) or async (`for await`). */
 export interface AsCompleted<F extends Future<unknown>> extends Iterable<F>, AsyncIterable<F> {}
@@ -60,7 +60,7 @@ export function asCompleted<F extends Future<unknown>>(fs: Iterable<F>, timeout?
       try {
         while (pending.size > 0) {
           if (ws.polling) ws.poll()
-          if (ws.arrivals.length === 0 && !waitForPosts(deadline, ws.polling ? FOREIGN_POLL_MS : Infinity)) throw timedOut(pending)
+          if (ws.arrivals.length === 0 && !waitForPosts(deadline, ws.polling ? FOREIGN_POLL_MS : SLICE_MS, ws.checkDeaths)) throw timedOut(pending)
           while (ws.arrivals.length > 0) {
             const f = ws.arrivals.shift()!
             pending.delete(f)

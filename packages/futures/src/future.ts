@@ -12,6 +12,7 @@
  */
 import { InternalStateError, typeError } from '@tandem/sync/errors'
 import {
+  ABORTED,
   alloc,
   arenaBuffer,
   asyncOptions,
@@ -63,6 +64,7 @@ import {
   WORDS,
 } from './internal/cell.ts'
 import { strengthen, unwatch, watch, weaken, type Watch } from './internal/mailbox.ts'
+import { checkDeaths, slice } from './internal/worker-liveness.ts'
 
 let reviving: Int32Array | undefined
 
@@ -303,8 +305,12 @@ export class Future<T = unknown> implements PromiseLike<T> {
         const t = remaining(deadline)
         if (t === 0) return false
         w.value = s
-        w.timeout = t
-        if ((yield w) === 'aborted') return false
+        // In slices: a pool worker that dies unseen (terminated, out of memory) is noticed here
+        // even while this thread's event loop is blocked (internal/worker-liveness.ts).
+        w.timeout = slice(t)
+        const r = yield w
+        if (r === 'aborted') throw ABORTED
+        if (r === 'timed-out') checkDeaths(c)
       }
     } finally {
       Atomics.sub(c, SLEEPERS, 1)

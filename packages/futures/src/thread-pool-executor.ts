@@ -58,8 +58,8 @@ export interface ThreadPoolExecutorOptions {
   initargs?: unknown[]
   /**
    * Heap limits of each worker (Node's `resourceLimits`, a Node extension): a worker over its
-   * limit is terminated and breaks the pool (noticed from the event loop of the thread that
-   * created the pool).
+   * limit is terminated and breaks the pool, noticed within about a second even by a wait
+   * blocked meanwhile (its running call and the queued ones fail with BrokenThreadPool).
    */
   resourceLimits?: HeapLimits
 }

@@ -8,7 +8,7 @@ import { checkTimeout, deadlineOf, describe, remaining } from '@tandem/sync/kit'
 import { Future } from './future.ts'
 import { EXCEPTION, FINISHED, OUTCOME, STATE } from './internal/cell.ts'
 import { waitForPosts } from './internal/mailbox.ts'
-import { FOREIGN_POLL_MS, futureSet, waitDone, WatchSet } from './internal/watch-set.ts'
+import { FOREIGN_POLL_MS, futureSet, SLICE_MS, waitDone, WatchSet } from './internal/watch-set.ts'
 
 /** Return when any future finishes or is cancelled. */
 export const FIRST_COMPLETED = 'FIRST_COMPLETED'
@@ -131,7 +131,7 @@ export function wait<F extends Future<unknown>>(fs: Iterable<F>, opts?: WaitOpti
       if (tally.over) break
       if (ws.polling) ws.poll()
       tally.settle(ws.arrivals)
-      if (tally.over || !waitForPosts(deadline, ws.polling ? FOREIGN_POLL_MS : Infinity)) break
+      if (tally.over || !waitForPosts(deadline, ws.polling ? FOREIGN_POLL_MS : SLICE_MS, ws.checkDeaths)) break
     }
     tally.settle(ws.arrivals)
   } finally {

@@ -12,6 +12,7 @@
  * | 4     | REF     | arena block of a payload that does not fit inline, 0 if none | the completing thread |
  * | 5     | SLEEPERS| threads blocked in `result()`/`exception()` on STATE | each blocking waiter (+1/-1) |
  * | 6     | WATCH   | mailbox of the thread watching completion from its event loop, 0 if none | first watcher (CAS 0 -> box) |
+ * | 7     | RUNNER  | token (`threadId + 1`) of the pool worker running the call, 0 if none | the worker, after PENDING -> RUNNING |
  * | 8..15 | INLINE  | up to 32 payload bytes | the completing thread |
  *
  * Transitions (CPython's state machine): PENDING -> RUNNING (`startCell`), PENDING -> CANCELLED
@@ -36,6 +37,7 @@ export const VALUE = 3
 export const REF = 4
 export const SLEEPERS = 5
 export const WATCH = 6
+export const RUNNER = 7
 export const INLINE = 8
 export const WORDS = 16
 export const INLINE_BYTES = (WORDS - INLINE) * 4

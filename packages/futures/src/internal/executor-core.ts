@@ -40,7 +40,10 @@ export interface PoolShared {
   readonly broken: Event
   /** Released by each idle worker; taken by a submit that an idle worker will serve. */
   readonly idle: Semaphore
-  /** Per worker index: the cell of the item it is running, 0 if none (for a worker killed from outside). */
+  /**
+   * Per worker index: the cell of the item it took and is starting or running, 0 if none (for a
+   * worker killed from outside: whoever notices takes the cell with one exchange and fails it).
+   */
   readonly running: Int32Array
   /**
    * [0]: items submitted and not yet completed or dropped (the pool's thread stays alive while
@@ -129,6 +132,25 @@ export function failItem(shared: PoolShared, item: WorkItem, error: unknown): vo
   } catch {}
   releaseCell(item[0])
   itemDone(shared)
+}
+
+/**
+ * Fails the cell of an item a worker had taken (pending, running, or cancelled: then only
+ * acknowledged); one already completed (by a waiter, see `worker-liveness.ts`) is left as it is.
+ */
+function failTaken(c: Int32Array, error: unknown): void {
+  let cancelled = false
+  try {
+    cancelled = !startCell(c)
+  } catch {
+    // already running (or completed)
+  }
+  if (cancelled) return
+  try {
+    completeCell(c, EXCEPTION, error, 'setException')
+  } catch {
+    // completed meanwhile
+  }
 }
 
 /** Marks the pool broken and fails every queued item (keeps a shutdown sentinel in place). */
@@ -406,15 +428,20 @@ export class ExecutorCore {
   }
 
   /**
-   * A worker died without running its exit handler (killed from outside, out of memory): fails
-   * the item it was running and breaks the pool.
+   * Worker `index` (named `name`) has ended: seen by the `exit` event on this thread's event loop,
+   * or by a blocked wait of this thread after a slice (`worker-liveness.ts`); both come, in either
+   * order. If it died without running its exit handler (terminated from outside, out of memory),
+   * fails the call it was running and breaks the pool. A clean end leaves nothing to do: through
+   * the shutdown sentinel, or `process.exit()`/an uncaught error, whose exit handler failed its
+   * call and broke the pool before the thread ended. Idempotent; it touches only shared memory
+   * (the `running` slot is taken by one exchange) and reads this core's shutdown flag.
    */
-  workerLost(index: number, why: string): void {
+  workerLost(index: number, name: string): void {
     const at = Atomics.exchange(this.shared.running, index, 0)
+    if (at === 0 && (this.shared.broken.isSet() || this.#shutdown)) return
+    const why = `Worker ${name} was terminated or ran out of memory (it ended without running its exit handlers); the pool is broken`
     if (at !== 0) {
-      try {
-        completeCell(cellAt(at), EXCEPTION, new BrokenThreadPool(why), 'setException')
-      } catch {}
+      failTaken(cellAt(at), new BrokenThreadPool(why))
       releaseCell(at)
       itemDone(this.shared)
     }

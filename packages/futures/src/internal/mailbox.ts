@@ -238,9 +238,11 @@ async function consume(): Promise<void> {
  * Blocks this thread until something is posted to its mailbox, `deadline` passes or `sliceMs`
  * elapses, then drains it (running notices). Returns at once if a drain before sleeping ran
  * notices.
+ * @param onSlice run when the sleep ended by its time limit, before the drain (a check whose
+ *   outcome it may post, see worker-liveness.ts)
  * @returns false if the deadline passed
  */
-export function waitForPosts(deadline: number, sliceMs = Infinity): boolean {
+export function waitForPosts(deadline: number, sliceMs = Infinity, onSlice?: () => void): boolean {
   const b = myBox()
   // Completions posted since the caller last looked: report them instead of sleeping.
   if (drain() > 0) return true
@@ -251,7 +253,7 @@ export function waitForPosts(deadline: number, sliceMs = Infinity): boolean {
       const t = Math.min(remaining(deadline), sliceMs)
       if (t === 0) return false
       beforeBlocking()
-      Atomics.wait(b, BELL, bell, t)
+      if (Atomics.wait(b, BELL, bell, t) === 'timed-out') onSlice?.()
     }
   } finally {
     Atomics.sub(b, SLEEPERS, 1)

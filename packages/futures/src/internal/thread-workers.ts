@@ -1,11 +1,13 @@
 /**
  * Worker threads for the thread pools: starts a Tandem Thread running `workerLoop` for an
- * {@link ExecutorCore} and watches it for a death its exit handler could not report.
+ * {@link ExecutorCore} and watches it for a death its exit handler could not report (from the
+ * event loop, and from this thread's blocked waits: `worker-liveness.ts`).
  * @module
  */
 import { moduleRef, type TaskSpec } from '@tandem/sync/task'
 import { Thread, type HeapLimits } from '@tandem/sync/thread'
 import type { ExecutorCore } from './executor-core.ts'
+import { unwatchWorker, watchWorker } from './worker-liveness.ts'
 
 const WORKER_LOOP = moduleRef(new URL(`./worker-loop${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), 'workerLoop')
 
@@ -28,12 +30,14 @@ export function startThreadWorker(core: ExecutorCore, index: number, opts: Threa
     resourceLimits: opts.resourceLimits,
   })
   t.start()
-  // A worker killed from outside (out of memory, terminated) cannot run its exit handler:
-  // notice it here, from the event loop (without keeping the process alive for an idle pool).
+  // A worker killed from outside (out of memory, terminated) cannot run its exit handler. Its
+  // death is noticed here, from the event loop (without keeping the process alive for an idle
+  // pool), or sooner by a wait of this thread that is blocked meanwhile (worker-liveness.ts).
+  const lost = (): void => core.workerLost(index, t.name)
+  const watched = watchWorker(t.ident!, lost)
   void t._finished().then(() => {
-    if (!shared.broken.isSet() && (!core.isShutdown || Atomics.load(shared.running, index) !== 0)) {
-      core.workerLost(index, `Worker ${t.name} terminated abruptly (killed, or out of memory under resourceLimits); the pool is broken`)
-    }
+    unwatchWorker(watched)
+    lost()
   })
   return t
 }

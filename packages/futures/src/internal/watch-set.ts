@@ -5,13 +5,20 @@
  * @module
  */
 import { typeError } from '@tandem/sync/errors'
-import { describe } from '@tandem/sync/kit'
+import { describe, now } from '@tandem/sync/kit'
 import { Future } from '../future.ts'
 import { isWaitDone, STATE } from './cell.ts'
 import { unwatch, watch, type Watch } from './mailbox.ts'
+import { checkDeaths, failOrphan, SLICE_MS } from './worker-liveness.ts'
 
 /** Poll interval (ms) for futures watched by another thread. */
 export const FOREIGN_POLL_MS = 5
+
+/**
+ * Longest sleep (ms) of a blocking wait on a {@link WatchSet}: a pool worker that dies unseen is
+ * noticed after a slice (see {@link WatchSet.checkDeaths}).
+ */
+export { SLICE_MS }
 
 /** Collapses duplicates and checks that every element is a Future. */
 export function futureSet<F extends Future<unknown>>(fs: Iterable<F>, what: string): Set<F> {
@@ -84,6 +91,23 @@ export class WatchSet<F extends Future<unknown>> {
       }
     }
   }
+
+  /**
+   * After a slice of a blocking wait (at most once per SLICE_MS): runs the break path of this
+   * thread's pools whose workers ended unseen, and fails the watched futures still running on an
+   * ended worker of another thread's pool (see worker-liveness.ts). Their completions arrive as
+   * any other (mailbox, or the next poll).
+   */
+  readonly checkDeaths = (): void => {
+    const t = now()
+    if (t - this.#checked < SLICE_MS / 2) return
+    this.#checked = t
+    checkDeaths()
+    for (const w of this.#watches.values()) failOrphan(w.cell)
+    for (const f of this.#foreign) failOrphan(Future.cellOf(f as Future<unknown>))
+  }
+
+  #checked = now()
 
   /** Stops watching. */
   close(): void {

@@ -6,13 +6,15 @@
  * A worker that dies (process.exit in a task, an uncaught error outside a task) breaks the pool
  * from its own exit handler, as CPython does when a worker is lost: the future it was running
  * and every queued one fail with BrokenThreadPool, so no future is left pending even while the
- * submitting thread is blocked in `result()`.
+ * submitting thread is blocked in `result()`. A worker killed from outside runs no handler: the
+ * pool's thread, or a thread waiting for the call, notices (`worker-liveness.ts`), through the
+ * `running` slot and the cell's RUNNER word written here.
  */
-import { describe } from '@tandem/sync/kit'
+import { describe, THREAD_TOKEN } from '@tandem/sync/kit'
 import { currentThread } from '@tandem/sync/thread'
 import { loadTask, type TaskSpec } from '@tandem/sync/task'
 import { BrokenThreadPool } from '../errors.ts'
-import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, startCell } from './cell.ts'
+import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, RUNNER, startCell } from './cell.ts'
 import { breakPool, EAGER_BACKLOG, itemDone, POLLER, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
 
 /** How long an idle worker polls the queue before it sleeps. */
@@ -88,13 +90,17 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
     if (queue.qsize() > 0) queue._wake(1)
     const at = item[0]
     const c = cellAt(at)
+    // Published before the call starts: a death from here on (terminated, out of memory) fails it.
+    Atomics.store(running, index, at)
     if (!startCell(c)) {
+      Atomics.store(running, index, 0)
       releaseCell(at)
       itemDone(shared)
       continue
     }
+    // A thread waiting for this future, in any thread, fails it if this worker ends meanwhile.
+    Atomics.store(c, RUNNER, THREAD_TOKEN)
     current = item
-    Atomics.store(running, index, at)
     try {
       const fn = await taskAt(item[1])
       const { value: result } = await runItem(fn, item[2], item[3])
