@@ -44,7 +44,12 @@ test('Queue(4) under random aborts and timeouts from 17 threads: every item put 
   }
   for (let p = 0; p < PRODUCERS; p++) start('produce', [q, ctl, put, p * PER_PRODUCER, PER_PRODUCER, seed + p, p % 2 === 0])
   for (let c = 0; c < CONSUMERS; c++) start('consume', [q, ctl, put, got, total, seed + 100 + c, c % 2 === 0])
-  const timer = setTimeout(() => Atomics.store(ctl, STOP, 1), DEADLINE_MS)
+  // At the deadline: stop, and shut the queue down so that a put or get waiting without a
+  // timeout ends too (the STOP assertion below then reports the unfinished run).
+  const timer = setTimeout(() => {
+    Atomics.store(ctl, STOP, 1)
+    q.shutdown(true)
+  }, DEADLINE_MS)
   try {
     // The main thread produces its own items and consumes, both with async waits and aborts.
     await Promise.all([
