@@ -181,7 +181,7 @@ export class Barrier {
               // complete without this party. If the cycle completed before the abort was seen,
               // the other parties already passed with our arrival: the abort came too late.
               if (c[STATE] === FILLING) this.#break()
-              if (c[STATE] !== DRAINING) throw err
+              if ((c[STATE] as number) !== DRAINING) throw err // (#break() changed it: no narrowing)
             }
           }
           if (c[STATE]! < 0) throw new BrokenBarrierError()
