@@ -112,17 +112,9 @@ function defaultExcepthook(args: ExceptHookArgs): void {
  *   alive until it finishes.
  * - Memory: actions in the thread happen-before the return of a `join()` that sees it finish.
  *
- * @example
- * ```ts
- * import { Thread } from '@tandem/sync/thread'
- *
- * const t = new Thread({ target: (n: number) => console.log('got', n), args: [42], name: 'doubler' })
- * t.start()
- * console.log(t.join(), t.isAlive()) // got 42, then: true false
- * console.log(t.name) // doubler
- * ```
- * @example Subclass (the worker imports the class from `module`, so export it and keep
- * process-level code under `if (isMainThread)`):
+ * @example A target function, and a subclass overriding `run()` (the worker imports the
+ * subclass from its `module`, so export it and keep process-level code under
+ * `if (isMainThread)`):
  * ```ts
  * import { isMainThread } from 'node:worker_threads'
  * import { Thread } from '@tandem/sync/thread'
@@ -140,6 +132,9 @@ function defaultExcepthook(args: ExceptHookArgs): void {
  * }
  *
  * if (isMainThread) {
+ *   const t = new Thread({ target: (n: number) => console.log('got', n), args: [42], name: 'doubler' })
+ *   t.start()
+ *   console.log(t.join(), t.isAlive(), t.name) // got 42, then: true false doubler
  *   const g = new Greeter('world')
  *   g.start()
  *   g.join() // hello world
