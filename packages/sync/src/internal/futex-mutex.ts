@@ -70,9 +70,9 @@ export function checkOwner(c: Int32Array, index: number, owner: number): number 
  * Spins, then sleeps, until the word is ours or `deadline` passes.
  * - Throws {@link ABORTED} when the driver answers `'aborted'` (nothing to undo: we hold nothing).
  * - Throws {@link OwnerDiedError} if the lock is or becomes poisoned.
- * - `restore` (a Condition re-taking its lock after a wait): the wait cannot be given up, so an
- *   abort answer counts as a spurious wake-up; and a poisoned lock is taken over (TOOK_OVER) so
- *   that the waiter returns holding it, as a wait must.
+ * - `restore` (a Condition re-taking its lock after a wait): the wait cannot be given up (its ops
+ *   are not abortable, so a pending abort waits for the caller's next step); and a poisoned lock
+ *   is taken over (TOOK_OVER) so that the waiter returns holding it, as a wait must.
  */
 export function* lockWordGen(c: Int32Array, index: number, owner: number, deadline: number, what: string, restore = false): Waiter<LockResult> {
   for (let i = 0; i < SPIN_LIMIT; i++) {
@@ -81,7 +81,8 @@ export function* lockWordGen(c: Int32Array, index: number, owner: number, deadli
   // Mark CONTENDED so the holder's unlock knows to wake someone. We may take the lock by this
   // very exchange (it returned UNLOCKED); it then stays CONTENDED, costing one spare notify.
   let s = Atomics.exchange(c, index, CONTENDED)
-  const w = op(c, index, CONTENDED, Infinity)
+  // A restore cannot be given up: the driver keeps an abort for the caller's next abortable step.
+  const w = op(c, index, CONTENDED, Infinity, !restore)
   while (s !== UNLOCKED) {
     const who = checkOwner(c, index, owner)
     if (who === POISONED) {

@@ -21,13 +21,13 @@
  * plain `notify(cell, index, 1)` could land on our abandoned waiter and be lost.
  *
  * The abort is answered to exactly one op: the one pending when the signal fired, or else the
- * next one the generator yields. The generator decides what it means there:
- * - in a step that can be given up (waiting for a lock, an item, a notification), it undoes that
- *   step and everything before it, then throws {@link ABORTED}; the driver rejects with the
- *   signal's reason;
- * - in a step that must complete (re-acquiring a Condition's lock), it treats the answer as a
- *   spurious wake-up and goes on; if the operation then completes, the abort came too late and
- *   the operation's result stands.
+ * next one the generator yields; never to an op marked `abortable: false`, a step that must
+ * complete (re-taking a Condition's lock), which is woken, waits again, and leaves the abort
+ * pending for the operation's next abortable op. The generator decides what the answer means:
+ * in a step that can be given up (waiting for a lock, an item, a notification), it undoes that
+ * step and everything before it, then throws {@link ABORTED}; the driver rejects with the
+ * signal's reason. If the operation completes before any abortable op is answered, the abort
+ * came too late and the operation's result stands.
  * Any other error thrown by the generator is the operation's error.
  *
  * @module
@@ -39,6 +39,11 @@ export interface WaitOp {
   readonly index: number
   value: number
   timeout: number
+  /**
+   * False for a step that must complete (a Condition re-taking its lock): the driver never
+   * answers it `'aborted'` and keeps a pending abort for the operation's next abortable step.
+   */
+  abortable: boolean
 }
 
 /** What a wait returned; `'aborted'` only from {@link runAsync}. */
@@ -48,8 +53,8 @@ export type WaitResult = 'ok' | 'not-equal' | 'timed-out' | 'aborted'
 export type Waiter<R> = Generator<WaitOp, R, WaitResult>
 
 /** A reusable op object: generators mutate and yield it to avoid an allocation per wait. */
-export function op(cell: Int32Array, index: number, value: number, timeout: number): WaitOp {
-  return { cell, index, value, timeout }
+export function op(cell: Int32Array, index: number, value: number, timeout: number, abortable = true): WaitOp {
+  return { cell, index, value, timeout, abortable }
 }
 
 let blockingHook: (() => void) | undefined
@@ -163,7 +168,7 @@ export async function runAsync<R>(gen: Waiter<R>, signal?: AbortSignal, keepAliv
       const w = step.value
       if (stepHook !== undefined) stepHook(w, n++)
       let result: WaitResult
-      if (aborted && !delivered) {
+      if (aborted && !delivered && w.abortable) {
         result = 'aborted'
       } else {
         const res = Atomics.waitAsync(w.cell, w.index, w.value, w.timeout)
@@ -174,7 +179,7 @@ export async function runAsync<R>(gen: Waiter<R>, signal?: AbortSignal, keepAliv
         } else {
           result = res.value
         }
-        if (aborted && !delivered) result = 'aborted'
+        if (aborted && !delivered && w.abortable) result = 'aborted'
       }
       if (result === 'aborted') delivered = true
       step = gen.next(result)
