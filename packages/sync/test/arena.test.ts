@@ -6,7 +6,7 @@
 import test from 'ava'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { alloc, blocksInUse, dropGroupedRef, GROUP_SIZE, groupRef, int32At, refCount, release, type RefGroup } from '../src/internal/arena.ts'
+import { alloc, arenaCheck, arenaStats, blocksInUse, dropGroupedRef, GROUP_SIZE, groupRef, int32At, refCount, release, type RefGroup } from '../src/internal/arena.ts'
 import { InternalStateError } from '../src/errors.ts'
 import { Lock } from '../src/lock.ts'
 import { Condition } from '../src/condition.ts'
@@ -77,7 +77,7 @@ test.serial('arena: a Condition and its lock are freed when their last handles a
     const cond = new Condition(new Lock())
     t.truthy(cond)
   })()
-  t.is(blocksInUse(), before + 2)
+  t.is(blocksInUse(), before + 3, 'the lock, the condition and its first segment of waiter slots')
   for (let i = 0; i < 10 && blocksInUse() > before; i++) {
     gc()
     await sleep(20)
@@ -121,32 +121,77 @@ test('arena: a small block released twice is caught while it sits in the cache',
 })
 
 /**
- * Worker target: allocates `n` 32-byte blocks, notes their offsets in `out`, frees them. (`lock`
- * only gives the worker a handle, which its exit handler gives back after emptying its cache.)
+ * Worker target: allocates `n` blocks of 32 bytes and frees them (into its cache), raises
+ * `flags[CACHED]`, and waits for `flags[GO]`; then, if `oneMore`, frees one more 32-byte block
+ * and raises `flags[FREED]`, and waits for `flags[END]` before returning.
  */
-async function allocAndFree(_i: number, out: Int32Array, n: number, _lock: Lock): Promise<void> {
+async function cacheAndWait(_i: number, flags: Int32Array, n: number, oneMore: boolean): Promise<void> {
   const { alloc, release } = await import('@tandem/sync/kit')
+  const CACHED = 0, GO = 1, FREED = 2, END = 3
+  const extra = alloc(32)
   const blocks = Array.from({ length: n }, () => alloc(32))
-  blocks.forEach((b, i) => (out[i] = b))
   for (const b of blocks) release(b)
+  Atomics.store(flags, CACHED, 1)
+  Atomics.wait(flags, GO, 0, 30_000)
+  if (oneMore) release(extra)
+  Atomics.store(flags, FREED, 1)
+  Atomics.wait(flags, END, 0, 30_000)
+  if (!oneMore) release(extra)
 }
 
-test('arena: a worker that exits gives its cached free blocks back to the shared free lists', async (t) => {
+const [CACHED, GO, FREED, END] = [0, 1, 2, 3]
+/** Block size of a 32-byte payload (8-byte header), what a cached 32-byte block keeps in use. */
+const BLOCK_32 = 40
+
+test.serial('arena: a worker that exits gives its cached free blocks back to the free memory', async (t) => {
   t.timeout(60_000)
-  const N = 50
-  const freed = new Int32Array(new SharedArrayBuffer(4 * N))
-  const taken = new Int32Array(new SharedArrayBuffer(4 * N))
-  // The first worker's freed blocks stay in its cache until it exits. Its exit handler (which
-  // runs a little after its target returns) empties the cache, then gives back its Lock handle.
-  // A second worker allocating the same class (its own cache empty) then gets exactly those
-  // blocks from the shared lists.
-  const lock = new Lock()
-  const at = offsetOf(lock)
-  await joinAll(spawnMany(1, allocAndFree, freed, N, lock))
-  await until(() => refCount(at) === 1, 30_000, 'the worker to exit')
-  await joinAll(spawnMany(1, allocAndFree, taken, N, lock))
-  const first = new Set(freed)
-  t.is([...taken].filter((b) => first.has(b)).length, N)
+  const N = 100
+  const before = arenaStats()
+  const flags = new Int32Array(new SharedArrayBuffer(16))
+  const threads = spawnMany(1, cacheAndWait, flags, N, false)
+  try {
+    await until(() => Atomics.load(flags, CACHED) === 1, 30_000, 'the worker to cache its blocks')
+    // The freed blocks sit in the worker's cache: no longer live, but not free memory either.
+    t.true(arenaStats().used >= before.used + N * BLOCK_32, 'cached blocks stay in use')
+  } finally {
+    for (const i of [GO, END]) {
+      Atomics.store(flags, i, 1)
+      Atomics.notify(flags, i)
+    }
+    await joinAll(threads)
+  }
+  // Its exit handler (a little after the target returns) empties the cache.
+  await until(() => arenaStats().used <= before.used, 30_000, 'the exited worker to give its cache back').catch(() => {})
+  t.is(arenaStats().used, before.used)
+  t.is(blocksInUse(), before.blocks)
+  arenaCheck()
+})
+
+test.serial('arena: a thread that grows the arena makes every other thread give its cache back at its next free', async (t) => {
+  t.timeout(60_000)
+  const N = 100
+  const flags = new Int32Array(new SharedArrayBuffer(16))
+  const threads = spawnMany(1, cacheAndWait, flags, N, true)
+  let big = 0
+  try {
+    await until(() => Atomics.load(flags, CACHED) === 1, 30_000, 'the worker to cache its blocks')
+    // Larger than the buffer: this allocation must grow it.
+    big = alloc(arenaStats().size)
+    const grown = arenaStats().used
+    Atomics.store(flags, GO, 1)
+    Atomics.notify(flags, GO)
+    await until(() => Atomics.load(flags, FREED) === 1, 30_000, 'the worker to free one more block')
+    const after = arenaStats().used
+    t.true(after <= grown - BLOCK_32 * N, `the worker's ${N} cached blocks went back with its next free (used ${after}, was ${grown})`)
+  } finally {
+    if (big !== 0) release(big)
+    for (const i of [GO, END]) {
+      Atomics.store(flags, i, 1)
+      Atomics.notify(flags, i)
+    }
+    await joinAll(threads)
+  }
+  arenaCheck()
 })
 
 // ---- grouped references ---------------------------------------------------------------------------

@@ -7,11 +7,19 @@
  * The first thread that needs it (normally the main thread) creates it; every Tandem worker
  * receives it in `workerData` (see `process-state.ts`) before any of its code runs.
  *
- * Algorithm: a segregated-fit allocator (power-of-two size classes, one LIFO free list each,
- * bump allocation from TOP with `SharedArrayBuffer.prototype.grow` when the arena is full),
- * guarded by one futex lock; blocks are reference counted by their handles. Each thread keeps a
- * small cache of freed blocks of the smallest classes (futures, locks, events), so that churning
- * through short-lived cells takes no lock.
+ * Algorithm: Knuth's boundary-tag allocator (TAOCP vol. 1, 2.5: a size word before every block,
+ * a copy of it at the end of every free block, so a freed block merges with both free neighbours
+ * in constant time) with segregated free lists indexed as in TLSF (Masmano, Ripoll, Crespo and
+ * Real, "TLSF: a new dynamic memory allocator for real-time systems", 2004: exact lists for
+ * blocks under 256 B, then 8 lists per power of two, and a bitmap of the non-empty lists). A
+ * request takes the first block of the first non-empty list whose blocks are all large enough
+ * (good fit) and splits off the rest; with none, it takes fresh memory at TOP, growing the buffer
+ * (`SharedArrayBuffer.prototype.grow`) when needed. A freed block merges with free neighbours,
+ * and a free block that reaches TOP moves TOP down instead of joining a list, so after a peak the
+ * memory serves requests of any size again. One futex lock guards the lists and TOP; blocks are
+ * reference counted by their handles. Each thread keeps a small cache of freed blocks of the
+ * smallest sizes (futures, locks, events) so that churning through short-lived cells takes no
+ * lock; cached blocks count as used until the cache gives them back (see "Per-thread cache").
  *
  * Layout (Int32 words at the start of the buffer):
  *
@@ -19,19 +27,45 @@
  * | ----- | ------ | ------ | ---------- |
  * | 0     | MAGIC  | ARENA_MAGIC | creator |
  * | 1     | LOCK   | UNLOCKED 0, LOCKED 1, CONTENDED 2 | allocating/freeing threads |
- * | 2     | TOP    | byte offset of the first never-allocated byte | holder of LOCK |
+ * | 2     | TOP    | byte offset of the end of the last block (all memory above is unused) | holder of LOCK |
  * | 3     | ID     | random id telling arenas apart (a thread outside Tandem has its own) | creator |
- * | 4     | BLOCKS | blocks in use (for tests and leak checks) | holder of LOCK |
- * | 8 + k | FREE_k | byte offset of the first free block of class k (payload 16 << k bytes), 0 if none | holder of LOCK |
+ * | 4     | BLOCKS | live blocks (for tests and leak checks; blocks in thread caches are not live) | alloc/free (Atomics.add/sub) |
+ * | 5     | USED   | bytes (headers included) of blocks outside the free lists: live or cached by a thread | holder of LOCK |
+ * | 6     | FREE_BYTES | bytes of the blocks on the free lists (all below TOP) | holder of LOCK |
+ * | 7     | EPOCH  | incremented when the arena runs short: every thread then gives its cache back | holder of LOCK |
+ * | 8..14 | BITMAP | bit b of the 224-bit map: list b is non-empty | holder of LOCK |
+ * | 16 + b | LIST_b | payload offset of the first free block of list b (b < LIST_COUNT), 0 if none | holder of LOCK |
  *
- * Block (8-byte header before an 8-aligned payload):
+ * Block (a SIZE word and a REFS word before the payload; block sizes are multiples of 8, payloads
+ * 8-aligned, the smallest block 24 bytes):
  *
- * | word | name  | values | written by |
- * | ---- | ----- | ------ | ---------- |
- * | -2   | CLASS | size class k, or FREE_MARK - k while on a free list | holder of LOCK |
- * | -1   | REFS  | live handles + encodings in transit; the block is freed when it drops to 0 | anyone (Atomics.add/sub) |
+ * | word (from the payload) | name  | values | written by |
+ * | ----------------------- | ----- | ------ | ---------- |
+ * | -2                      | SIZE  | block size in bytes, with flag INUSE 1 (live or cached) and PREV_FREE 2 (the block just below is free) | holder of LOCK |
+ * | -1                      | REFS  | live handles + encodings in transit; the block is freed when it drops to 0 | anyone (Atomics.add/sub) |
+ * | 0 (free blocks)         | NEXT  | payload offset of the next block on the same list, 0 if last | holder of LOCK |
+ * | 1 (free blocks)         | PREV  | payload offset of the previous block on the list, 0 if first | holder of LOCK |
+ * | size/4 - 3 (free blocks) | FOOT | the block size again (the boundary tag the block above reads) | holder of LOCK |
  *
- * While free, the payload's first word links to the next free block of the class.
+ * Invariants (checked by {@link arenaCheck}): blocks tile [ARENA_HEADER_BYTES, TOP); no two free
+ * blocks are adjacent; the block below TOP is not free; USED + FREE_BYTES = TOP - ARENA_HEADER_BYTES.
+ *
+ * List index of a block of `s` bytes: `s >> 3` for s < 256 (one size per list), else
+ * `32 + 8 * (log2(s) - 8) + (the 3 bits below the leading one)`.
+ *
+ * Only the lock holder writes a SIZE word (the cache paths only read it), so the PREV_FREE bit
+ * that freeing or allocating a neighbour sets or clears never races with another write.
+ *
+ * Per-thread cache: a thread keeps up to CACHE_MAX freed blocks of each size from 24 to 72 bytes
+ * (payloads 16 to 64 B) and allocates them again without the lock. To the shared allocator they
+ * are in use, so they cannot merge while cached: the cache gives its oldest half back when it is
+ * full, all of it when the thread grows the arena or finds it exhausted (and, through EPOCH,
+ * every other thread's at its next cached free), and a worker gives it back when it exits.
+ *
+ * Giving memory back: a SharedArrayBuffer cannot shrink and JavaScript cannot tell the kernel
+ * that a page is unused (no `madvise`), so memory touched at a peak stays in the process's
+ * resident set. What the arena does give back is address space for any size: free tail memory
+ * lowers TOP, free blocks merge, and new blocks are carved from that memory first.
  *
  * Reference counting: `new X()` creates a block with REFS = 1, owned by that handle. Encoding a
  * handle for another thread adds 1 (the "transit" reference); the handle revived from it adopts
@@ -43,29 +77,46 @@
  */
 import { isMainThread } from 'node:worker_threads'
 import { boot } from './process-state.ts'
-import { InternalStateError, rangeError } from '../errors.ts'
+import { ArenaExhaustedError, InternalStateError, rangeError } from '../errors.ts'
 
 const MAGIC = 0
 const LOCK = 1
 const TOP = 2
 const ID = 3
 const BLOCKS = 4
-const FREE = 8
-const CLASSES = 26 // payloads 16 B .. 512 MiB
-const HEADER_BYTES = (FREE + CLASSES) * 4
+const USED = 5
+const FREE_BYTES = 6
+const EPOCH = 7
+const BITMAP = 8
+const BITMAP_WORDS = 7
+const LIST = 16
+const LIST_COUNT = 208 // lists 3..31 exact (24..248 B), then 8 per power of two up to 2^30
+/** Bytes before the first block (the header words above, 8-aligned). */
+const ARENA_HEADER_BYTES = (LIST + LIST_COUNT) * 4
 
-const CLASS = -2
+const SIZE = -2
 const REFS = -1
+const NEXT = 0
+const PREV = 1
+const INUSE = 1
+const PREV_FREE = 2
+const SIZE_MASK = ~7
 const BLOCK_HEADER = 8
-const FREE_MARK = -1000
+const MIN_BLOCK = 24
+/** Lists whose blocks all have one size (`s >> 3`, s < 256). */
+const EXACT_LISTS = 32
+/** Free blocks of a list that a search looks through for one large enough before growing. */
+const SCAN_LIMIT = 32
 
-const ARENA_MAGIC = 0x7a4d3e11
+const ARENA_MAGIC = 0x7a4d3e12
 const UNLOCKED = 0
 const LOCKED = 1
 const CONTENDED = 2
 
 const INITIAL_BYTES = 1 << 20
 const MAX_BYTES = 1 << 30
+/** Largest payload: a block must fit in the arena after its header words. */
+const MAX_PAYLOAD = MAX_BYTES - ARENA_HEADER_BYTES - BLOCK_HEADER
 
 let buffer: SharedArrayBuffer | undefined
 // Fixed-length views over the first `viewBytes` bytes, made again when the arena has grown
@@ -92,7 +143,7 @@ export function arenaBuffer(): SharedArrayBuffer {
     const sab = new SharedArrayBuffer(INITIAL_BYTES, { maxByteLength: MAX_BYTES })
     const w = new Int32Array(sab)
     w[MAGIC] = ARENA_MAGIC
-    w[TOP] = HEADER_BYTES
+    w[TOP] = ARENA_HEADER_BYTES
     w[ID] = (Math.random() * 0x7fffffff) | 1
     adoptArena(sab)
   }
@@ -106,6 +157,7 @@ export function adoptArena(sab: SharedArrayBuffer): void {
   buffer = sab
   refreshViews()
   if (words[MAGIC] !== ARENA_MAGIC) throw new InternalStateError('Not a Tandem arena')
+  seenEpoch = words[EPOCH]!
 }
 
 /** Id of this thread's arena. */
@@ -114,108 +166,410 @@ export function arenaId(): number {
   return words[ID]!
 }
 
+// Drepper's mutex ("Futexes Are Tricky", mutex 2). Every critical section is a bounded amount of
+// work (one allocation or free, a flush of at most CACHE_MAX blocks, or a growth); taking the
+// lock (an Atomics read-modify-write) orders everything the previous holder wrote before its
+// unlock() ahead of what this holder reads. The views are fitted to TOP on entry because the
+// previous holder may have grown the buffer.
 function lock(): void {
-  if (Atomics.compareExchange(words, LOCK, UNLOCKED, LOCKED) === UNLOCKED) return
-  // Drepper's mutex; the critical sections are a few hundred instructions long.
-  let s = Atomics.exchange(words, LOCK, CONTENDED)
-  while (s !== UNLOCKED) {
-    Atomics.wait(words, LOCK, CONTENDED)
-    s = Atomics.exchange(words, LOCK, CONTENDED)
+  if (Atomics.compareExchange(words, LOCK, UNLOCKED, LOCKED) !== UNLOCKED) {
+    let s = Atomics.exchange(words, LOCK, CONTENDED)
+    while (s !== UNLOCKED) {
+      Atomics.wait(words, LOCK, CONTENDED)
+      s = Atomics.exchange(words, LOCK, CONTENDED)
+    }
   }
+  fit(words[TOP]!)
 }
 
 function unlock(): void {
   if (Atomics.exchange(words, LOCK, UNLOCKED) === CONTENDED) Atomics.notify(words, LOCK, 1)
 }
 
-// Per-thread cache of free blocks of the classes below CACHED_CLASSES (payloads 16..64 B), at
-// most CACHE_MAX each: allocated and freed without the lock. A cached block is marked free (its
-// CLASS word) and not counted in BLOCKS; a worker gives its cache back when it exits.
-const CACHED_CLASSES = 3
-const CACHE_MAX = 256
-const cache: number[][] = Array.from({ length: CACHED_CLASSES }, () => [])
-let exiting = false
+// ---- free lists (caller holds the lock) ----------------------------------------------------------
 
-function classOf(size: number): number {
-  const k = Math.max(0, 32 - Math.clz32(Math.max(16, size) - 1) - 4)
-  if (k >= CLASSES) throw rangeError(`Cannot allocate ${size} bytes of shared memory (the arena's largest block is ${16 << (CLASSES - 1)} bytes)`)
-  return k
+/** List of a free block of `s` bytes. */
+function listOf(s: number): number {
+  if (s < 256) return s >> 3
+  const log = 31 - Math.clz32(s)
+  return EXACT_LISTS + ((log - 8) << 3) + ((s >>> (log - 3)) & 7)
+}
+
+/** First list whose blocks all hold at least `s` bytes. */
+function listAtLeast(s: number): number {
+  if (s < 256) return s >> 3
+  const log = 31 - Math.clz32(s)
+  const list = EXACT_LISTS + ((log - 8) << 3) + ((s >>> (log - 3)) & 7)
+  return (s & ((1 << (log - 3)) - 1)) === 0 ? list : list + 1
+}
+
+/** First non-empty list at or above `from`, -1 if none. Caller holds the lock. */
+function firstListFrom(from: number): number {
+  let w = from >> 5
+  if (w >= BITMAP_WORDS) return -1
+  let bits = words[BITMAP + w]! & (-1 << (from & 31))
+  while (bits === 0) {
+    if (++w >= BITMAP_WORDS) return -1
+    bits = words[BITMAP + w]!
+  }
+  return (w << 5) + 31 - Math.clz32(bits & -bits)
+}
+
+/** Puts the free block `at` of `s` bytes on its list and tags it. Caller holds the lock. */
+function insertFree(at: number, s: number): void {
+  const i = at >> 2
+  const list = listOf(s)
+  const head = words[LIST + list]!
+  words[i + SIZE] = s // free, and the block below is not free (it would have merged)
+  words[i + NEXT] = head
+  words[i + PREV] = 0
+  words[((at + s) >> 2) - 3] = s // FOOT: the last word of the block
+  if (head !== 0) words[(head >> 2) + PREV] = at
+  else words[BITMAP + (list >> 5)] |= 1 << (list & 31)
+  words[LIST + list] = at
+  words[((at + s) >> 2) + SIZE] |= PREV_FREE // the block above (below TOP: a free block never reaches TOP)
+  words[FREE_BYTES] += s
+}
+
+/** Takes the free block `at` of `s` bytes off its list. Caller holds the lock. */
+function removeFree(at: number, s: number): void {
+  const i = at >> 2
+  const next = words[i + NEXT]!
+  const prev = words[i + PREV]!
+  if (prev !== 0) words[(prev >> 2) + NEXT] = next
+  else {
+    const list = listOf(s)
+    if (words[LIST + list] !== at) throw new InternalStateError(`Arena free list ${list} is corrupt at ${at}`)
+    words[LIST + list] = next
+    if (next === 0) words[BITMAP + (list >> 5)] &= ~(1 << (list & 31))
+  }
+  if (next !== 0) words[(next >> 2) + PREV] = prev
+  words[FREE_BYTES] -= s
+}
+
+/** The first block of `list` that holds at least `s` bytes, looking at most `max` blocks; 0 if none. */
+function scan(list: number, s: number, max: number): number {
+  for (let b = words[LIST + list]!, n = 0; b !== 0 && n < max; b = words[(b >> 2) + NEXT]!, n++) {
+    if ((words[(b >> 2) + SIZE]! & SIZE_MASK) >= s) return b
+  }
+  return 0
+}
+
+/**
+ * Carves a block of `s` bytes from the free lists or TOP, without growing the buffer past
+ * `limit`. Caller holds the lock.
+ * @returns the payload offset, 0 if nothing fits
+ */
+function allocLocked(s: number, limit: number): number {
+  let list = firstListFrom(listAtLeast(s))
+  let at = list >= 0 ? words[LIST + list]! : 0
+  // Else the list of `s` itself may hold a block large enough (its sizes span 1/8 more): a few
+  // are looked at before taking fresh memory, all of them before giving up.
+  if (at === 0 && s >= 256) at = scan((list = listOf(s)), s, SCAN_LIMIT)
+  if (at === 0) {
+    const top = words[TOP]!
+    if (top + s <= limit) {
+      if (top + s > buffer!.byteLength) {
+        buffer!.grow(Math.min(MAX_BYTES, Math.max(top + s, buffer!.byteLength * 2)))
+        refreshViews()
+      }
+      at = top + BLOCK_HEADER
+      words[(at >> 2) + SIZE] = s | INUSE // the block below TOP is never free
+      words[TOP] = top + s
+      words[USED] += s
+      return at
+    }
+    if (s >= 256) at = scan(list, s, Infinity)
+    if (at === 0) return 0
+  }
+  const i = at >> 2
+  const have = words[i + SIZE]!
+  if ((have & (INUSE | PREV_FREE)) !== 0) throw new InternalStateError(`Arena free list ${list} is corrupt at ${at} (size word ${have})`)
+  removeFree(at, have)
+  if (have - s >= MIN_BLOCK) {
+    words[i + SIZE] = s | INUSE
+    insertFree(at + s, have - s)
+  } else {
+    s = have
+    words[i + SIZE] = s | INUSE
+    words[((at + s) >> 2) + SIZE] &= ~PREV_FREE
+  }
+  words[USED] += s
+  return at
+}
+
+/** Returns the block `at` (live or cached) to the free memory, merging it. Caller holds the lock. */
+function freeLocked(at: number): void {
+  const i = at >> 2
+  const tag = words[i + SIZE]!
+  let s = tag & SIZE_MASK
+  if ((tag & INUSE) === 0 || s < MIN_BLOCK) throw new InternalStateError(`Arena block at ${at} freed twice or corrupt (size word ${tag})`)
+  words[USED] -= s
+  if ((tag & PREV_FREE) !== 0) {
+    const below = words[i - 3]! // the FOOT of the block below
+    const b = at - below
+    if (words[(b >> 2) + SIZE] !== below) throw new InternalStateError(`Arena block below ${at} is corrupt (boundary tag ${below})`)
+    removeFree(b, below)
+    at = b
+    s += below
+  }
+  const above = at + s
+  if (above - BLOCK_HEADER === words[TOP]) {
+    words[TOP] = at - BLOCK_HEADER
+    return
+  }
+  const tagAbove = words[(above >> 2) + SIZE]!
+  if ((tagAbove & INUSE) === 0) {
+    removeFree(above, tagAbove)
+    s += tagAbove
+  }
+  insertFree(at, s)
+}
+
+// ---- allocation ------------------------------------------------------------------------------------
+
+// Per-thread cache of freed blocks of 24..72 bytes (CACHED_SIZES sizes, at most CACHE_MAX each):
+// allocated and freed without the lock. A cached block keeps its INUSE tag (the shared allocator
+// sees it as used, counted in USED) and REFS 0, and is not counted in BLOCKS.
+const CACHED_SIZES = 7
+const CACHE_LARGEST = MIN_BLOCK + 8 * (CACHED_SIZES - 1)
+const CACHE_MAX = 256
+const cache: number[][] = Array.from({ length: CACHED_SIZES }, () => [])
+let exiting = false
+/** The EPOCH this thread's cache last answered. */
+let seenEpoch = 0
+
+/** Block size for a payload of `size` bytes. */
+function blockSize(size: number): number {
+  if (!(size <= MAX_PAYLOAD)) {
+    throw rangeError(`Cannot allocate ${size} bytes of shared memory: the arena holds at most ${MAX_BYTES} bytes, so its largest block holds ${MAX_PAYLOAD}`)
+  }
+  return size <= 16 ? MIN_BLOCK : (size + BLOCK_HEADER + 7) & SIZE_MASK
 }
 
 /**
  * Allocates a zeroed block of at least `size` bytes with REFS = 1.
  * @returns the payload's byte offset (8-aligned)
+ * @throws {ArenaExhaustedError} `ERR_ARENA_EXHAUSTED` if no free memory of that size is left below the arena's 1 GiB limit
  */
 export function alloc(size: number): number {
   arenaBuffer()
-  const k = classOf(size)
-  const payload = 16 << k
-  let at: number
-  if (k < CACHED_CLASSES && cache[k]!.length > 0) {
-    at = cache[k]!.pop()!
-    fit(at + payload)
-    if (words[(at >> 2) + CLASS] !== FREE_MARK - k) throw new InternalStateError(`Arena block cache ${k} is corrupt at ${at}`)
-  } else {
-    lock()
-    try {
-      at = words[FREE + k]!
-      if (at !== 0) {
-        fit(at + payload)
-        if (words[(at >> 2) + CLASS] !== FREE_MARK - k) throw new InternalStateError(`Arena free list ${k} is corrupt at ${at}`)
-        words[FREE + k] = words[at >> 2]!
-      } else {
-        at = words[TOP]! + BLOCK_HEADER
-        const end = at + payload
-        if (end > buffer!.byteLength) {
-          if (end > MAX_BYTES) throw rangeError(`The shared-memory arena is full (${MAX_BYTES} bytes); release Tandem objects you no longer use`)
-          buffer!.grow(Math.min(MAX_BYTES, Math.max(end, buffer!.byteLength * 2)))
-        }
-        fit(end)
-        words[TOP] = end
-      }
-    } finally {
-      unlock()
+  const s = blockSize(size)
+  let at = 0
+  if (s <= CACHE_LARGEST) {
+    const c = cache[(s >> 3) - 3]!
+    if (c.length > 0) {
+      at = c.pop()!
+      fit(at + s - BLOCK_HEADER)
+      if ((words[(at >> 2) + SIZE]! & ~PREV_FREE) !== (s | INUSE)) throw new InternalStateError(`Arena block cache is corrupt at ${at}`)
     }
   }
-  words[(at >> 2) + CLASS] = k
+  if (at === 0) at = allocShared(s, size)
   Atomics.add(words, BLOCKS, 1)
-  bytes.fill(0, at, at + payload)
+  bytes.fill(0, at, at + s - BLOCK_HEADER)
   // Published to other threads by whatever carries the offset to them (postMessage, or a
   // queue's release of its lock), which happens after this store.
   Atomics.store(words, (at >> 2) + REFS, 1)
   return at
 }
 
-function free(at: number): void {
-  fit(at)
-  const k = words[(at >> 2) + CLASS]!
-  if (k < 0 || k >= CLASSES) throw new InternalStateError(`Arena block at ${at} freed twice or corrupt (class ${k})`)
-  words[(at >> 2) + CLASS] = FREE_MARK - k
-  Atomics.sub(words, BLOCKS, 1)
-  if (k < CACHED_CLASSES && cache[k]!.length < CACHE_MAX && !exiting) {
-    cache[k]!.push(at)
-    return
-  }
+/** Allocates a block of `s` bytes under the lock (for a payload of `size`). */
+function allocShared(s: number, size: number): number {
   lock()
   try {
-    pushFree(at, k)
+    let at = allocLocked(s, buffer!.byteLength)
+    if (at !== 0) return at
+    // The buffer must grow, or is at its limit: first let the cached blocks merge (this
+    // thread's now, the other threads' at their next cached free).
+    words[EPOCH] = (words[EPOCH]! + 1) | 0
+    if (flushCacheLocked()) at = allocLocked(s, buffer!.byteLength)
+    if (at === 0) at = allocLocked(s, MAX_BYTES)
+    if (at !== 0) return at
+    throw exhausted(size)
   } finally {
     unlock()
   }
 }
 
-/** Links a free block (marked, uncounted) into its class's list; the caller holds the lock. */
-function pushFree(at: number, k: number): void {
-  words[at >> 2] = words[FREE + k]!
-  words[FREE + k] = at
+/** The error for a request of `size` bytes that does not fit. Caller holds the lock. */
+function exhausted(size: number): ArenaExhaustedError {
+  const unused = MAX_BYTES - words[TOP]! // above TOP, never allocated
+  const free = words[FREE_BYTES]! + unused
+  const largest = Math.max(largestFreeLocked(), unused) - BLOCK_HEADER
+  const inUse =
+    `Cannot allocate ${size} bytes of shared memory: the arena is at its limit of 1 GiB (${MAX_BYTES} bytes), with ` +
+    `${words[USED]!} bytes in use by ${Atomics.load(words, BLOCKS)} live blocks (and small blocks that threads keep cached for reuse)`
+  return new ArenaExhaustedError(
+    free >= size + BLOCK_HEADER
+      ? `${inUse}; ${free} bytes are free, but in pieces too small (the largest holds ${Math.max(0, largest)} bytes). ` +
+          'Free pieces merge when the objects between them go: let go of Tandem objects you no longer need, or pass large data another way'
+      : `${inUse}; ${free} bytes are free. Let go of Tandem objects you no longer need (queues holding large items, futures, primitives), or pass large data another way`,
+  )
 }
 
-/** Gives this thread's cached free blocks back to the shared free lists. */
+/** Size of the largest free block (0 if none). Caller holds the lock. */
+function largestFreeLocked(): number {
+  const list = lastList()
+  let largest = 0
+  for (let b = list < 0 ? 0 : words[LIST + list]!; b !== 0; b = words[(b >> 2) + NEXT]!) largest = Math.max(largest, words[(b >> 2) + SIZE]!)
+  return largest
+}
+
+/** The highest non-empty list, -1 if none. Caller holds the lock. */
+function lastList(): number {
+  for (let w = BITMAP_WORDS - 1; w >= 0; w--) {
+    const bits = words[BITMAP + w]!
+    if (bits !== 0) return (w << 5) + 31 - Math.clz32(bits)
+  }
+  return -1
+}
+
+function free(at: number): void {
+  fit(at)
+  const tag = words[(at >> 2) + SIZE]!
+  const s = tag & SIZE_MASK
+  if ((tag & INUSE) === 0 || s < MIN_BLOCK) throw new InternalStateError(`Arena block at ${at} freed twice or corrupt (size word ${tag})`)
+  Atomics.sub(words, BLOCKS, 1)
+  if (s <= CACHE_LARGEST && !exiting) {
+    const c = cache[(s >> 3) - 3]!
+    if (c.length < CACHE_MAX && words[EPOCH] === seenEpoch) {
+      c.push(at)
+      return
+    }
+    // Full, or the arena ran short: the oldest half of this size (or the whole cache) and this
+    // block go back, so that no cached block stays out of the free memory for long.
+    lock()
+    try {
+      if (words[EPOCH] !== seenEpoch) flushCacheLocked()
+      else for (const b of c.splice(0, CACHE_MAX >> 1)) freeLocked(b)
+      freeLocked(at)
+    } finally {
+      unlock()
+    }
+    return
+  }
+  lock()
+  try {
+    freeLocked(at)
+  } finally {
+    unlock()
+  }
+}
+
+/**
+ * Gives this thread's cached blocks back to the free memory. Caller holds the lock.
+ * @returns true if there were any
+ */
+function flushCacheLocked(): boolean {
+  seenEpoch = words[EPOCH]!
+  let any = false
+  for (const c of cache) {
+    for (let j = 0; j < c.length; j++) freeLocked(c[j]!)
+    any ||= c.length > 0
+    c.length = 0
+  }
+  return any
+}
+
+/** Gives this thread's cached free blocks back to the free memory. */
 function flushCache(): void {
   if (cache.every((c) => c.length === 0)) return
   lock()
   try {
-    for (let k = 0; k < CACHED_CLASSES; k++) for (const at of cache[k]!.splice(0)) pushFree(at, k)
+    flushCacheLocked()
+  } finally {
+    unlock()
+  }
+}
+
+/** What the arena holds now (tests, diagnostics and error messages). */
+export interface ArenaStats {
+  /** Most bytes the arena may grow to. */
+  readonly limit: number
+  /** Bytes of the buffer now (it never shrinks). */
+  readonly size: number
+  /** End of the last block: memory above it is unused. */
+  readonly top: number
+  /** Bytes (headers included) of live blocks and of blocks cached by threads. */
+  readonly used: number
+  /** Bytes of free blocks below `top`. */
+  readonly free: number
+  /** Size of the largest free block below `top` (headers included), 0 if none. */
+  readonly largestFree: number
+  /** Live blocks. */
+  readonly blocks: number
+  /** Blocks in this thread's cache. */
+  readonly cachedHere: number
+}
+
+/** A snapshot of the arena's counters. */
+export function arenaStats(): ArenaStats {
+  arenaBuffer()
+  lock()
+  try {
+    return {
+      limit: MAX_BYTES,
+      size: buffer!.byteLength,
+      top: words[TOP]!,
+      used: words[USED]!,
+      free: words[FREE_BYTES]!,
+      largestFree: largestFreeLocked(),
+      blocks: Atomics.load(words, BLOCKS),
+      cachedHere: cache.reduce((n, c) => n + c.length, 0),
+    }
+  } finally {
+    unlock()
+  }
+}
+
+/**
+ * Walks every block and free list and throws an InternalStateError at the first broken
+ * invariant of the layout table (tests). Holds the lock for the whole walk.
+ * @returns the number of free blocks
+ */
+export function arenaCheck(): number {
+  arenaBuffer()
+  lock()
+  try {
+    const top = words[TOP]!
+    let at = ARENA_HEADER_BYTES + BLOCK_HEADER
+    let belowFree = false
+    let used = 0
+    let free = 0
+    let freeBlocks = 0
+    while (at - BLOCK_HEADER < top) {
+      const tag = words[(at >> 2) + SIZE]!
+      const s = tag & SIZE_MASK
+      const where = `arena check: block at ${at} (size word ${tag})`
+      if (s < MIN_BLOCK || at - BLOCK_HEADER + s > top) throw new InternalStateError(`${where} has a bad size`)
+      if (((tag & PREV_FREE) !== 0) !== belowFree) throw new InternalStateError(`${where} has a wrong PREV_FREE flag`)
+      if ((tag & INUSE) !== 0) used += s
+      else {
+        if (belowFree) throw new InternalStateError(`${where} is free next to a free block`)
+        if (words[((at + s) >> 2) - 3] !== s) throw new InternalStateError(`${where} has a wrong boundary tag`)
+        free += s
+        freeBlocks++
+      }
+      belowFree = (tag & INUSE) === 0
+      at += s
+    }
+    if (at - BLOCK_HEADER !== top) throw new InternalStateError(`arena check: blocks end at ${at - BLOCK_HEADER}, TOP is ${top}`)
+    if (belowFree) throw new InternalStateError('arena check: a free block reaches TOP')
+    if (used !== words[USED] || free !== words[FREE_BYTES]) {
+      throw new InternalStateError(`arena check: counted ${used} used and ${free} free bytes, the header says ${words[USED]} and ${words[FREE_BYTES]}`)
+    }
+    let listed = 0
+    for (let list = 0; list < LIST_COUNT; list++) {
+      const head = words[LIST + list]!
+      if ((head !== 0) !== ((words[BITMAP + (list >> 5)]! & (1 << (list & 31))) !== 0)) throw new InternalStateError(`arena check: bitmap bit ${list} is wrong`)
+      for (let b = head, prev = 0; b !== 0; prev = b, b = words[(b >> 2) + NEXT]!) {
+        const tag = words[(b >> 2) + SIZE]!
+        if ((tag & INUSE) !== 0 || listOf(tag) !== list || words[(b >> 2) + PREV] !== prev) throw new InternalStateError(`arena check: list ${list} is corrupt at ${b}`)
+        if (++listed > freeBlocks) throw new InternalStateError(`arena check: list ${list} holds more blocks than are free (a cycle?)`)
+      }
+    }
+    if (listed !== freeBlocks) throw new InternalStateError(`arena check: ${freeBlocks} free blocks, ${listed} on the lists`)
+    return freeBlocks
   } finally {
     unlock()
   }
