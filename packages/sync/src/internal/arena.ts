@@ -34,6 +34,7 @@
  * | 6     | FREE_BYTES | bytes of the blocks on the free lists (all below TOP) | holder of LOCK |
  * | 7     | EPOCH  | incremented when the arena runs short: every thread then gives its cache back | holder of LOCK |
  * | 8..14 | BITMAP | bit b of the 224-bit map: list b is non-empty | holder of LOCK |
+ * | 15    | SUMMARY | bit w: BITMAP word w is non-zero (one load tells a search which word to look at) | holder of LOCK |
  * | 16 + b | LIST_b | payload offset of the first free block of list b (b < LIST_COUNT), 0 if none | holder of LOCK |
  *
  * Block (a SIZE word and a REFS word before the payload; block sizes are multiples of 8, payloads
@@ -89,6 +90,7 @@ const FREE_BYTES = 6
 const EPOCH = 7
 const BITMAP = 8
 const BITMAP_WORDS = 7
+const SUMMARY = 15
 const LIST = 16
 const LIST_COUNT = 208 // lists 3..31 exact (24..248 B), then 8 per power of two up to 2^30
 /** Bytes before the first block (the header words above, 8-aligned). */
@@ -208,8 +210,10 @@ function firstListFrom(from: number): number {
   let w = from >> 5
   if (w >= BITMAP_WORDS) return -1
   let bits = words[BITMAP + w]! & (-1 << (from & 31))
-  while (bits === 0) {
-    if (++w >= BITMAP_WORDS) return -1
+  if (bits === 0) {
+    const above = words[SUMMARY]! & (-2 << w)
+    if (above === 0) return -1
+    w = 31 - Math.clz32(above & -above)
     bits = words[BITMAP + w]!
   }
   return (w << 5) + 31 - Math.clz32(bits & -bits)
@@ -225,7 +229,10 @@ function insertFree(at: number, s: number): void {
   words[i + PREV] = 0
   words[((at + s) >> 2) - 3] = s // FOOT: the last word of the block
   if (head !== 0) words[(head >> 2) + PREV] = at
-  else words[BITMAP + (list >> 5)] |= 1 << (list & 31)
+  else {
+    words[BITMAP + (list >> 5)] |= 1 << (list & 31)
+    words[SUMMARY] |= 1 << (list >> 5)
+  }
   words[LIST + list] = at
   words[((at + s) >> 2) + SIZE] |= PREV_FREE // the block above (below TOP: a free block never reaches TOP)
   words[FREE_BYTES] += s
@@ -241,7 +248,7 @@ function removeFree(at: number, s: number): void {
     const list = listOf(s)
     if (words[LIST + list] !== at) throw new InternalStateError(`Arena free list ${list} is corrupt at ${at}`)
     words[LIST + list] = next
-    if (next === 0) words[BITMAP + (list >> 5)] &= ~(1 << (list & 31))
+    if (next === 0 && (words[BITMAP + (list >> 5)] &= ~(1 << (list & 31))) === 0) words[SUMMARY] &= ~(1 << (list >> 5))
   }
   if (next !== 0) words[(next >> 2) + PREV] = prev
   words[FREE_BYTES] -= s
@@ -269,9 +276,12 @@ function allocLocked(s: number, limit: number): number {
   if (at === 0) {
     const top = words[TOP]!
     if (top + s <= limit) {
-      if (top + s > buffer!.byteLength) {
-        buffer!.grow(Math.min(MAX_BYTES, Math.max(top + s, buffer!.byteLength * 2)))
-        refreshViews()
+      if (top + s > viewBytes) {
+        refreshViews() // another thread may have grown the buffer
+        if (top + s > viewBytes) {
+          buffer!.grow(Math.min(MAX_BYTES, Math.max(top + s, viewBytes * 2)))
+          refreshViews()
+        }
       }
       at = top + BLOCK_HEADER
       words[(at >> 2) + SIZE] = s | INUSE // the block below TOP is never free
@@ -377,12 +387,17 @@ export function alloc(size: number): number {
 function allocShared(s: number, size: number): number {
   lock()
   try {
-    let at = allocLocked(s, buffer!.byteLength)
+    // (The views are as long as the buffer was when this thread last looked: enough unless
+    // another thread has grown it since.)
+    let at = allocLocked(s, viewBytes)
+    if (at !== 0) return at
+    refreshViews()
+    at = allocLocked(s, viewBytes)
     if (at !== 0) return at
     // The buffer must grow, or is at its limit: first let the cached blocks merge (this
     // thread's now, the other threads' at their next cached free).
     words[EPOCH] = (words[EPOCH]! + 1) | 0
-    if (flushCacheLocked()) at = allocLocked(s, buffer!.byteLength)
+    if (flushCacheLocked()) at = allocLocked(s, viewBytes)
     if (at === 0) at = allocLocked(s, MAX_BYTES)
     if (at !== 0) return at
     throw exhausted(size)
@@ -557,6 +572,9 @@ export function arenaCheck(): number {
     if (belowFree) throw new InternalStateError('arena check: a free block reaches TOP')
     if (used !== words[USED] || free !== words[FREE_BYTES]) {
       throw new InternalStateError(`arena check: counted ${used} used and ${free} free bytes, the header says ${words[USED]} and ${words[FREE_BYTES]}`)
+    }
+    for (let w = 0; w < BITMAP_WORDS; w++) {
+      if ((words[BITMAP + w] !== 0) !== ((words[SUMMARY]! & (1 << w)) !== 0)) throw new InternalStateError(`arena check: summary bit ${w} is wrong`)
     }
     let listed = 0
     for (let list = 0; list < LIST_COUNT; list++) {
