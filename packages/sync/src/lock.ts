@@ -9,8 +9,7 @@
  *
  * | index | name  | values                                   | written by |
  * | ----- | ----- | ---------------------------------------- | ---------- |
- * | 0     | STATE | UNLOCKED 0, LOCKED 1, CONTENDED 2 (LOCKED and maybe waiters) | acquirers (CAS/exchange), releaser (exchange) |
- * | 1     | OWNER | NO_OWNER 0, threadId + 1 of the holder, or POISONED -1 (the holder ended while holding it) | the holder; cleared by the releaser; a waiter that found the holder ended (CAS to POISONED). Read for DeadlockError, Condition ownership and owner death |
+ * | 0     | STATE | UNLOCKED 0; else the holder's token (threadId + 1) or POISONED (the holder ended while holding it), plus the CONTENDED flag when there may be sleepers | acquirers (CAS), the releaser (exchange), a waiter that found the holder ended (CAS) |
  *
  * Owner death: see `internal/futex-mutex.ts`. The thread that acquired the lock counts as its
  * owner, even if another thread is meant to release it.
@@ -20,15 +19,14 @@
 import { DeadlockError, LockNotOwnedError, notShareableToProcess } from './errors.ts'
 import { ACQUIRE_GEN, Acquirable, CHECK_OWNER, TRY_ACQUIRE } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
-import { NO_OWNER, SELF } from './internal/ident.ts'
+import { SELF } from './internal/ident.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
-import { checkOwner, clearPoisonWord, lockWordGen, ownerDied, POISONED, TIMED_OUT, TOOK_OVER, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
+import { checkOwner, clearPoisonWord, lockWordGen, ownerDied, ownerOf, POISONED, TIMED_OUT, TOOK_OVER, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
 import type { Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
 const STATE = 0
-const OWNER = 1
-const WORDS = 2
+const WORDS = 1
 
 
 let reviving: Int32Array | undefined
@@ -88,36 +86,29 @@ export class Lock extends Acquirable implements LockLike {
 
   override acquire(opts?: { blocking?: boolean; timeout?: number }): boolean {
     // Fast path: uncontended acquire, no options.
-    if (opts === undefined && tryLockWord(this.#cell, STATE)) {
-      this.#cell[OWNER] = SELF
-      return true
-    }
+    if (opts === undefined && tryLockWord(this.#cell, STATE)) return true
     return super.acquire(opts)
   }
 
   /** @internal */
   [TRY_ACQUIRE](): boolean {
-    if (!tryLockWord(this.#cell, STATE)) return false
-    this.#cell[OWNER] = SELF
-    return true
+    return tryLockWord(this.#cell, STATE)
   }
 
   /** @internal */
   *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
-    if ((yield* lockWordGen(this.#cell, STATE, OWNER, deadline, 'Lock.acquire()')) === TIMED_OUT) return false
-    this.#cell[OWNER] = SELF
-    return true
+    return (yield* lockWordGen(this.#cell, STATE, deadline, 'Lock.acquire()')) !== TIMED_OUT
   }
 
   /** @internal Throws OwnerDiedError if the lock is poisoned (or its owner just ended). */
   override [CHECK_OWNER](): boolean {
-    if (Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE, OWNER) === POISONED) throw ownerDied('Lock.acquire()', 0)
+    if (Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE) === POISONED) throw ownerDied('Lock.acquire()', 0)
     return false
   }
 
   /** True if the lock's owner ended while holding it (see {@link OwnerDiedError}). */
   get poisoned(): boolean {
-    return Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE, OWNER) === POISONED
+    return Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE) === POISONED
   }
 
   /**
@@ -125,11 +116,11 @@ export class Lock extends Acquirable implements LockLike {
    * `clear_poison`). Does nothing if the lock is not poisoned.
    */
   clearPoison(): void {
-    clearPoisonWord(this.#cell, STATE, OWNER)
+    clearPoisonWord(this.#cell, STATE)
   }
 
   protected override beforeBlockingForever(): void {
-    if (Atomics.load(this.#cell, OWNER) === SELF) {
+    if (ownerOf(this.#cell, STATE) === SELF) {
       throw new DeadlockError(
         'Lock.acquire() would deadlock: this thread already holds the lock and nothing else will release it for us. ' +
           'Use an RLock for re-entrant locking, pass a timeout, or signal with a Semaphore/Event',
@@ -142,11 +133,8 @@ export class Lock extends Acquirable implements LockLike {
    * @throws {LockNotOwnedError} `ERR_LOCK_NOT_OWNED` if the lock is not locked
    */
   release(): void {
-    const c = this.#cell
-    // Clear OWNER before the exchange: after it another thread may own the lock and write its
-    // own OWNER, which we must not overwrite.
-    c[OWNER] = NO_OWNER
-    if (unlockWord(c, STATE) === UNLOCKED) throw new LockNotOwnedError('Lock.release(): the lock is not locked; release only a lock you acquired')
+    // One exchange frees the lock (and clears a poison): no moment where it is held by nobody.
+    if (unlockWord(this.#cell, STATE) === UNLOCKED) throw new LockNotOwnedError('Lock.release(): the lock is not locked; release only a lock you acquired')
   }
 
   /** True if some thread holds the lock. */
@@ -156,7 +144,7 @@ export class Lock extends Acquirable implements LockLike {
 
   /** @internal */
   [IS_OWNED](): boolean {
-    return Atomics.load(this.#cell, STATE) !== UNLOCKED && Atomics.load(this.#cell, OWNER) === SELF
+    return ownerOf(this.#cell, STATE) === SELF
   }
 
   /** @internal */
@@ -168,9 +156,7 @@ export class Lock extends Acquirable implements LockLike {
   /** @internal */
   *[ACQUIRE_RESTORE](_saved: number): Waiter<boolean> {
     if (this[TRY_ACQUIRE]()) return false
-    const r = yield* lockWordGen(this.#cell, STATE, OWNER, Infinity, 'Condition.wait()', true)
-    this.#cell[OWNER] = SELF
-    return r === TOOK_OVER
+    return (yield* lockWordGen(this.#cell, STATE, Infinity, 'Condition.wait()', true)) === TOOK_OVER
   }
 
   /** @internal */

@@ -8,25 +8,23 @@
  *
  * | index | name  | values                                        | written by |
  * | ----- | ----- | --------------------------------------------- | ---------- |
- * | 0     | STATE | UNLOCKED 0, LOCKED 1, CONTENDED 2             | acquirers (CAS/exchange), releaser (exchange) |
- * | 1     | OWNER | NO_OWNER 0, threadId + 1 of the owner, or POISONED -1 (the owner ended holding it) | the owner (on first acquire, cleared on last release); a waiter that found the owner ended (CAS) |
- * | 2     | COUNT | recursion depth, >= 1 while owned, 0 otherwise | the owner only |
+ * | 0     | STATE | UNLOCKED 0; else the owner's token (threadId + 1) or POISONED, plus the CONTENDED flag (`internal/futex-mutex.ts`) | acquirers (CAS), the releaser (exchange), a waiter that found the owner ended (CAS) |
+ * | 1     | COUNT | recursion depth, >= 1 while owned, 0 otherwise | the owner only |
  *
  * @module
  */
 import { LockNotOwnedError, notShareableToProcess } from './errors.ts'
 import { ACQUIRE_GEN, Acquirable, CHECK_OWNER, TRY_ACQUIRE } from './internal/acquirable.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
-import { NO_OWNER, SELF } from './internal/ident.ts'
+import { SELF } from './internal/ident.ts'
 import { ACQUIRE_RESTORE, IS_OWNED, RELEASE_SAVE, type LockLike } from './internal/lock-like.ts'
-import { checkOwner, clearPoisonWord, lockWordGen, ownerDied, POISONED, TIMED_OUT, TOOK_OVER, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
+import { checkOwner, clearPoisonWord, lockWordGen, ownerDied, POISONED, TIMED_OUT, TOKEN_MASK, TOOK_OVER, tryLockWord, unlockWord, UNLOCKED } from './internal/futex-mutex.ts'
 import type { Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
 const STATE = 0
-const OWNER = 1
-const COUNT = 2
-const WORDS = 3
+const COUNT = 1
+const WORDS = 2
 
 
 let reviving: Int32Array | undefined
@@ -80,40 +78,38 @@ export class RLock extends Acquirable implements LockLike {
   /** @internal */
   [TRY_ACQUIRE](): boolean {
     const c = this.#cell
-    // OWNER === SELF can only be our own write (no other thread writes our token), so a plain
+    // Our own token in STATE can only be our own write (no other thread writes it), so a plain
     // read is enough to recognise re-entry.
-    if (c[OWNER] === SELF) {
+    if ((c[STATE]! & TOKEN_MASK) === SELF) {
       c[COUNT]!++
       return true
     }
     if (!tryLockWord(c, STATE)) return false
-    c[OWNER] = SELF
     c[COUNT] = 1
     return true
   }
 
   /** @internal */
   *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
-    if ((yield* lockWordGen(this.#cell, STATE, OWNER, deadline, 'RLock.acquire()')) === TIMED_OUT) return false
-    this.#cell[OWNER] = SELF
+    if ((yield* lockWordGen(this.#cell, STATE, deadline, 'RLock.acquire()')) === TIMED_OUT) return false
     this.#cell[COUNT] = 1
     return true
   }
 
   /** @internal Throws OwnerDiedError if the lock is poisoned (or its owner just ended). */
   override [CHECK_OWNER](): boolean {
-    if (Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE, OWNER) === POISONED) throw ownerDied('RLock.acquire()', 0)
+    if (Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE) === POISONED) throw ownerDied('RLock.acquire()', 0)
     return false
   }
 
   /** True if the lock's owner ended while holding it (see {@link OwnerDiedError}). */
   get poisoned(): boolean {
-    return Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE, OWNER) === POISONED
+    return Atomics.load(this.#cell, STATE) !== UNLOCKED && checkOwner(this.#cell, STATE) === POISONED
   }
 
   /** Unlocks a poisoned lock once the state it protects has been checked. No-op otherwise. */
   clearPoison(): void {
-    clearPoisonWord(this.#cell, STATE, OWNER)
+    clearPoisonWord(this.#cell, STATE)
   }
 
   /**
@@ -122,11 +118,12 @@ export class RLock extends Acquirable implements LockLike {
    */
   release(): void {
     const c = this.#cell
-    if (c[OWNER] !== SELF) {
+    if (!this.isOwned()) {
       throw new LockNotOwnedError('RLock.release(): the calling thread does not own this lock; only the owner may release an RLock')
     }
     if (--c[COUNT]! > 0) return
-    c[OWNER] = NO_OWNER
+    // One exchange frees the lock: a thread killed on either side of it leaves a free lock or
+    // one that names it (and is then poisoned), never a held lock with no owner.
     unlockWord(c, STATE)
   }
 
@@ -137,12 +134,12 @@ export class RLock extends Acquirable implements LockLike {
 
   /** True if the calling thread owns the lock. */
   isOwned(): boolean {
-    return this.#cell[OWNER] === SELF
+    return (this.#cell[STATE]! & TOKEN_MASK) === SELF
   }
 
   /** How many times the calling thread holds the lock (0 if it does not own it). */
   recursionCount(): number {
-    return this.#cell[OWNER] === SELF ? this.#cell[COUNT]! : 0
+    return this.isOwned() ? this.#cell[COUNT]! : 0
   }
 
   /** @internal */
@@ -153,10 +150,9 @@ export class RLock extends Acquirable implements LockLike {
   /** @internal */
   [RELEASE_SAVE](): number {
     const c = this.#cell
-    if (c[OWNER] !== SELF) throw new LockNotOwnedError('Cannot release an un-acquired RLock')
+    if (!this.isOwned()) throw new LockNotOwnedError('Cannot release an un-acquired RLock')
     const count = c[COUNT]!
     c[COUNT] = 0
-    c[OWNER] = NO_OWNER
     unlockWord(c, STATE)
     return count
   }
@@ -168,8 +164,7 @@ export class RLock extends Acquirable implements LockLike {
     // the lock (a blocked thread cannot hold it, an event loop can). Restore waits for the
     // lock itself, as CPython's _acquire_restore does, and cannot be given up.
     let tookOver = false
-    if (!tryLockWord(c, STATE)) tookOver = (yield* lockWordGen(c, STATE, OWNER, Infinity, 'Condition.wait()', true)) === TOOK_OVER
-    c[OWNER] = SELF
+    if (!tryLockWord(c, STATE)) tookOver = (yield* lockWordGen(c, STATE, Infinity, 'Condition.wait()', true)) === TOOK_OVER
     c[COUNT] = saved
     return tookOver
   }

@@ -29,13 +29,13 @@
  *
  * @module
  */
-import { notShareableToProcess, rangeError } from './errors.ts'
-import { ACQUIRE_GEN, Acquirable, CHECK_OWNER, TRY_ACQUIRE } from './internal/acquirable.ts'
+import { notShareableToProcess, rangeError, TimeoutError } from './errors.ts'
+import { ACQUIRE_GEN, Acquirable, CHECK_OWNER, TRY_ACQUIRE, type HoldOptions } from './internal/acquirable.ts'
 import { SELF } from './internal/ident.ts'
 import { hasEnded, SLICE_MS, sweep } from './internal/liveness.ts'
 import { adoptCell, newCell, reviveCell, shareCell, type CellRef } from './internal/arena.ts'
-import { checkInt } from './internal/validate.ts'
-import { ABORTED, op, remaining, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
+import { acquireTimeout, asyncOptions, checkInt, type AsyncWaitOptions } from './internal/validate.ts'
+import { ABORTED, deadlineOf, op, remaining, runAsync, runBlocking, SPIN_LIMIT, type Waiter } from './internal/wait.ts'
 import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 
 const VALUE = 0
@@ -116,26 +116,43 @@ export class Semaphore extends Acquirable {
 
   /** @internal */
   [TRY_ACQUIRE](): boolean {
+    return this.#take(-1)
+  }
+
+  /**
+   * One attempt to take a permit; with a holder slot (`at` >= 0), the hold is recorded in the same
+   * breath: no call or loop back-edge (where `terminate()` can land) stands between the CAS that
+   * takes the permit and the add that records it.
+   */
+  #take(at: number): boolean {
     const c = this.cell
     let v = Atomics.load(c, VALUE)
     while (v > 0) {
       // The successful CAS synchronises with the release() that added this permit.
       const seen = Atomics.compareExchange(c, VALUE, v, v - 1)
-      if (seen === v) return true
+      if (seen === v) {
+        // A plain write, not a call: only this thread writes its slot while it lives.
+        if (at >= 0) c[at + 1]!++
+        return true
+      }
       v = seen
     }
     return false
   }
 
   /** @internal */
-  *[ACQUIRE_GEN](deadline: number): Waiter<boolean> {
+  [ACQUIRE_GEN](deadline: number): Waiter<boolean> {
+    return this.#acquireGen(deadline, -1)
+  }
+
+  *#acquireGen(deadline: number, at: number): Waiter<boolean> {
     const c = this.cell
     for (let i = 0; i < SPIN_LIMIT; i++) {
-      if (Atomics.load(c, VALUE) > 0 && this[TRY_ACQUIRE]()) return true
+      if (Atomics.load(c, VALUE) > 0 && this.#take(at)) return true
     }
     const w = op(c, VALUE, 0, Infinity)
     for (;;) {
-      if (this[TRY_ACQUIRE]()) return true
+      if (this.#take(at)) return true
       const t = remaining(deadline)
       if (t === 0) return false
       w.timeout = t < SLICE_MS ? t : SLICE_MS
@@ -148,6 +165,70 @@ export class Semaphore extends Acquirable {
         this.#recoverDead()
       }
     }
+  }
+
+  /**
+   * Blocking acquire returning a `Disposable` that releases: `using _ = sem.hold()`. The permit
+   * belongs to the calling thread until disposed: if the thread ends first, it is given back.
+   * @throws {TimeoutError} `ERR_TIMEOUT` if not acquired (timeout or `blocking: false`)
+   */
+  override hold(opts?: HoldOptions): Disposable {
+    const timeout = acquireTimeout(opts, this.kindName)
+    const at = this.#claimSlot()
+    let ok = this.#take(at)
+    if (!ok) ok = timeout === 0 ? this.#recoverDead() && this.#take(at) : runBlocking(this.#acquireGen(deadlineOf(timeout), at))
+    if (!ok) throw new TimeoutError(`${this.kindName}.hold(): not acquired within the timeout`)
+    return this.#holder(at)
+  }
+
+  /**
+   * Async form of {@link hold}: `using _ = await sem.holdAsync()`.
+   * @throws {TimeoutError} `ERR_TIMEOUT` if the timeout expired first; the signal's reason if aborted
+   */
+  override async holdAsync(opts?: number | AsyncWaitOptions): Promise<Disposable> {
+    const { timeout, signal } = asyncOptions(opts)
+    if (signal?.aborted) throw signal.reason
+    const at = this.#claimSlot()
+    let ok = this.#take(at)
+    if (!ok) ok = timeout === 0 ? this.#recoverDead() && this.#take(at) : await runAsync(this.#acquireGen(deadlineOf(timeout), at), signal)
+    if (!ok) throw new TimeoutError(`${this.kindName}.holdAsync(): not acquired within the timeout`)
+    return this.#holder(at)
+  }
+
+  /** The Disposable of a hold recorded in slot `at` (-1: not recorded). */
+  #holder(at: number): Disposable {
+    let done = false
+    return {
+      [Symbol.dispose]: () => {
+        if (done) return
+        done = true
+        if (at < 0) this.release()
+        else this.#give(at)
+      },
+    }
+  }
+
+  /**
+   * Ends a recorded hold: returns the permit and un-records it in the same breath (no call
+   * between the CAS and the sub), then wakes a waiter.
+   */
+  #give(at: number): void {
+    const c = this.cell
+    const bound = c[BOUND]!
+    let v = Atomics.load(c, VALUE)
+    for (;;) {
+      if (bound !== UNBOUNDED && v + 1 > bound) {
+        throw rangeError(`${this.kindName}: a hold was disposed with the value already at its bound ${bound}; release only what you acquired`, 'ERR_SEMAPHORE_OVERFLOW')
+      }
+      const seen = Atomics.compareExchange(c, VALUE, v, v + 1)
+      if (seen === v) {
+        // Plain accesses, not calls: only this thread changes its own slot while it lives.
+        if (--c[at + 1]! === 0) c[at] = 0
+        break
+      }
+      v = seen
+    }
+    if (Atomics.load(c, WAITERS) > 0) Atomics.notify(c, VALUE, 1)
   }
 
   /** @internal Gives back the holds of threads that ended; true if it gave back any. */
@@ -176,34 +257,23 @@ export class Semaphore extends Acquirable {
     return given > 0
   }
 
-  /** Records a hold of this thread; returns its slot, or -1 if the table is full. */
-  protected override holdStart(): number {
+  /**
+   * This thread's holder slot (claimed if need be; its count is unchanged), or -1 if the table is
+   * full (the hold then goes unrecorded). A slot is given up when its count drops back to 0.
+   */
+  #claimSlot(): number {
     const c = this.cell
     let free = -1
     for (let h = 0; h < HOLDER_SLOTS; h++) {
       const at = HOLDERS + 2 * h
       const token = Atomics.load(c, at)
-      if (token === SELF) {
-        Atomics.add(c, at + 1, 1)
-        return at
-      }
+      if (token === SELF) return at
       if (token === 0 && free < 0) free = at
     }
     for (let at = free; at >= 0 && at < HOLDERS + 2 * HOLDER_SLOTS; at += 2) {
-      if (Atomics.compareExchange(c, at, 0, SELF) === 0) {
-        Atomics.add(c, at + 1, 1)
-        return at
-      }
+      if (Atomics.compareExchange(c, at, 0, SELF) === 0) return at
     }
     return -1
-  }
-
-  /** Ends a hold recorded by holdStart. */
-  protected override holdEnd(at: number): void {
-    if (at < 0) return
-    const c = this.cell
-    // Only this thread changes its own slot while it lives.
-    if (Atomics.sub(c, at + 1, 1) === 1) Atomics.store(c, at, 0)
   }
 
   /**

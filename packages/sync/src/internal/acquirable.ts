@@ -99,22 +99,12 @@ export abstract class Acquirable {
     return this.#releaser()
   }
 
-  /** Called when `hold()` has acquired: records the hold (Semaphore); returns what holdEnd needs. */
-  protected holdStart(): number {
-    return -1
-  }
-
-  /** Called before a hold's release, with what holdStart returned. */
-  protected holdEnd(_record: number): void {}
-
   #releaser(): Disposable {
     let done = false
-    const record = this.holdStart()
     return {
       [Symbol.dispose]: () => {
         if (done) return
         done = true
-        this.holdEnd(record)
         this.release()
       },
     }
