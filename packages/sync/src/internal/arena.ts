@@ -73,6 +73,8 @@
  * that reference. A handle gives its reference back when it is garbage-collected
  * (FinalizationRegistry) or when its worker exits. A transit reference that is never revived
  * (a message lost with a dying thread) leaks its block: bounded, and never a dangling handle.
+ * An extra release (a bug) is caught while the freed block is cached or still whole (its REFS
+ * goes below 0), but not once it has merged into a neighbour or been carved again.
  *
  * @module
  */
