@@ -17,7 +17,7 @@ import workerpool from 'workerpool'
 import { FixedThreadPool } from 'poolifier'
 import { ThreadPoolExecutor } from '@tandem/futures'
 import { ThreadPool } from '@tandem/futures/thread-pool'
-import { pythonRuns, rounds, timeRuns, type Measured, type BenchContext, type Rate, type Row, type Scenario, type Skipped } from './lib.ts'
+import { pythonRuns, rounds, timeRuns, type Measured, type BenchContext, type Rate, type Row, type Scenario } from './lib.ts'
 
 /** Workers of every pool. */
 const WORKERS = 2
@@ -31,8 +31,36 @@ const WORKERS = 2
  */
 function sizes(quick: boolean) {
   return quick
-    ? { rounds: 1, reps: 2, infoReps: 1, warmup: 1_000, burst: 5_000, windowed: 5_000, window: 1_000, latency: 500, latencyWarmup: 100, fibN: 24, fibTasks: 8, map: 20_000, chunksize: 1_000 }
-    : { rounds: 3, reps: 3, infoReps: 1, warmup: 20_000, burst: 200_000, windowed: 200_000, window: 1_000, latency: 5_000, latencyWarmup: 1_000, fibN: 30, fibTasks: 32, map: 500_000, chunksize: 1_000 }
+    ? {
+        rounds: 1,
+        reps: 2,
+        infoReps: 1,
+        warmup: 1_000,
+        burst: 5_000,
+        windowed: 5_000,
+        window: 1_000,
+        latency: 500,
+        latencyWarmup: 100,
+        fibN: 24,
+        fibTasks: 8,
+        map: 20_000,
+        chunksize: 1_000,
+      }
+    : {
+        rounds: 3,
+        reps: 3,
+        infoReps: 1,
+        warmup: 20_000,
+        burst: 200_000,
+        windowed: 200_000,
+        window: 1_000,
+        latency: 5_000,
+        latencyWarmup: 1_000,
+        fibN: 30,
+        fibTasks: 32,
+        map: 500_000,
+        chunksize: 1_000,
+      }
 }
 
 /** Sum of 0..n-1, what the no-op tasks over ids 0..n-1 return in total. */
@@ -196,7 +224,6 @@ async function sideRuns(side: Side, loop: Loop, z: RunSizes, log: (message: stri
   }
 }
 
-
 // ---- CPython ---------------------------------------------------------------------------------------
 
 // CPython baseline: `mode n warmup reps window chunksize` -> JSON list of rates (tasks or items
@@ -287,17 +314,13 @@ async function burstRows(ctx: BenchContext): Promise<Row[]> {
   const z = { n, warmup: s.warmup, reps: s.reps }
   const info = { ...z, reps: s.infoReps }
   ctx.log(`no-op burst: ${n} tasks submitted at once, ${WORKERS} workers; Tandem, piscina, CPython, tinypool, workerpool, poolifier; ${s.rounds} rounds x ${s.reps} runs`)
-  const m = await rounds(
-    s.rounds,
-    () => sideRuns(TANDEM, burst, z, ctx.log),
-    [
-      () => sideRuns(PISCINA, burst, z, ctx.log),
-      () => pythonRuns(ctx, PYTHON, ['burst', n, s.warmup, s.reps, 0, 0], 300_000),
-      () => sideRuns(TINYPOOL, burst, info, ctx.log),
-      () => sideRuns(WORKERPOOL, burst, info, ctx.log),
-      () => sideRuns(POOLIFIER, burst, z, ctx.log),
-    ],
-  )
+  const m = await rounds(s.rounds, () => sideRuns(TANDEM, burst, z, ctx.log), [
+    () => sideRuns(PISCINA, burst, z, ctx.log),
+    () => pythonRuns(ctx, PYTHON, ['burst', n, s.warmup, s.reps, 0, 0], 300_000),
+    () => sideRuns(TINYPOOL, burst, info, ctx.log),
+    () => sideRuns(WORKERPOOL, burst, info, ctx.log),
+    () => sideRuns(POOLIFIER, burst, z, ctx.log),
+  ])
   return rowsFor(`no-op tasks, ${n.toLocaleString('en')} submitted at once, ${WORKERS} workers`, m, [
     { name: peerVersion('piscina'), target: 5 },
     { name: `CPython ThreadPoolExecutor(${WORKERS})`, target: 3 },
@@ -314,11 +337,11 @@ async function windowedRows(ctx: BenchContext): Promise<Row[]> {
   const z = { n, warmup: s.warmup, reps: s.reps }
   const loop: Loop = (pool, k) => windowed(pool, k, w)
   ctx.log(`no-op windowed: ${n} tasks, at most ${w} in flight, ${WORKERS} workers; Tandem, piscina, CPython, poolifier; ${s.rounds} rounds x ${s.reps} runs`)
-  const m = await rounds(
-    s.rounds,
-    () => sideRuns(TANDEM, loop, z, ctx.log),
-    [() => sideRuns(PISCINA, loop, z, ctx.log), () => pythonRuns(ctx, PYTHON, ['windowed', n, s.warmup, s.reps, w, 0], 300_000), () => sideRuns(POOLIFIER, loop, z, ctx.log)],
-  )
+  const m = await rounds(s.rounds, () => sideRuns(TANDEM, loop, z, ctx.log), [
+    () => sideRuns(PISCINA, loop, z, ctx.log),
+    () => pythonRuns(ctx, PYTHON, ['windowed', n, s.warmup, s.reps, w, 0], 300_000),
+    () => sideRuns(POOLIFIER, loop, z, ctx.log),
+  ])
   return rowsFor(`no-op tasks, ${n.toLocaleString('en')} with at most ${w.toLocaleString('en')} in flight, ${WORKERS} workers`, m, [
     { name: peerVersion('piscina'), target: 5 },
     { name: `CPython ThreadPoolExecutor(${WORKERS})`, target: 3 },
@@ -415,24 +438,21 @@ async function mapRow(ctx: BenchContext): Promise<Row> {
   const n = s.map
   ctx.log(`ThreadPool.map: ${n} ints, chunksize ${s.chunksize}, ${WORKERS} workers; CPython multiprocessing.Pool(${WORKERS}).map; ${s.rounds} rounds x ${s.reps} runs`)
   const items = Array.from({ length: n }, (_, i) => i)
-  const m = await rounds(
-    s.rounds,
-    async () => {
-      const pool = new ThreadPool(WORKERS)
-      try {
-        return await timeRuns(s.reps, 1, n, () => {
-          const out = pool.map(double, items, s.chunksize)
-          let sum = 0
-          for (const r of out) sum += r
-          if (out.length !== n || sum !== 2 * idSum(n)) throw new Error(`ThreadPool.map returned ${out.length} results adding up to ${sum} instead of ${n} adding up to ${2 * idSum(n)}`)
-        })
-      } finally {
-        pool.close()
-        await pool.joinAsync()
-      }
-    },
-    [() => pythonRuns(ctx, PYTHON, ['map', n, n, s.reps, 0, s.chunksize], 300_000)],
-  )
+  const m = await rounds(s.rounds, async () => {
+    const pool = new ThreadPool(WORKERS)
+    try {
+      return await timeRuns(s.reps, 1, n, () => {
+        const out = pool.map(double, items, s.chunksize)
+        let sum = 0
+        for (const r of out) sum += r
+        if (out.length !== n || sum !== 2 * idSum(n))
+          throw new Error(`ThreadPool.map returned ${out.length} results adding up to ${sum} instead of ${n} adding up to ${2 * idSum(n)}`)
+      })
+    } finally {
+      pool.close()
+      await pool.joinAsync()
+    }
+  }, [() => pythonRuns(ctx, PYTHON, ['map', n, n, s.reps, 0, s.chunksize], 300_000)])
   return {
     scenario: `ThreadPool(${WORKERS}).map(fn, ${n.toLocaleString('en')} ints, chunksize ${s.chunksize.toLocaleString('en')})`,
     unit: 'items/s',

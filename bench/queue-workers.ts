@@ -130,7 +130,18 @@ function consume(q: Queue<unknown>, kind: Kind): [number, number] {
  * (the first a warm-up); see the module comment for the shared arrays. Producer p puts the
  * sentinels of consumers c with `c % P === p`.
  */
-export function queueParty(k: number, P: number, C: number, q: Queue<unknown>, kind: Kind, ctl: Int32Array, sizes: Int32Array, times: Float64Array, ops: Float64Array, stats: Float64Array): void {
+export function queueParty(
+  k: number,
+  P: number,
+  C: number,
+  q: Queue<unknown>,
+  kind: Kind,
+  ctl: Int32Array,
+  sizes: Int32Array,
+  times: Float64Array,
+  ops: Float64Array,
+  stats: Float64Array,
+): void {
   const reps = sizes.length
   const parties = P + C
   let sentinels = 0
@@ -181,7 +192,17 @@ export const S_PRODUCER_HEAP = 5
  * stops there (a time cap for slow or loaded machines). `result` receives [count, sum of ids,
  * start ms, end ms, items produced].
  */
-export function memoryParty(k: number, q: Queue<unknown>, n: number, every: number, capMs: number, ctl: Int32Array, samples: Float64Array, peak: Float64Array, result: Float64Array): void {
+export function memoryParty(
+  k: number,
+  q: Queue<unknown>,
+  n: number,
+  every: number,
+  capMs: number,
+  ctl: Int32Array,
+  samples: Float64Array,
+  peak: Float64Array,
+  result: Float64Array,
+): void {
   const heap = (): number => process.memoryUsage().heapUsed
   if (k === 0) {
     rendezvous(ctl, 2)

@@ -11,7 +11,7 @@ import { Queue } from '@tandem/queue'
 import { blocksInUse } from '@tandem/sync/kit'
 import { CONTROL_WORDS, REP_MS, SIZE } from './sync-workers.ts'
 import { expectedSum, KINDS, POST_MESSAGE_WORKER, S_ARENA_BYTES, S_BLOCKS, S_CONSUMER_HEAP, S_ITEMS, S_PRODUCER_HEAP, S_RSS, SAMPLE_FIELDS, type Kind } from './queue-workers.ts'
-import { idleFraction, pythonRuns, rate, rounds, runThreads, sharedFloats, sharedInts, type BenchContext, type CheckRow, type Rate, type Row, type Scenario, type Skipped } from './lib.ts'
+import { idleFraction, pythonRuns, rounds, runThreads, sharedFloats, sharedInts, type BenchContext, type CheckRow, type Row, type Scenario } from './lib.ts'
 
 const WORKERS = new URL('./queue-workers.ts', import.meta.url)
 
@@ -141,7 +141,9 @@ function checkReceived(what: string, kind: Kind, P: number, counts: number[], su
   for (let r = 0; r < counts.length; r++) {
     const n = perProducer[r]!
     if (counts[r] !== P * n || sums[r] !== P * expectedSum(kind, n)) {
-      throw new Error(`${what}, repetition ${r}: consumers received ${counts[r]} items (id sum ${sums[r]}) instead of ${P * n} (id sum ${P * expectedSum(kind, n)}); items were lost or duplicated`)
+      throw new Error(
+        `${what}, repetition ${r}: consumers received ${counts[r]} items (id sum ${sums[r]}) instead of ${P * n} (id sum ${P * expectedSum(kind, n)}); items were lost or duplicated`,
+      )
     }
   }
 }
@@ -223,15 +225,13 @@ async function postMessageRuns(ctx: BenchContext, kind: Kind, sized: number[]): 
   return spanRates(times, ops, 2, reps)
 }
 
-
 async function spsc(ctx: BenchContext, kind: Kind, sized: Record<string, number[]>): Promise<Row[]> {
   const s = sizes(ctx.quick)
   ctx.log(`SPSC ${kind}: Queue(${MAXSIZE}), 1 producer + 1 consumer worker, ${s.rounds} x ${s.reps} runs of ~${s.repMs} ms; CPython ${s.pySpsc}; postMessage ~${s.repMs} ms`)
-  const m = await rounds(
-    s.rounds,
-    () => tandemRuns(ctx, 1, 1, kind, (sized[`spsc-${kind}`] ??= [])),
-    [() => pythonRuns(ctx, PYTHON, [kind, s.pySpsc, s.reps, 1, 1, MAXSIZE], 120_000), () => postMessageRuns(ctx, kind, (sized[`post-${kind}`] ??= []))],
-  )
+  const m = await rounds(s.rounds, () => tandemRuns(ctx, 1, 1, kind, (sized[`spsc-${kind}`] ??= [])), [
+    () => pythonRuns(ctx, PYTHON, [kind, s.pySpsc, s.reps, 1, 1, MAXSIZE], 120_000),
+    () => postMessageRuns(ctx, kind, (sized[`post-${kind}`] ??= [])),
+  ])
   return [
     {
       scenario: `Queue(${MAXSIZE}) SPSC, 2 workers, ${KIND_NAMES[kind]}`,
@@ -257,7 +257,9 @@ async function spsc(ctx: BenchContext, kind: Kind, sized: Record<string, number[
 async function mpmc(ctx: BenchContext, kind: Kind, sized: Record<string, number[]>): Promise<Row> {
   const s = sizes(ctx.quick)
   ctx.log(`MPMC ${kind}: Queue(${MAXSIZE}), 2 producer + 2 consumer workers, ${s.rounds} x ${s.reps} runs of ~${s.repMs} ms; CPython 2 x ${s.pyMpmc}`)
-  const m = await rounds(s.rounds, () => tandemRuns(ctx, 2, 2, kind, (sized[`mpmc-${kind}`] ??= [])), [() => pythonRuns(ctx, PYTHON, [kind, s.pyMpmc, s.reps, 2, 2, MAXSIZE], 120_000)])
+  const m = await rounds(s.rounds, () => tandemRuns(ctx, 2, 2, kind, (sized[`mpmc-${kind}`] ??= [])), [
+    () => pythonRuns(ctx, PYTHON, [kind, s.pyMpmc, s.reps, 2, 2, MAXSIZE], 120_000),
+  ])
   return {
     scenario: `Queue(${MAXSIZE}) MPMC, 2 producers x 2 consumers, ${KIND_NAMES[kind]}`,
     unit: 'items/s',
@@ -284,7 +286,9 @@ const signedMib = (bytes: number): string => `${bytes >= 0 ? '+' : '-'}${mib(Mat
 async function memory(ctx: BenchContext): Promise<CheckRow> {
   const s = sizes(ctx.quick)
   const every = s.memoryEvery
-  ctx.log(`Memory: Queue(${MAXSIZE}), ${s.memoryItems.toLocaleString('en')} objects, half with a 200-character text (time cap ${s.memoryCapMs / 1000} s), 1 producer + 1 consumer worker, samples every ${every.toLocaleString('en')}`)
+  ctx.log(
+    `Memory: Queue(${MAXSIZE}), ${s.memoryItems.toLocaleString('en')} objects, half with a 200-character text (time cap ${s.memoryCapMs / 1000} s), 1 producer + 1 consumer worker, samples every ${every.toLocaleString('en')}`,
+  )
   const idleBefore = [await idleFraction()]
   const q = new Queue<unknown>(MAXSIZE)
   const samples = sharedFloats((s.memoryItems / every + 1) * SAMPLE_FIELDS)
@@ -292,7 +296,12 @@ async function memory(ctx: BenchContext): Promise<CheckRow> {
   const result = sharedFloats(5)
   const ctl = control(0, 0)
   const before = blocksInUse()
-  await runThreads(WORKERS, 'memoryParty', [0, 1].map((k) => [k, q, s.memoryItems, every, s.memoryCapMs, ctl, samples, peak, result]), 600_000)
+  await runThreads(
+    WORKERS,
+    'memoryParty',
+    [0, 1].map((k) => [k, q, s.memoryItems, every, s.memoryCapMs, ctl, samples, peak, result]),
+    600_000,
+  )
   const after = blocksInUse()
   const n = result[4]!
   if (result[0] !== n || result[1] !== expectedSum('obj', n)) {

@@ -21,8 +21,32 @@ const WORKERS = new URL('./sync-workers.ts', import.meta.url)
  */
 function sizes(quick: boolean) {
   return quick
-    ? { rounds: 1, reps: 2, repMs: 20, uncontended: 100_000, pyUncontended: 50_000, counterWarmup: 20_000, pyCounter: 20_000, pingPongWarmup: 2_000, pyPingPong: 1_000, async: 20_000, asyncMutex: 5_000 }
-    : { rounds: 3, reps: 3, repMs: 300, uncontended: 2_000_000, pyUncontended: 1_000_000, counterWarmup: 1_000_000, pyCounter: 500_000, pingPongWarmup: 20_000, pyPingPong: 10_000, async: 2_000_000, asyncMutex: 200_000 }
+    ? {
+        rounds: 1,
+        reps: 2,
+        repMs: 20,
+        uncontended: 100_000,
+        pyUncontended: 50_000,
+        counterWarmup: 20_000,
+        pyCounter: 20_000,
+        pingPongWarmup: 2_000,
+        pyPingPong: 1_000,
+        async: 20_000,
+        asyncMutex: 5_000,
+      }
+    : {
+        rounds: 3,
+        reps: 3,
+        repMs: 300,
+        uncontended: 2_000_000,
+        pyUncontended: 1_000_000,
+        counterWarmup: 1_000_000,
+        pyCounter: 500_000,
+        pingPongWarmup: 20_000,
+        pyPingPong: 10_000,
+        async: 2_000_000,
+        asyncMutex: 200_000,
+      }
 }
 
 /** A control block for the workers of one scenario, with the warm-up size. */
@@ -191,7 +215,12 @@ async function pingPong(ctx: BenchContext, sized: number[]): Promise<Row> {
       const ctl = control(s.pingPongWarmup, s.repMs)
       const times = sharedFloats(reps * 2 * 2)
       const ops = sharedFloats(reps)
-      await runThreads(WORKERS, 'pingPong', [0, 1].map((id) => [id, cond, turn, ctl, reps, times, ops]), 120_000)
+      await runThreads(
+        WORKERS,
+        'pingPong',
+        [0, 1].map((id) => [id, cond, turn, ctl, reps, times, ops]),
+        120_000,
+      )
       for (let r = 1; r < reps; r++) sized.push(ops[r]!)
       return spanRates(times, ops, 2, reps)
     },
@@ -259,7 +288,7 @@ const scenario: Scenario = {
       rows,
       notes: [
         `Runs: every measurement is ${s.rounds} rounds alternating Tandem and its baseline, each round a warm-up then ${s.reps} timed runs, so ${s.rounds * s.reps} runs per side; the table shows the best run of each side.`,
-        'Worker scenarios run in Tandem Threads (`moduleRef` targets in `bench/sync-workers.ts`), a fresh set per round; each worker times its own loop, so worker start-up is excluded. Multi-worker rates are total operations over the span from the first thread\'s start to the last thread\'s end; the threads of a run start together.',
+        "Worker scenarios run in Tandem Threads (`moduleRef` targets in `bench/sync-workers.ts`), a fresh set per round; each worker times its own loop, so worker start-up is excluded. Multi-worker rates are total operations over the span from the first thread's start to the last thread's end; the threads of a run start together.",
         `Uncontended: ${s.uncontended.toLocaleString('en')} acquire+release pairs per run in Tandem, ${s.pyUncontended.toLocaleString('en')} in CPython (\`lock.acquire(); lock.release()\` in a loop).`,
         `Counter: 2 workers increment a plain shared Int32Array slot under one Lock (the final count is checked), ${range(counterSizes)} increments per worker per run in this report; CPython 2 threads x ${s.pyCounter.toLocaleString('en')} increments of a list item under one \`threading.Lock\`.`,
         `Ping-pong: 2 workers pass a turn back and forth over one Condition (default RLock) with the loop: acquire, \`while (turn !== me) wait()\`, pass the turn, \`notify()\`, release; ${range(pingPongSizes)} handoffs per run in this report. CPython runs the same loop, ${(2 * s.pyPingPong).toLocaleString('en')} handoffs per run.`,

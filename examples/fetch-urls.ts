@@ -95,7 +95,7 @@ const stopped = web.join(30_000)
 
 console.log(
   'Node: a.result() blocked the main thread as in the seed; that is possible because the local server runs in a Tandem thread of its own, ' +
-    'while the two fetches ran on the pool\'s workers.',
+    "while the two fetches ran on the pool's workers.",
 )
 const ok = title(x) === 'Welcome to www.python.org' && title(y) === 'Welcome to www.pypy.org' && x.length === y.length - 'pypy'.length + 'python'.length
 if (!ok || !stopped) {

@@ -66,7 +66,13 @@ const order: [string, number][] = []
 stopLocalWeb(server)
 
 console.log(`Node: the requests ran at once on three worker threads; as_completed yielded them as they finished: ${order.map(([u]) => new URL(u).host).join(', ')}.`)
-if (order.map(([u]) => u).sort().join() !== [...URLS].sort().join() || order.some(([, s]) => s !== 200)) {
+if (
+  order
+    .map(([u]) => u)
+    .sort()
+    .join() !== [...URLS].sort().join() ||
+  order.some(([, s]) => s !== 200)
+) {
   console.error(`FAIL: expected each URL once with status 200; got ${JSON.stringify(order)}`)
   process.exitCode = 1
 }

@@ -74,9 +74,7 @@ console.log(`future.done(): ${future.done()}; future.result() now returns at onc
 await executor.shutdownAsync()
 stopLocalWeb(server)
 
-console.log(
-  'Node: the main thread serves the local httpbin.org, so it awaits the future; a blocking result() there would stall the very server the worker is fetching from.',
-)
+console.log('Node: the main thread serves the local httpbin.org, so it awaits the future; a blocking result() there would stall the very server the worker is fetching from.')
 if (doneAtFirst || !future.done() || callbacks !== 1 || response.status_code !== 200) {
   console.error(`FAIL: expected done() false then true, one callback, status 200; got ${doneAtFirst}, ${future.done()}, ${callbacks}, ${response.status_code}`)
   process.exitCode = 1

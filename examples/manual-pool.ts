@@ -91,7 +91,7 @@ export async function worker(q: Queue<WorkItem | null>, results: Queue<Result>):
     if (item === null) break // the sentinel: no more work for this thread
     const [id, fn, args] = item
     try {
-      const f = typeof fn === 'string' ? TASKS[fn] : ((await import(fn.module)) as Record<string, typeof TASKS[string]>)[fn.name]
+      const f = typeof fn === 'string' ? TASKS[fn] : ((await import(fn.module)) as Record<string, (typeof TASKS)[string]>)[fn.name]
       if (f === undefined) throw new Error(`unknown task ${JSON.stringify(fn)}`)
       results.put([id, name, 'ok', await f(...args)])
     } catch (e) {

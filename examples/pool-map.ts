@@ -47,8 +47,7 @@ for (const data of executor.map(getHtml, urls)) {
 executor.shutdown() // the seed leaves this to the end of the script
 
 console.log(
-  'Node: the two calls really run in parallel on two worker threads; map yields the results in the order of urls ' +
-    '(3 before 2) even though get_html(2) finishes first.',
+  'Node: the two calls really run in parallel on two worker threads; map yields the results in the order of urls ' + '(3 before 2) even though get_html(2) finishes first.',
 )
 if (got.join() !== urls.join()) {
   console.error(`FAIL: map yielded [${got.join(', ')}], expected [${urls.join(', ')}]`)

@@ -54,6 +54,8 @@ executor.shutdown() // the seed leaves this to the end of the script, which wait
 const results = allTask.map((f) => (f.done() ? f.result() : 'pending'))
 console.log('Node: wait() blocks the main thread until the first worker finishes; the other two calls keep running on their workers meanwhile.')
 if (done.size < 1 || done.size + notDone.size !== urls.length || firstDone.some((r) => !urls.includes(r)) || results.join() !== urls.join()) {
-  console.error(`FAIL: expected at least one done future at "main" and all results [${urls.join(', ')}] at the end; got done ${done.size}, not_done ${notDone.size}, results [${results.join(', ')}]`)
+  console.error(
+    `FAIL: expected at least one done future at "main" and all results [${urls.join(', ')}] at the end; got done ${done.size}, not_done ${notDone.size}, results [${results.join(', ')}]`,
+  )
   process.exitCode = 1
 }

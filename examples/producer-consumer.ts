@@ -151,7 +151,7 @@ console.log(
     `${ended.filter(Boolean).length} of ${ended.length} consumers ended`,
 )
 console.log(
-  'Node: two worker threads block in q.get() while the main thread consumes with await q.getAsync() (CPython\'s ' +
+  "Node: two worker threads block in q.get() while the main thread consumes with await q.getAsync() (CPython's " +
     'queue.Queue has no async form); all three take from the same shared-memory queue, and the main event loop keeps running.',
 )
 if (!produced || !joined || got !== total || sum !== expectedSum || notOnce.length > 0 || !ended.every(Boolean)) {

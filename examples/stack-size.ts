@@ -83,14 +83,16 @@ for (const kib of [0, 128]) {
   const started = new Int32Array(new SharedArrayBuffer(4))
   const before = residentKiB()
   const t0 = performance.now()
-  const threads = Array.from({ length: N }, () =>
-    new Thread({
-      target: (stop: Event, started: Int32Array) => {
-        Atomics.add(started, 0, 1)
-        stop.wait()
-      },
-      args: [stop, started],
-    }),
+  const threads = Array.from(
+    { length: N },
+    () =>
+      new Thread({
+        target: (stop: Event, started: Int32Array) => {
+          Atomics.add(started, 0, 1)
+          stop.wait()
+        },
+        args: [stop, started],
+      }),
   )
   for (const t of threads) t.start()
   while (Atomics.load(started, 0) < N) await new Promise((r) => setTimeout(r, 5))
@@ -103,7 +105,7 @@ for (const kib of [0, 128]) {
 stackSize(0)
 
 console.log(
-  '\nNode: stackSize(KiB) becomes the worker\'s resourceLimits.stackSizeMb (plus the 192 KiB Node keeps ' +
+  "\nNode: stackSize(KiB) becomes the worker's resourceLimits.stackSizeMb (plus the 192 KiB Node keeps " +
     'for itself); it bounds recursion depth as in Python, but a worker costs its V8 isolate (tens of MiB), ' +
     'so a small stack barely changes what a thread costs.',
 )

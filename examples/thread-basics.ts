@@ -28,13 +28,13 @@ import * as time from './_time.ts'
 
 // ---- 2.1 通过Thread类实例化 --------------------------------------------------------------------
 
-function getDetailHtml(url: string) {
+function getDetailHtml(_url: string) {
   console.log('get detail html started')
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000) // time.sleep(2), halved
   console.log('get detail html end')
 }
 
-function getDetailUrl(url: string) {
+function getDetailUrl(_url: string) {
   console.log('get detail url started')
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000) // time.sleep(4), halved
   console.log('get detail url end')
@@ -100,7 +100,7 @@ if (isMainThread) {
     console.log(`last time: ${time.time() - startTime}`)
   }
   console.log(
-    "Node: each Thread is a worker with its own V8 isolate, whose start-up (a fraction of a second) " +
+    'Node: each Thread is a worker with its own V8 isolate, whose start-up (a fraction of a second) ' +
       "is part of 'last time'; the rest is max(1 s, 2 s), not the sum, as in Python.",
   )
 }

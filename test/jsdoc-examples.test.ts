@@ -198,7 +198,11 @@ test('every public symbol has a self-contained @example (or is listed in PENDING
   const unknown = PENDING_EXAMPLES.filter((s) => !publicSymbols.has(s))
   if (unknown.length > 0) t.log(`PENDING_EXAMPLES entries that are not public symbols (yet):\n${unknown.join('\n')}`)
   t.true(publicSymbols.size > 0, 'no public symbols found: is the scan broken?')
-  t.deepEqual(missing, [], `public symbols without a self-contained @example (with import lines from a package subpath); add one, or list the symbol in PENDING_EXAMPLES:\n${missing.join('\n')}`)
+  t.deepEqual(
+    missing,
+    [],
+    `public symbols without a self-contained @example (with import lines from a package subpath); add one, or list the symbol in PENDING_EXAMPLES:\n${missing.join('\n')}`,
+  )
   t.deepEqual(stale, [], `PENDING_EXAMPLES entries that have a self-contained example now; remove them:\n${stale.join('\n')}`)
 })
 
@@ -210,10 +214,7 @@ test('an @example outside PENDING_EXAMPLES carries its own import lines', (t) =>
 test('every self-contained @example type-checks (strict)', async (t) => {
   t.timeout(300_000)
   t.true(runnable.length > 0, 'no self-contained examples found')
-  writeFileSync(
-    join(tmp, 'tsconfig.json'),
-    JSON.stringify({ extends: '../tsconfig.base.json', compilerOptions: { noEmit: true, strict: true }, include: ['*.ts'] }, null, 2),
-  )
+  writeFileSync(join(tmp, 'tsconfig.json'), JSON.stringify({ extends: '../tsconfig.base.json', compilerOptions: { noEmit: true, strict: true }, include: ['*.ts'] }, null, 2))
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
   const r = await limited(() => run(process.execPath, [tsc, '-p', join(tmp, 'tsconfig.json'), '--noEmit', '--pretty', 'false'], 240_000))
   // Name the symbol and source line behind each error.

@@ -83,5 +83,8 @@ export function expectedOutputs(code) {
  * @returns {string}
  */
 export function squash(text) {
-  return text.replace(/\s+/g, '').replace(/(\d)_(?=\d)/g, '$1').replace(/"/g, "'")
+  return text
+    .replace(/\s+/g, '')
+    .replace(/(\d)_(?=\d)/g, '$1')
+    .replace(/"/g, "'")
 }

@@ -56,7 +56,9 @@ try {
     const out = squash(stdout)
     const missing = expectedOutputs(block.code).filter((want) => !out.includes(want))
     if (code !== 0 || missing.length > 0) {
-      failures.push(`${block.title} on dist/: exit code ${code} (signal ${signal}), missing output ${JSON.stringify(missing)}\nstdout:\n${stdout.slice(-2000)}\nstderr:\n${stderr.slice(-4000)}`)
+      failures.push(
+        `${block.title} on dist/: exit code ${code} (signal ${signal}), missing output ${JSON.stringify(missing)}\nstdout:\n${stdout.slice(-2000)}\nstderr:\n${stderr.slice(-4000)}`,
+      )
     } else console.log(`smoke: ${block.title} runs on dist/`)
   }
   if (ran === 0) failures.push('no README block ran')

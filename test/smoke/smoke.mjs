@@ -52,7 +52,10 @@ for (let i = 1; i <= 10; i++) await q.putAsync({ n: i })
 await q.putAsync(null)
 await q.joinAsync()
 assert.equal(seen[0], 55)
-assert.throws(() => q.getNowait(), (err) => err instanceof QueueEmpty && err.code === 'ERR_QUEUE_EMPTY')
+assert.throws(
+  () => q.getNowait(),
+  (err) => err instanceof QueueEmpty && err.code === 'ERR_QUEUE_EMPTY',
+)
 assert.equal(await consumer.joinAsync(30_000), true)
 
 // An executor: a source-shipped task, a module-reference task, and an error crossing threads.

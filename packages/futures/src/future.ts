@@ -255,7 +255,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
       if (strong) strengthen(this.#watch)
       return
     }
-    if (this.#foreign) return this.#watchForeign()
+    if (this.#foreign) {
+      this.#watchForeign()
+      return
+    }
     const w: Watch = { cell: this.#cell, strong, active: false, notice: () => this.#noticed() }
     switch (watch(w)) {
       case 'watching':
@@ -267,7 +270,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
         return
       case 'foreign':
         this.#foreign = true
-        return this.#watchForeign()
+        this.#watchForeign()
+        return
     }
   }
 
@@ -462,10 +466,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /** `await future` resolves to the result or rejects with the error. */
-  then<R1 = T, R2 = never>(
-    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
+  then<R1 = T, R2 = never>(onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null, onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null): Promise<R1 | R2> {
     if (this.done()) {
       // Already done (the common case when awaiting in submission order): no async frame.
       let settled: Promise<T>
@@ -500,6 +501,5 @@ export class Future<T = unknown> implements PromiseLike<T> {
     }
   }
 }
-
 
 registerShareable(Future.shareKind, import.meta.url, (ref: CellRef) => Future.revive(ref))

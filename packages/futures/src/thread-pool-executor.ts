@@ -14,12 +14,11 @@ import { rangeError, typeError } from '@tandem/sync/errors'
 import { checkArray, checkHeapLimits, checkInt, checkOptions, checkString, describe } from '@tandem/sync/kit'
 import { registerShareable, SHARE } from '@tandem/sync/shareable'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
-import { Thread, type HeapLimits } from '@tandem/sync/thread'
+import type { Thread, HeapLimits } from '@tandem/sync/thread'
 import { BrokenThreadPool, executorShutDown } from './errors.ts'
-import { Future } from './future.ts'
+import type { Future } from './future.ts'
 import { CALL, CHUNK_STAR, ExecutorCore, executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
-
 
 let poolCounter = 0
 
@@ -200,7 +199,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
       iterables = iterablesAndOpts.slice(0, -1) as Iterable<unknown>[]
     }
     for (const it of iterables) {
-      if (it === null || typeof it !== 'object' && typeof it !== 'string' || typeof (it as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      if (it === null || (typeof it !== 'object' && typeof it !== 'string') || typeof (it as Iterable<unknown>)[Symbol.iterator] !== 'function') {
         throw typeError(`ThreadPoolExecutor.map(): expected iterables; received ${describe(it)}`)
       }
     }

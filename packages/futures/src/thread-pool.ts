@@ -12,7 +12,7 @@ import { registerShareable, SHARE } from '@tandem/sync/shareable'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import type { HeapLimits, Thread } from '@tandem/sync/thread'
 import { asCompleted } from './as-completed.ts'
-import { BrokenThreadPool, CancelledError, InvalidStateError, poolStateError, TimeoutError } from './errors.ts'
+import { CancelledError, InvalidStateError, poolStateError, TimeoutError } from './errors.ts'
 import type { Future } from './future.ts'
 import { CALL, CHUNK_MAP, CHUNK_STAR, ExecutorCore, executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
@@ -40,7 +40,6 @@ export interface ResultCallbacks<T> {
 
 /** Results of `imap`/`imapUnordered`: iterate blocking (`for...of`) or async (`for await`). */
 export interface IMapIterator<R> extends Iterable<R>, AsyncIterable<R> {}
-
 
 function checkCallbacks<T>(callbacks: ResultCallbacks<T> | undefined): void {
   if (callbacks === undefined) return
@@ -167,10 +166,7 @@ export class AsyncResult<T> implements PromiseLike<T> {
   }
 
   /** `await result` resolves to the value or rejects with the error. */
-  then<R1 = T, R2 = never>(
-    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
+  then<R1 = T, R2 = never>(onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null, onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null): Promise<R1 | R2> {
     return this.getAsync().then(onfulfilled, onrejected)
   }
 }
@@ -267,7 +263,7 @@ export class ThreadPool implements Disposable {
   #chunks(fn: unknown, iterable: Iterable<unknown>, chunksize: number | undefined, star: boolean, what: string): Future<unknown>[] {
     this.#check(what)
     const task = this.#core.task(fn)
-    if (iterable === null || typeof iterable !== 'object' && typeof iterable !== 'string' || typeof (iterable as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    if (iterable === null || (typeof iterable !== 'object' && typeof iterable !== 'string') || typeof (iterable as Iterable<unknown>)[Symbol.iterator] !== 'function') {
       throw typeError(`ThreadPool.${what}(): expected an iterable; received ${describe(iterable)}`)
     }
     const items = Array.isArray(iterable) ? iterable : [...iterable]

@@ -16,7 +16,6 @@ import type { ExecutionContext } from 'ava'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { Future } from '../src/future.ts'
-import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { asCompleted } from '../src/as-completed.ts'
 import { TimeoutError } from '../src/errors.ts'
 import * as root from '../src/index.ts'
@@ -25,7 +24,6 @@ import { sharedInts, sleep, spawn } from '../../sync/test/_helpers.ts'
 import { BLOCK, fixtures, joinAll, LONG, makeFuture, newPool, runChild, until } from './_helpers.ts'
 
 const AS_COMPLETED_URL = new URL('../src/as-completed.ts', import.meta.url).href
-
 
 /** Names of futures, by identity (ava's deepEqual would find any two Futures equal). */
 function namer(names: Record<string, Future<unknown>>): (fs: Iterable<Future<unknown>>) => string[] {
@@ -185,8 +183,14 @@ for (const form of FORMS) {
       if (step < plan.length) gates[plan[step]!]!.set()
     })
     t.is(error, undefined)
-    t.deepEqual(yielded.map((f) => (fs as Future<unknown>[]).indexOf(f)), plan)
-    t.deepEqual(yielded.map((f) => f.result(0)), plan)
+    t.deepEqual(
+      yielded.map((f) => (fs as Future<unknown>[]).indexOf(f)),
+      plan,
+    )
+    t.deepEqual(
+      yielded.map((f) => f.result(0)),
+      plan,
+    )
   })
 
   test(`asCompleted() ${form} yields futures completed one by one by a worker thread in completion order`, async (t) => {
@@ -212,7 +216,10 @@ for (const form of FORMS) {
     Atomics.notify(gate, 1)
     const { yielded, error } = await collect(form, fs, bound)
     t.is(error, undefined)
-    t.deepEqual(yielded.map((f) => f.result(0)), order)
+    t.deepEqual(
+      yielded.map((f) => f.result(0)),
+      order,
+    )
     await joinAll([th])
   })
 
@@ -318,7 +325,7 @@ test('asCompleted() for await does not block the event loop while waiting', asyn
   t.is((await got)?.x, f)
 })
 
-test('asCompleted() for...of inside a pool worker yields the pool\'s futures as they complete (nested)', async (t) => {
+test("asCompleted() for...of inside a pool worker yields the pool's futures as they complete (nested)", async (t) => {
   t.timeout(LONG + 10_000)
   const gates = [new Event(), new Event()]
   const pool = await newPool(t, 4, ...gates)
@@ -494,5 +501,8 @@ test('asCompleted(): an iteration left by break or ended by its timeout does not
   t.is(r.signal, null, `killed after the timeout (it did not exit); stdout: ${r.stdout}`)
   t.is(r.code, 0, r.stderr)
   t.is(r.stderr, '')
-  t.deepEqual(r.stdout.split('\n').filter((l) => l !== ''), ['sync first true', 'async first true', 'timeout ERR_TIMEOUT', 'end'])
+  t.deepEqual(
+    r.stdout.split('\n').filter((l) => l !== ''),
+    ['sync first true', 'async first true', 'timeout ERR_TIMEOUT', 'end'],
+  )
 })

@@ -99,12 +99,15 @@ test('ThreadPoolExecutor: an own "__proto__" key in a submit argument, a result 
   const hostile = JSON.parse('{"__proto__": {"isAdmin": true}, "deep": {"list": [{"__proto__": {"isAdmin": true}}]}}')
   // The worker reports what it received.
   const seen = (await pool
-    .submit((o: Record<string, any>) => ({
-      admin: o.isAdmin === true,
-      own: Object.prototype.hasOwnProperty.call(o, '__proto__'),
-      plainProto: Object.getPrototypeOf(o) === Object.prototype,
-      deepAdmin: o.deep.list[0].isAdmin === true,
-    }), hostile)
+    .submit(
+      (o: Record<string, any>) => ({
+        admin: o.isAdmin === true,
+        own: Object.hasOwn(o, '__proto__'),
+        plainProto: Object.getPrototypeOf(o) === Object.prototype,
+        deepAdmin: o.deep.list[0].isAdmin === true,
+      }),
+      hostile,
+    )
     .resultAsync(LONG)) as Record<string, boolean>
   t.deepEqual(seen, { admin: false, own: true, plainProto: true, deepAdmin: false })
   // A result built from untrusted JSON in the worker, with a Map value too.
@@ -115,10 +118,10 @@ test('ThreadPoolExecutor: an own "__proto__" key in a submit argument, a result 
     })
     .resultAsync(LONG)) as { o: Record<string, unknown>; m: Map<string, Record<string, unknown>> }
   t.is(back.o.isAdmin, undefined)
-  t.true(Object.prototype.hasOwnProperty.call(back.o, '__proto__'))
+  t.true(Object.hasOwn(back.o, '__proto__'))
   t.is(Object.getPrototypeOf(back.o), Object.prototype)
   t.is(back.m.get('k')!.isAdmin, undefined)
-  t.true(Object.prototype.hasOwnProperty.call(back.m.get('k'), '__proto__'))
+  t.true(Object.hasOwn(back.m.get('k')!, '__proto__'))
   // An error property.
   const err = (await errorOf(
     pool.submit(() => {
@@ -161,7 +164,7 @@ test('ThreadPoolExecutor: a SharedArrayBuffer and views on one (Int32Array, Data
   t.is(late[1], 1)
 })
 
-test('ThreadPoolExecutor: a SharedArrayBuffer view returned by a task is the worker\'s memory: it writes after returning and the caller sees it', async (t) => {
+test("ThreadPoolExecutor: a SharedArrayBuffer view returned by a task is the worker's memory: it writes after returning and the caller sees it", async (t) => {
   t.timeout(LONG)
   const pool = makePool(t, { maxWorkers: 1 })
   const view = (await pool
@@ -187,13 +190,22 @@ test('ThreadPoolExecutor.map and ThreadPool.apply/map: views on a SharedArrayBuf
   t.timeout(LONG)
   const pool = makePool(t, { maxWorkers: 2 })
   const counts = new Int32Array(new SharedArrayBuffer(4 * 8))
-  const out = [...pool.map((p: [Int32Array, number]) => Atomics.add(p[0], p[1], 1), Array.from({ length: 8 }, (_, i) => [counts, i] as [Int32Array, number]), { timeout: LONG })]
+  const out = [
+    ...pool.map(
+      (p: [Int32Array, number]) => Atomics.add(p[0], p[1], 1),
+      Array.from({ length: 8 }, (_, i) => [counts, i] as [Int32Array, number]),
+      { timeout: LONG },
+    ),
+  ]
   t.deepEqual(out, [0, 0, 0, 0, 0, 0, 0, 0])
   t.deepEqual([...counts], [1, 1, 1, 1, 1, 1, 1, 1])
   const tp = new ThreadPool(2)
   t.teardown(() => tp.terminate())
   const dv = new DataView(counts.buffer, 8, 8)
-  t.is(tp.apply((d: DataView) => (d.setInt32(0, 100, true), d.byteOffset), [dv]), 8)
+  t.is(
+    tp.apply((d: DataView) => (d.setInt32(0, 100, true), d.byteOffset), [dv]),
+    8,
+  )
   t.is(counts[2], 100)
   const chunks = await tp.mapAsync((v: Int32Array) => Atomics.add(v, 7, 10), [counts, counts, counts])
   t.deepEqual(chunks, [1, 11, 21])
@@ -222,7 +234,10 @@ test('Future: the thread that set the outcome reads back the very object (result
   e.setException(error)
   t.is(e.exception(), error)
   t.is(await e.exceptionAsync(), error)
-  t.is(t.throws(() => e.result()), error)
+  t.is(
+    t.throws(() => e.result()),
+    error,
+  )
   await t.throwsAsync(async () => e.resultAsync(), { is: error })
 
   // Completed in a worker: the main thread gets an equal copy.

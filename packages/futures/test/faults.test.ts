@@ -23,12 +23,12 @@
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
-import { ThreadPoolExecutor, type ThreadPoolExecutorOptions } from '../src/thread-pool-executor.ts'
+import type { ThreadPoolExecutor, ThreadPoolExecutorOptions } from '../src/thread-pool-executor.ts'
 import { BrokenThreadPool } from '../src/errors.ts'
 import type { Future } from '../src/future.ts'
 import { Event } from '../../sync/src/event.ts'
 import { moduleRef } from '../../sync/src/task.ts'
-import { LONG, makePool, until, untilSubmitThrows } from './_helpers.ts'
+import { LONG, makePool, untilSubmitThrows } from './_helpers.ts'
 
 type CodedError = Error & { code?: string }
 
@@ -64,11 +64,15 @@ test.serial('ThreadPoolExecutor: process.exit() in a task fails it and every que
   const started = new Event()
   const gate = new Event()
   const pool = makePool(t, { maxWorkers: 1, threadNamePrefix: 'Faulty' }, gate)
-  const f = pool.submit((s: Event, g: Event) => {
-    s.set()
-    g.wait(60_000)
-    process.exit(7)
-  }, started, gate)
+  const f = pool.submit(
+    (s: Event, g: Event) => {
+      s.set()
+      g.wait(60_000)
+      process.exit(7)
+    },
+    started,
+    gate,
+  )
   t.true(await started.waitAsync(LONG), 'the exiting task started')
   const queued = [1, 2, 3, 4].map((i) => pool.submit((x: number) => x, i))
   gate.set()
@@ -155,10 +159,14 @@ test('ThreadPoolExecutor: a call running on another worker still completes when 
   const gate = new Event()
   const pool = makePool(t, { maxWorkers: 2 }, gate)
   // Submitted together, so both workers start.
-  const a = pool.submit((s: Event, g: Event) => {
-    s.set()
-    return g.wait(60_000) ? 'A' : 'gate never opened'
-  }, started, gate)
+  const a = pool.submit(
+    (s: Event, g: Event) => {
+      s.set()
+      return g.wait(60_000) ? 'A' : 'gate never opened'
+    },
+    started,
+    gate,
+  )
   const b = pool.submit((s: Event) => {
     s.wait(60_000)
     process.exit(2)
@@ -270,7 +278,7 @@ test('ThreadPoolExecutor: an un-cloneable result fails only that future with ERR
   t.deepEqual(got, [0, 1, 2])
 })
 
-test('ThreadPoolExecutor: a result whose getter throws while it is serialized fails that future with the getter\'s error (CPython test_error_during_result_pickle_on_worker)', async (t) => {
+test("ThreadPoolExecutor: a result whose getter throws while it is serialized fails that future with the getter's error (CPython test_error_during_result_pickle_on_worker)", async (t) => {
   t.timeout(LONG)
   const pool = makePool(t, { maxWorkers: 1 })
   const err = await errorOf(
@@ -318,10 +326,13 @@ test('ThreadPoolExecutor.submit() with an un-cloneable argument throws TypeError
   // map: an un-cloneable item throws from the call, or, with buffersize, from the iteration.
   t.throws(() => pool.map((x: unknown) => x, [1, 2, () => 3]), { instanceOf: TypeError, code: 'ERR_NOT_SHAREABLE' } as never)
   const it = pool.map((x: unknown) => x, [1, () => 2, 3], { buffersize: 1, timeout: LONG })[Symbol.iterator]()
-  t.throws(() => {
-    it.next()
-    it.next()
-  }, { instanceOf: TypeError, code: 'ERR_NOT_SHAREABLE' } as never)
+  t.throws(
+    () => {
+      it.next()
+      it.next()
+    },
+    { instanceOf: TypeError, code: 'ERR_NOT_SHAREABLE' } as never,
+  )
   // The pool is not broken, and shutting down waits for nothing stranded.
   t.is(await pool.submit((x: number) => x + 1, 1).resultAsync(LONG), 2)
   await pool.shutdownAsync()
@@ -329,7 +340,7 @@ test('ThreadPoolExecutor.submit() with an un-cloneable argument throws TypeError
 
 // ---- task errors --------------------------------------------------------------------------------
 
-test('ThreadPoolExecutor: a task error keeps its class name, message, code, properties, cause and the worker\'s stack', async (t) => {
+test("ThreadPoolExecutor: a task error keeps its class name, message, code, properties, cause and the worker's stack", async (t) => {
   t.timeout(LONG)
   const pool = makePool(t, { maxWorkers: 1 })
   const err = await errorOf(
@@ -348,7 +359,7 @@ test('ThreadPoolExecutor: a task error keeps its class name, message, code, prop
   t.is(err?.code, 'E_RUNTIME')
   t.deepEqual((err as CodedError & { detail?: number[] }).detail, [1, 2])
   t.true(err?.cause instanceof RangeError)
-  t.is((err?.cause as Error).message, 'inner')
+  t.is((err?.cause as Error | undefined)?.message, 'inner')
   // The stack is the worker's: it runs through the pool's worker loop, not this file.
   t.regex(err?.stack ?? '', /went wrong/)
   t.regex(err?.stack ?? '', /workerLoop/)

@@ -277,10 +277,30 @@ test('Future.running() is true only for running futures', (t) => {
 // ---- result / exception with timeouts ------------------------------------------------------
 
 test('Future.result(0) raises TimeoutError if not done, CancelledError if cancelled, the error if failed', (t) => {
-  isCode(t, t.throws(() => makeFuture('pending').result(0)), TimeoutError, 'ERR_TIMEOUT')
-  isCode(t, t.throws(() => makeFuture('running').result(0)), TimeoutError, 'ERR_TIMEOUT')
-  isCode(t, t.throws(() => makeFuture('cancelled').result(0)), CancelledError, 'ERR_CANCELLED')
-  isCode(t, t.throws(() => makeFuture('cancelledAndNotified').result(0)), CancelledError, 'ERR_CANCELLED')
+  isCode(
+    t,
+    t.throws(() => makeFuture('pending').result(0)),
+    TimeoutError,
+    'ERR_TIMEOUT',
+  )
+  isCode(
+    t,
+    t.throws(() => makeFuture('running').result(0)),
+    TimeoutError,
+    'ERR_TIMEOUT',
+  )
+  isCode(
+    t,
+    t.throws(() => makeFuture('cancelled').result(0)),
+    CancelledError,
+    'ERR_CANCELLED',
+  )
+  isCode(
+    t,
+    t.throws(() => makeFuture('cancelledAndNotified').result(0)),
+    CancelledError,
+    'ERR_CANCELLED',
+  )
   const err = t.throws(() => makeFuture('exception').result(0))
   t.true(err instanceof RangeError)
   t.is((err as { code?: string }).code, 'E_BOOM')
@@ -290,15 +310,40 @@ test('Future.result(0) raises TimeoutError if not done, CancelledError if cancel
 test('Future.result(timeout) raises TimeoutError after a short timeout on a pending future', (t) => {
   t.timeout(20_000)
   const f = makeFuture('pending')
-  isCode(t, t.throws(() => f.result(20)), TimeoutError, 'ERR_TIMEOUT')
+  isCode(
+    t,
+    t.throws(() => f.result(20)),
+    TimeoutError,
+    'ERR_TIMEOUT',
+  )
   t.false(f.done())
 })
 
 test('Future.exception(0) raises TimeoutError/CancelledError, returns the error or undefined', (t) => {
-  isCode(t, t.throws(() => makeFuture('pending').exception(0)), TimeoutError, 'ERR_TIMEOUT')
-  isCode(t, t.throws(() => makeFuture('running').exception(0)), TimeoutError, 'ERR_TIMEOUT')
-  isCode(t, t.throws(() => makeFuture('cancelled').exception(0)), CancelledError, 'ERR_CANCELLED')
-  isCode(t, t.throws(() => makeFuture('cancelledAndNotified').exception(0)), CancelledError, 'ERR_CANCELLED')
+  isCode(
+    t,
+    t.throws(() => makeFuture('pending').exception(0)),
+    TimeoutError,
+    'ERR_TIMEOUT',
+  )
+  isCode(
+    t,
+    t.throws(() => makeFuture('running').exception(0)),
+    TimeoutError,
+    'ERR_TIMEOUT',
+  )
+  isCode(
+    t,
+    t.throws(() => makeFuture('cancelled').exception(0)),
+    CancelledError,
+    'ERR_CANCELLED',
+  )
+  isCode(
+    t,
+    t.throws(() => makeFuture('cancelledAndNotified').exception(0)),
+    CancelledError,
+    'ERR_CANCELLED',
+  )
   const e = makeFuture('exception').exception(0)
   t.true(e instanceof RangeError)
   t.is((e as Error).message, 'boom')
@@ -337,7 +382,12 @@ test('Future.result(timeout) on the main thread raises CancelledError when a wor
     box,
   )
   await until(() => Atomics.load(box, 0) === 1, 'worker to start')
-  isCode(t, t.throws(() => f.result(LONG)), CancelledError, 'ERR_CANCELLED')
+  isCode(
+    t,
+    t.throws(() => f.result(LONG)),
+    CancelledError,
+    'ERR_CANCELLED',
+  )
   await joinAll([th])
 })
 
@@ -457,18 +507,38 @@ test('Future.setException() twice raises InvalidStateError and keeps the first e
 
 test('Future.setResult()/setException() after the other raise InvalidStateError', (t) => {
   const a = makeFuture('successful')
-  isCode(t, t.throws(() => a.setException(new Error('x'))), InvalidStateError, 'ERR_INVALID_STATE')
+  isCode(
+    t,
+    t.throws(() => a.setException(new Error('x'))),
+    InvalidStateError,
+    'ERR_INVALID_STATE',
+  )
   t.is(a.result(0), 42)
   const b = makeFuture('exception')
-  isCode(t, t.throws(() => b.setResult(1)), InvalidStateError, 'ERR_INVALID_STATE')
+  isCode(
+    t,
+    t.throws(() => b.setResult(1)),
+    InvalidStateError,
+    'ERR_INVALID_STATE',
+  )
   t.true(b.exception(0) instanceof RangeError)
 })
 
 test('Future.setResult()/setException() after cancel raise InvalidStateError', (t) => {
   for (const state of ['cancelled', 'cancelledAndNotified'] as const) {
     const f = makeFuture(state)
-    isCode(t, t.throws(() => f.setResult(1)), InvalidStateError, 'ERR_INVALID_STATE')
-    isCode(t, t.throws(() => f.setException(new Error('x'))), InvalidStateError, 'ERR_INVALID_STATE')
+    isCode(
+      t,
+      t.throws(() => f.setResult(1)),
+      InvalidStateError,
+      'ERR_INVALID_STATE',
+    )
+    isCode(
+      t,
+      t.throws(() => f.setException(new Error('x'))),
+      InvalidStateError,
+      'ERR_INVALID_STATE',
+    )
     t.true(f.cancelled())
   }
 })
@@ -533,7 +603,12 @@ test('Future.setRunningOrNotifyCancel() on a cancelled future returns false and 
 test('Future.setRunningOrNotifyCancel() on a running or finished future raises InvalidStateError', (t) => {
   for (const state of ['running', 'successful', 'exception'] as const) {
     const f = makeFuture(state)
-    isCode(t, t.throws(() => f.setRunningOrNotifyCancel()), InvalidStateError, 'ERR_INVALID_STATE')
+    isCode(
+      t,
+      t.throws(() => f.setRunningOrNotifyCancel()),
+      InvalidStateError,
+      'ERR_INVALID_STATE',
+    )
   }
 })
 

@@ -10,7 +10,6 @@
  * never blocks without a timeout.
  */
 import test from 'ava'
-import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { Future } from '../src/future.ts'
 import { CancelledError } from '../src/errors.ts'
 import { Event } from '../../sync/src/event.ts'
@@ -184,7 +183,11 @@ test.serial('ThreadPoolExecutor.map() over 100k items with chunksize 1000, block
   const xs = range(N)
   const check = (rs: number[], what: string): void => {
     t.is(rs.length, N, what)
-    t.is(rs.reduce((a, b) => a + b, 0), (3 * N * (N - 1)) / 2, `${what}: sum`)
+    t.is(
+      rs.reduce((a, b) => a + b, 0),
+      (3 * N * (N - 1)) / 2,
+      `${what}: sum`,
+    )
     const wrong = rs.findIndex((r, i) => r !== i * 3)
     t.is(wrong, -1, `${what}: first wrong result at index ${wrong}`)
   }

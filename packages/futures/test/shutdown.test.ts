@@ -76,13 +76,21 @@ test.serial('ThreadPoolExecutor.submit() and map() after shutdown throw ERR_EXEC
   t.timeout(LONG + 10_000)
   const fresh = new ThreadPoolExecutor({ maxWorkers: 5 })
   fresh.shutdown({ wait: false })
-  t.is(codeOf(() => fresh.submit((a: number, b: number) => a ** b, 2, 5)), 'ERR_EXECUTOR_SHUT_DOWN', 'a pool that never started a worker')
+  t.is(
+    codeOf(() => fresh.submit((a: number, b: number) => a ** b, 2, 5)),
+    'ERR_EXECUTOR_SHUT_DOWN',
+    'a pool that never started a worker',
+  )
 
   for (const maxWorkers of [1, 5]) {
     const pool = new ThreadPoolExecutor({ maxWorkers })
     t.is(await pool.submit((a: number, b: number) => a ** b, 2, 5).resultAsync(LONG), 32)
     await pool.shutdownAsync()
-    t.is(codeOf(() => pool.submit(() => 0)), 'ERR_EXECUTOR_SHUT_DOWN', `maxWorkers ${maxWorkers}, right after shutdownAsync()`)
+    t.is(
+      codeOf(() => pool.submit(() => 0)),
+      'ERR_EXECUTOR_SHUT_DOWN',
+      `maxWorkers ${maxWorkers}, right after shutdownAsync()`,
+    )
     // The worker threads tear down after shutdownAsync() has seen their loops end: keep asking
     // for a while (2 s), until they are surely gone.
     const codes = new Set<string | undefined>()
@@ -101,7 +109,10 @@ test('ThreadPoolExecutor.submit() after shutdown({ wait: false }) throws at once
   const pool = newPool(t, 2, gate)
   const running = pool.submit((g: Event) => (g.wait(60_000), 'ran'), gate)
   pool.shutdown({ wait: false })
-  t.is(codeOf(() => pool.submit(() => 0)), 'ERR_EXECUTOR_SHUT_DOWN')
+  t.is(
+    codeOf(() => pool.submit(() => 0)),
+    'ERR_EXECUTOR_SHUT_DOWN',
+  )
   gate.set()
   t.is(await running.resultAsync(LONG), 'ran')
 })
@@ -121,8 +132,14 @@ test('ThreadPoolExecutor.shutdown() twice, then shutdownAsync() twice: harmless,
   t.notThrows(() => pool.shutdown({ wait: false }))
   await pool.shutdownAsync()
   await pool.shutdownAsync({ wait: true, cancelFutures: true })
-  t.true(fs.every((f) => f.done()), 'shutdownAsync() waited for the queued calls')
-  t.deepEqual(fs.map((f) => f.result(0)), Array.from({ length: 10 }, (_, i) => i))
+  t.true(
+    fs.every((f) => f.done()),
+    'shutdownAsync() waited for the queued calls',
+  )
+  t.deepEqual(
+    fs.map((f) => f.result(0)),
+    Array.from({ length: 10 }, (_, i) => i),
+  )
 })
 
 // CPython's shutdown() drains and cancels the queue whenever cancel_futures is true, even when
@@ -137,7 +154,10 @@ test('ThreadPoolExecutor.shutdown(): a second call with cancelFutures cancels th
   const queued = Array.from({ length: 3 }, (_, i) => pool.submit((x: number) => x, i))
   pool.shutdown({ wait: false })
   pool.shutdown({ wait: false, cancelFutures: true })
-  t.deepEqual(queued.map((f) => f.cancelled()), [true, true, true])
+  t.deepEqual(
+    queued.map((f) => f.cancelled()),
+    [true, true, true],
+  )
   gate.set()
   await pool.shutdownAsync()
   t.is(first.result(0), 'first')
@@ -170,7 +190,10 @@ test('ThreadPoolExecutor.shutdownAsync() waits for the running and queued calls,
   t.false(finished)
   gate.set()
   await p
-  t.deepEqual(fs.map((f) => f.result(0)), [0, 1, 2, 3, 4, 5])
+  t.deepEqual(
+    fs.map((f) => f.result(0)),
+    [0, 1, 2, 3, 4, 5],
+  )
 })
 
 // ---- hangs -------------------------------------------------------------------------------------
@@ -186,7 +209,10 @@ test('ThreadPoolExecutor.shutdownAsync() with 50 queued short calls: every resul
     }, i),
   )
   await pool.shutdownAsync()
-  t.deepEqual(fs.map((f) => f.result(0)), Array.from({ length: 50 }, (_, i) => i))
+  t.deepEqual(
+    fs.map((f) => f.result(0)),
+    Array.from({ length: 50 }, (_, i) => i),
+  )
 })
 
 test('ThreadPoolExecutor.shutdown() blocking with 50 queued short calls returns with all done (child process)', async (t) => {
@@ -293,7 +319,10 @@ test.serial('ThreadPoolExecutor.shutdown({ wait: false }): map results are all c
   executor.shutdown({ wait: false })
   const got: number[] = []
   for await (const r of res) got.push(r)
-  t.deepEqual(got, xs.map((x) => Math.abs(x)))
+  t.deepEqual(
+    got,
+    xs.map((x) => Math.abs(x)),
+  )
   await until(() => activeCount() === base, 'the workers to end')
   t.pass()
 })
@@ -353,8 +382,14 @@ test('ThreadPoolExecutor: await using waits for the calls submitted in the block
     throw new Error('block failed')
   })
   t.is(err!.message, 'block failed')
-  t.true(fs.every((f) => f.done()), 'disposal waited for the calls')
-  t.deepEqual(fs.map((f) => f.result(0)), [0, 10, 20, 30])
+  t.true(
+    fs.every((f) => f.done()),
+    'disposal waited for the calls',
+  )
+  t.deepEqual(
+    fs.map((f) => f.result(0)),
+    [0, 10, 20, 30],
+  )
   t.throws(() => escaped!.submit(() => 0))
 })
 
@@ -400,7 +435,10 @@ test('ThreadPoolExecutor.shutdown({ wait: false, cancelFutures: true }) from a d
   const trigger = new Future<void>()
   trigger.addDoneCallback(() => pool.shutdown({ wait: false, cancelFutures: true }))
   trigger.setResult() // callbacks of a future completed on this thread run at once
-  t.deepEqual(queued.map((f) => f.cancelled()), [true, true, true])
+  t.deepEqual(
+    queued.map((f) => f.cancelled()),
+    [true, true, true],
+  )
   t.false(blocker.done())
   gate.set()
   t.is(await blocker.resultAsync(LONG), 'blocker')

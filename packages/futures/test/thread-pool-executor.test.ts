@@ -66,9 +66,11 @@ test('ThreadPoolExecutor.submit(): an exception in the task arrives with its cla
     const err = t.throws(() => f.result(LONG)) as Error
     t.is(err.name, 'ZeroDivisionError')
     t.is(err.message, 'division by zero')
-    const e2 = (await pool.submit(() => {
-      throw new TypeError('bad type')
-    }).exceptionAsync(LONG)) as Error
+    const e2 = (await pool
+      .submit(() => {
+        throw new TypeError('bad type')
+      })
+      .exceptionAsync(LONG)) as Error
     t.true(e2 instanceof TypeError)
     t.is(e2.message, 'bad type')
     // The worker survives a failing task.
@@ -90,11 +92,17 @@ test('ThreadPoolExecutor.map() yields results in input order, with for...of and 
     }
     const blocking: number[] = []
     for (const r of pool.map(sq, xs, { timeout: LONG })) blocking.push(r)
-    t.deepEqual(blocking, xs.map((x) => x * x))
+    t.deepEqual(
+      blocking,
+      xs.map((x) => x * x),
+    )
 
     const asyncResults: number[] = []
     for await (const r of pool.map(async (x: number) => x * x, xs)) asyncResults.push(r)
-    t.deepEqual(asyncResults, xs.map((x) => x * x))
+    t.deepEqual(
+      asyncResults,
+      xs.map((x) => x * x),
+    )
 
     // Several iterables are zipped, stopping at the shortest (like Python's map(pow, a, b)).
     const zipped = [...pool.map((a: number, b: number) => a ** b, [2, 3, 4, 5], [3, 2, 1], { timeout: LONG })]
@@ -110,10 +118,16 @@ test('ThreadPoolExecutor.map() raises an exception of a call when iteration reac
   t.timeout(LONG)
   const pool = new ThreadPoolExecutor({ maxWorkers: 2 })
   try {
-    const it = pool.map((x: number) => {
-      if (x === 2) throw new RangeError(`bad ${x}`)
-      return x
-    }, [0, 1, 2, 3], { timeout: LONG })[Symbol.iterator]()
+    const it = pool
+      .map(
+        (x: number) => {
+          if (x === 2) throw new RangeError(`bad ${x}`)
+          return x
+        },
+        [0, 1, 2, 3],
+        { timeout: LONG },
+      )
+      [Symbol.iterator]()
     t.deepEqual(it.next(), { value: 0, done: false })
     t.deepEqual(it.next(), { value: 1, done: false })
     const err = t.throws(() => it.next()) as Error
@@ -288,7 +302,10 @@ test('ThreadPoolExecutor.shutdownAsync({ wait: true }) waits for running and que
     gate.set()
     await p
     t.is(done.qsize(), 5)
-    t.deepEqual(fs.map((f) => f.result(LONG)), [0, 1, 2, 3, 4])
+    t.deepEqual(
+      fs.map((f) => f.result(LONG)),
+      [0, 1, 2, 3, 4],
+    )
   } finally {
     gate.set()
     await pool.shutdownAsync()
@@ -300,11 +317,15 @@ test('ThreadPoolExecutor.shutdown({ wait: true }) blocks until queued tasks fini
   const pool = new ThreadPoolExecutor({ maxWorkers: 2 })
   const done = new Queue<number>()
   const fs = Array.from({ length: 6 }, (_, i) =>
-    pool.submit((d: Queue<number>, x: number) => {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
-      d.put(x)
-      return x
-    }, done, i),
+    pool.submit(
+      (d: Queue<number>, x: number) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+        d.put(x)
+        return x
+      },
+      done,
+      i,
+    ),
   )
   // Tasks are finite (and workers are daemons), so a blocking shutdown cannot hang here.
   await fs[0]!.resultAsync(LONG)
@@ -319,11 +340,15 @@ test('ThreadPoolExecutor.shutdown({ cancelFutures: true }) cancels queued future
   const started = new Event()
   const gate = new Event()
   try {
-    const first = pool.submit((s: Event, g: Event) => {
-      s.set()
-      g.wait(60_000)
-      return 'first'
-    }, started, gate)
+    const first = pool.submit(
+      (s: Event, g: Event) => {
+        s.set()
+        g.wait(60_000)
+        return 'first'
+      },
+      started,
+      gate,
+    )
     t.true(await started.waitAsync(LONG), 'first task started')
     const queued = Array.from({ length: 5 }, (_, i) => pool.submit((x: number) => x, i))
     const p = pool.shutdownAsync({ cancelFutures: true })
@@ -376,7 +401,10 @@ test('ThreadPoolExecutor: await using shuts the pool down after its tasks', asyn
     )
   }
   t.true(fs.every((f) => f.done()))
-  t.deepEqual(fs.map((f) => f.result(LONG)), [0, 10, 20, 30])
+  t.deepEqual(
+    fs.map((f) => f.result(LONG)),
+    [0, 10, 20, 30],
+  )
   t.throws(() => escaped!.submit(() => 0), { code: 'ERR_EXECUTOR_SHUT_DOWN' })
 })
 
@@ -405,11 +433,15 @@ test('ThreadPoolExecutor: process.exit in a task fails the queued futures with B
   const started = new Event()
   const gate = new Event()
   try {
-    const f = pool.submit((s: Event, g: Event) => {
-      s.set()
-      g.wait(60_000)
-      process.exit(1)
-    }, started, gate)
+    const f = pool.submit(
+      (s: Event, g: Event) => {
+        s.set()
+        g.wait(60_000)
+        process.exit(1)
+      },
+      started,
+      gate,
+    )
     t.true(await started.waitAsync(LONG), 'the exiting task started')
     const queued = Array.from({ length: 4 }, (_, i) => pool.submit((x: number) => x, i))
     gate.set()
@@ -429,8 +461,20 @@ test('ThreadPoolExecutor runs 1000 tiny tasks with correct results', async (t) =
   try {
     const fs = Array.from({ length: 1000 }, (_, i) => pool.submit((x: number) => x * 2 + 1, i))
     const rs = await Promise.all(fs.map((f) => f.resultAsync(LONG)))
-    t.deepEqual(rs, Array.from({ length: 1000 }, (_, i) => i * 2 + 1))
-    t.deepEqual([...pool.map((x: number) => -x, Array.from({ length: 1000 }, (_, i) => i), { timeout: LONG })], Array.from({ length: 1000 }, (_, i) => -i))
+    t.deepEqual(
+      rs,
+      Array.from({ length: 1000 }, (_, i) => i * 2 + 1),
+    )
+    t.deepEqual(
+      [
+        ...pool.map(
+          (x: number) => -x,
+          Array.from({ length: 1000 }, (_, i) => i),
+          { timeout: LONG },
+        ),
+      ],
+      Array.from({ length: 1000 }, (_, i) => -i),
+    )
   } finally {
     await pool.shutdownAsync()
   }
@@ -490,7 +534,13 @@ test('ThreadPoolExecutor.map(): leaving the iteration early cancels the calls no
     }
     const items = [0, 1, 2, 3, 4]
     // One worker: call 0 returns, call 1 holds the worker until the gate opens, 2..4 wait in the queue.
-    const res = pool.map(fn, items.map(() => gate), items.map(() => ran), items, { timeout: LONG })
+    const res = pool.map(
+      fn,
+      items.map(() => gate),
+      items.map(() => ran),
+      items,
+      { timeout: LONG },
+    )
     for await (const r of res) {
       t.is(r, 0)
       break

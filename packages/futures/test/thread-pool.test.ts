@@ -178,7 +178,13 @@ async function drainAsync<T>(it: AsyncIterable<T>): Promise<{ values: T[]; error
 /** Starts `n` workers and leaves them idle: submits at once reach n different idle threads. */
 async function warm(pool: ThreadPool, n: number): Promise<void> {
   const b = new Barrier(n)
-  await pool.starmapAsync((barrier: Barrier) => void barrier.wait(60_000), range(n).map(() => [b] as [Barrier]), 1).getAsync(LONG)
+  await pool
+    .starmapAsync(
+      (barrier: Barrier) => void barrier.wait(60_000),
+      range(n).map(() => [b] as [Barrier]),
+      1,
+    )
+    .getAsync(LONG)
 }
 
 // ---- apply / map / starmap -----------------------------------------------------------------------
@@ -187,8 +193,14 @@ test('ThreadPool.apply() calls fn(...args) on a worker thread and returns its re
   t.timeout(LONG)
   t.is(shared.apply(sqr, [5]), 25)
   t.is(shared.apply(mul, [6, 7]), 42)
-  t.is(shared.apply(() => 'no args'), 'no args')
-  t.is(shared.apply(async (x: number) => x + 1, [1]), 2)
+  t.is(
+    shared.apply(() => 'no args'),
+    'no args',
+  )
+  t.is(
+    shared.apply(async (x: number) => x + 1, [1]),
+    2,
+  )
   const id = await shared.applyAsync(async () => (await import('node:worker_threads')).threadId).getAsync(LONG)
   t.not(id, 0, 'the call ran off the main thread')
 })
@@ -198,15 +210,36 @@ test('ThreadPool.map() returns results in input order, with and without chunksiz
   t.deepEqual(shared.map(sqr, range(10)), range(10).map(sqr))
   t.deepEqual(shared.map(sqr, range(100), 20), range(100).map(sqr))
   // Completion order differs from input order: earlier items sleep longer.
-  t.deepEqual(shared.map((x: number) => {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, (8 - x) * 3)
-    return -x
-  }, range(8), 1), range(8).map((x) => -x))
+  t.deepEqual(
+    shared.map(
+      (x: number) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, (8 - x) * 3)
+        return -x
+      },
+      range(8),
+      1,
+    ),
+    range(8).map((x) => -x),
+  )
   // Any iterable, and async functions.
   t.deepEqual(shared.map(sqr, new Set([3, 1, 2])), [9, 1, 4])
-  t.deepEqual(shared.map(sqr, (function* () { yield* [4, 5] })()), [16, 25])
-  t.deepEqual(shared.map((s: string) => s.toUpperCase(), 'abc'), ['A', 'B', 'C'])
-  t.deepEqual(shared.map(async (x: number) => x * 2, range(5), 2), [0, 2, 4, 6, 8])
+  t.deepEqual(
+    shared.map(
+      sqr,
+      (function* () {
+        yield* [4, 5]
+      })(),
+    ),
+    [16, 25],
+  )
+  t.deepEqual(
+    shared.map((s: string) => s.toUpperCase(), 'abc'),
+    ['A', 'B', 'C'],
+  )
+  t.deepEqual(
+    shared.map(async (x: number) => x * 2, range(5), 2),
+    [0, 2, 4, 6, 8],
+  )
 })
 
 test('ThreadPool.map() over 1000+ items is exact for default, small, odd and oversized chunksizes', async (t) => {
@@ -216,16 +249,32 @@ test('ThreadPool.map() over 1000+ items is exact for default, small, odd and ove
   t.deepEqual(shared.map(sqr, xs), want)
   for (const chunksize of [1, 7, 100, 1234, 5000]) t.deepEqual(shared.map(sqr, xs, chunksize), want, `chunksize ${chunksize}`)
   t.deepEqual(await shared.mapAsync(sqr, xs, 13), want)
-  t.deepEqual(shared.starmap(mul, xs.map((x) => [x, 2] as [number, number]), 50), xs.map((x) => x * 2))
+  t.deepEqual(
+    shared.starmap(
+      mul,
+      xs.map((x) => [x, 2] as [number, number]),
+      50,
+    ),
+    xs.map((x) => x * 2),
+  )
 })
 
 test('ThreadPool.starmap() spreads each argument array over the parameters', (t) => {
   t.timeout(LONG)
   let tuples = range(10).map((i) => [i, 9 - i] as [number, number])
-  t.deepEqual(shared.starmap(mul, tuples), tuples.map(([a, b]) => a * b))
+  t.deepEqual(
+    shared.starmap(mul, tuples),
+    tuples.map(([a, b]) => a * b),
+  )
   tuples = range(100).map((i) => [i, 99 - i] as [number, number])
-  t.deepEqual(shared.starmap(mul, tuples, 20), tuples.map(([a, b]) => a * b))
-  t.deepEqual(shared.starmap((...xs: number[]) => xs.length, [[], [1], [1, 2, 3]]), [0, 1, 3])
+  t.deepEqual(
+    shared.starmap(mul, tuples, 20),
+    tuples.map(([a, b]) => a * b),
+  )
+  t.deepEqual(
+    shared.starmap((...xs: number[]) => xs.length, [[], [1], [1, 2, 3]]),
+    [0, 1, 3],
+  )
 })
 
 test('ThreadPool.starmapAsync() resolves to the results and calls its callback with them', async (t) => {
@@ -254,9 +303,18 @@ test('ThreadPool.mapAsync() gives an AsyncResult: get(timeout), getAsync and awa
 
 test('ThreadPool.map() of a failing call throws that error (class name and message kept)', async (t) => {
   t.timeout(LONG)
-  isSayWhen(t, t.throws(() => shared.map(sqrFailAt3, range(10))))
-  isSayWhen(t, t.throws(() => shared.map(sqrFailAt3, range(10), 4)))
-  isSayWhen(t, t.throws(() => shared.starmap(sqrFailAt3, [[1], [3], [5]] as [number][])))
+  isSayWhen(
+    t,
+    t.throws(() => shared.map(sqrFailAt3, range(10))),
+  )
+  isSayWhen(
+    t,
+    t.throws(() => shared.map(sqrFailAt3, range(10), 4)),
+  )
+  isSayWhen(
+    t,
+    t.throws(() => shared.starmap(sqrFailAt3, [[1], [3], [5]] as [number][])),
+  )
   isSayWhen(t, await t.throwsAsync(async () => await shared.mapAsync(sqrFailAt7, range(20), 2)))
   // The pool is still fine.
   t.deepEqual(shared.map(sqr, [1, 2]), [1, 4])
@@ -299,12 +357,16 @@ test('ThreadPool.applyAsync() callbacks run in the main thread and see its varia
 
   // _TestPoolWorkerErrors.test_async_error_callback: raising() -> KeyError.
   const scratchpad: unknown[] = [undefined]
-  const e = shared.applyAsync(() => {
-    class KeyError extends Error {
-      override name = 'KeyError'
-    }
-    throw new KeyError('key')
-  }, [], { errorCallback: (exc) => void (scratchpad[0] = exc), callback: () => void (scratchpad[0] = 'wrong') })
+  const e = shared.applyAsync(
+    () => {
+      class KeyError extends Error {
+        override name = 'KeyError'
+      }
+      throw new KeyError('key')
+    },
+    [],
+    { errorCallback: (exc) => void (scratchpad[0] = exc), callback: () => void (scratchpad[0] = 'wrong') },
+  )
   const err = await t.throwsAsync(e.getAsync(LONG))
   t.is(err?.name, 'KeyError')
   await until(() => scratchpad[0] !== undefined, 'the error callback')
@@ -312,9 +374,13 @@ test('ThreadPool.applyAsync() callbacks run in the main thread and see its varia
   t.is((scratchpad[0] as Error).message, 'key')
   // Blocking: the error callback has run when wait() returns.
   const box: unknown[] = []
-  const w = shared.applyAsync(() => {
-    throw new URIError('blocking')
-  }, [], { errorCallback: (exc) => void box.push(exc) })
+  const w = shared.applyAsync(
+    () => {
+      throw new URIError('blocking')
+    },
+    [],
+    { errorCallback: (exc) => void box.push(exc) },
+  )
   t.true(w.wait(LONG))
   t.is(box.length, 1)
   t.is((box[0] as Error).name, 'URIError')
@@ -378,8 +444,14 @@ test('AsyncResult.ready/successful/wait/get follow the call: pending, then succe
   t.true(f.wait(LONG))
   t.true(f.ready())
   t.false(f.successful())
-  isSayWhen(t, t.throws(() => f.get(0)))
-  isSayWhen(t, t.throws(() => f.get()))
+  isSayWhen(
+    t,
+    t.throws(() => f.get(0)),
+  )
+  isSayWhen(
+    t,
+    t.throws(() => f.get()),
+  )
   isSayWhen(t, await t.throwsAsync(f.getAsync()))
   isSayWhen(t, await t.throwsAsync(async () => await f))
   // Negative timeouts are refused.
@@ -392,11 +464,15 @@ test('AsyncResult of a chunked mapAsync is ready as soon as one chunk fails; an 
   const gate = new Event()
   const pool = makePool(t, 2, undefined, gate)
   // Chunk [0, 1] waits for the gate, chunk [2, 3] fails at once.
-  const r = pool.starmapAsync((g: Event, x: number) => {
-    if (x >= 2) throw new TypeError(`bad ${x}`)
-    g.wait(60_000)
-    return x
-  }, range(4).map((x) => [gate, x] as [Event, number]), 2)
+  const r = pool.starmapAsync(
+    (g: Event, x: number) => {
+      if (x >= 2) throw new TypeError(`bad ${x}`)
+      g.wait(60_000)
+      return x
+    },
+    range(4).map((x) => [gate, x] as [Event, number]),
+    2,
+  )
   t.true(await r.waitAsync(LONG))
   t.true(r.ready())
   t.false(r.successful())
@@ -434,21 +510,36 @@ test('ThreadPool.imap() raises a call error at the start of its chunk, after the
   t.timeout(LONG)
   // As CPython's test_imap_handle_iterable_exception, with the error raised by the task.
   let it = shared.imap(sqrFailAt0, range(1), 1)[Symbol.iterator]()
-  isSayWhen(t, t.throws(() => it.next()))
+  isSayWhen(
+    t,
+    t.throws(() => it.next()),
+  )
   it = shared.imap(sqrFailAt0, range(1), 1)[Symbol.iterator]()
-  isSayWhen(t, t.throws(() => it.next()))
+  isSayWhen(
+    t,
+    t.throws(() => it.next()),
+  )
 
   it = shared.imap(sqrFailAt3, range(10), 1)[Symbol.iterator]()
   for (let i = 0; i < 3; i++) t.is(it.next().value, i * i)
-  isSayWhen(t, t.throws(() => it.next()))
+  isSayWhen(
+    t,
+    t.throws(() => it.next()),
+  )
 
   // Chunks of 2: [6, 7] fails, so 6 results come first; chunks of 4: [4..7] fails after 4.
   it = shared.imap(sqrFailAt7, range(20), 2)[Symbol.iterator]()
   for (let i = 0; i < 6; i++) t.is(it.next().value, i * i)
-  isSayWhen(t, t.throws(() => it.next()))
+  isSayWhen(
+    t,
+    t.throws(() => it.next()),
+  )
   it = shared.imap(sqrFailAt7, range(20), 4)[Symbol.iterator]()
   for (let i = 0; i < 4; i++) t.is(it.next().value, i * i)
-  isSayWhen(t, t.throws(() => it.next()))
+  isSayWhen(
+    t,
+    t.throws(() => it.next()),
+  )
 
   const a = await drainAsync(shared.imap(sqrFailAt7, range(20), 2))
   t.deepEqual(a.values, range(6).map(sqr))
@@ -472,7 +563,13 @@ test('ThreadPool.imap() yields in input order even when a later chunk finished f
   const pool = makePool(t, 2, undefined, gate)
   await warm(pool, 2)
   // Chunk [0, 1, 2] waits for the gate on one worker; chunk [3, 4, 5] completes on the other.
-  const it = pool.imap(gatedLow, range(6).map((x) => [gate, done, x] as [Event, Queue<number>, number]), 3)[Symbol.asyncIterator]()
+  const it = pool
+    .imap(
+      gatedLow,
+      range(6).map((x) => [gate, done, x] as [Event, Queue<number>, number]),
+      3,
+    )
+    [Symbol.asyncIterator]()
   const got = [await done.getAsync({ timeout: LONG }), await done.getAsync({ timeout: LONG }), await done.getAsync({ timeout: LONG })]
   t.deepEqual(got.sort(), [3, 4, 5])
   const first = it.next()
@@ -488,11 +585,20 @@ test('ThreadPool.imap() yields in input order even when a later chunk finished f
 
 test('ThreadPool.imapUnordered() yields every result, chunks in completion order', async (t) => {
   t.timeout(LONG)
-  t.deepEqual([...shared.imapUnordered(sqr, range(10))].sort((a, b) => a - b), range(10).map(sqr))
-  t.deepEqual([...shared.imapUnordered(sqr, range(1000), 100)].sort((a, b) => a - b), range(1000).map(sqr))
+  t.deepEqual(
+    [...shared.imapUnordered(sqr, range(10))].sort((a, b) => a - b),
+    range(10).map(sqr),
+  )
+  t.deepEqual(
+    [...shared.imapUnordered(sqr, range(1000), 100)].sort((a, b) => a - b),
+    range(1000).map(sqr),
+  )
   const a = await drainAsync(shared.imapUnordered(sqr, range(1000), 100))
   t.is(a.error, undefined)
-  t.deepEqual(a.values.sort((x, y) => x - y), range(1000).map(sqr))
+  t.deepEqual(
+    a.values.sort((x, y) => x - y),
+    range(1000).map(sqr),
+  )
 
   const gate = new Event()
   const done = new Queue<number>()
@@ -500,7 +606,11 @@ test('ThreadPool.imapUnordered() yields every result, chunks in completion order
   await warm(pool, 2)
   const values: number[] = []
   // The gated chunk [0, 1, 2] comes last, each chunk's items stay together and in order.
-  for await (const v of pool.imapUnordered(gatedLow, range(6).map((x) => [gate, done, x] as [Event, Queue<number>, number]), 3)) {
+  for await (const v of pool.imapUnordered(
+    gatedLow,
+    range(6).map((x) => [gate, done, x] as [Event, Queue<number>, number]),
+    3,
+  )) {
     values.push(v)
     if (values.length === 3) gate.set()
   }
@@ -510,11 +620,20 @@ test('ThreadPool.imapUnordered() yields every result, chunks in completion order
 test('ThreadPool.imapUnordered() raises a call error when its chunk completes', async (t) => {
   t.timeout(LONG)
   let it = shared.imapUnordered(sqrFailAt0, range(1), 1)[Symbol.iterator]()
-  isSayWhen(t, t.throws(() => it.next()))
+  isSayWhen(
+    t,
+    t.throws(() => it.next()),
+  )
   it = shared.imapUnordered(sqrFailAt0, range(1), 1)[Symbol.iterator]()
-  isSayWhen(t, t.throws(() => it.next()))
+  isSayWhen(
+    t,
+    t.throws(() => it.next()),
+  )
 
-  for (const [fn, n, chunksize, bad] of [[sqrFailAt3, 10, 1, [3]], [sqrFailAt7, 20, 2, [6, 7]]] as const) {
+  for (const [fn, n, chunksize, bad] of [
+    [sqrFailAt3, 10, 1, [3]],
+    [sqrFailAt7, 20, 2, [6, 7]],
+  ] as const) {
     // Blocking: which results come before the error is up to the scheduler; none is wrong or repeated.
     let expected = range(n).map(sqr)
     const blocking = t.throws(() => {
@@ -548,7 +667,11 @@ test('ThreadPool map/imap/imapUnordered: an iterable that throws makes the call 
   }
   class SpecialIterable implements Iterable<number> {
     [Symbol.iterator](): Iterator<number> {
-      return { next: () => { throw new RangeError('Somebody said when') } }
+      return {
+        next: () => {
+          throw new RangeError('Somebody said when')
+        },
+      }
     }
   }
   for (let rep = 0; rep < 2; rep++) {
@@ -603,7 +726,14 @@ test('new ThreadPool() rejects bad arguments; calls reject a non-function task a
   // A value that cannot be cloned is refused at once (CPython's test_map_unplicklable, for
   // processes: our tasks' arguments are always copied).
   t.throws(() => pool.applyAsync(sqr, [(() => 1) as never]), { instanceOf: TypeError, code: 'ERR_NOT_SHAREABLE' } as never)
-  t.throws(() => pool.map(sqr, range(10).map(() => Symbol('x') as never)), { instanceOf: TypeError, code: 'ERR_NOT_SHAREABLE' } as never)
+  t.throws(
+    () =>
+      pool.map(
+        sqr,
+        range(10).map(() => Symbol('x') as never),
+      ),
+    { instanceOf: TypeError, code: 'ERR_NOT_SHAREABLE' } as never,
+  )
   // The pool still works after all that.
   t.deepEqual(await pool.mapAsync(sqr, [1, 2]), [1, 4])
 })
@@ -614,10 +744,16 @@ test('ThreadPool(3) has size 3 and runs 3 calls at once on 3 different threads',
   t.is(pool.size, 3)
   // All three must be inside the barrier together, so the pool really has 3 threads.
   const b = new Barrier(3)
-  const ids = await pool.starmapAsync(async (barrier: Barrier) => {
-    barrier.wait(60_000)
-    return (await import('node:worker_threads')).threadId
-  }, [[b], [b], [b]] as [Barrier][], 1).getAsync(LONG)
+  const ids = await pool
+    .starmapAsync(
+      async (barrier: Barrier) => {
+        barrier.wait(60_000)
+        return (await import('node:worker_threads')).threadId
+      },
+      [[b], [b], [b]] as [Barrier][],
+      1,
+    )
+    .getAsync(LONG)
   t.is(new Set(ids).size, 3)
   t.false(ids.includes(0))
   // Never more than 3 threads, however much work.
@@ -641,7 +777,11 @@ test('ThreadPool.terminate() with 10,000 pending calls: queued ones are cancelle
     g.wait(60_000)
     return x
   }
-  const result = pool.starmapAsync(fn, range(10_000).map((x) => [gate, ran, x] as [Event, Queue<number>, number]), 1)
+  const result = pool.starmapAsync(
+    fn,
+    range(10_000).map((x) => [gate, ran, x] as [Event, Queue<number>, number]),
+    1,
+  )
   await until(() => ran.qsize() === 3, 'three calls running')
   pool.terminate()
   t.true(result.ready(), 'cancelled chunks make the result ready at once')
@@ -659,11 +799,14 @@ async function heldPool(t: ExecutionContext): Promise<{ pool: ThreadPool; gate: 
   const started = new Event()
   const gate = new Event()
   const pool = makePool(t, 1, undefined, gate)
-  const first = pool.applyAsync((s: Event, g: Event) => {
-    s.set()
-    g.wait(60_000)
-    return 'first'
-  }, [started, gate])
+  const first = pool.applyAsync(
+    (s: Event, g: Event) => {
+      s.set()
+      g.wait(60_000)
+      return 'first'
+    },
+    [started, gate],
+  )
   t.true(await started.waitAsync(LONG))
   return { pool, gate, first }
 }
@@ -779,11 +922,14 @@ test('ThreadPool with `using` terminates on leaving the block (Python with-state
     using pool = new ThreadPool(1)
     escaped = pool
     t.deepEqual(await pool.mapAsync(sqr, range(10)), range(10).map(sqr))
-    running = pool.applyAsync((s: Event, g: Event) => {
-      s.set()
-      g.wait(60_000)
-      return 'ran'
-    }, [started, gate])
+    running = pool.applyAsync(
+      (s: Event, g: Event) => {
+        s.set()
+        g.wait(60_000)
+        return 'ran'
+      },
+      [started, gate],
+    )
     t.true(await started.waitAsync(LONG))
     queued = pool.mapAsync(sqr, range(4), 1)
   }
@@ -819,17 +965,21 @@ test('ThreadPool over an empty iterable returns empty results at once', async (t
 test('ThreadPool: a call error arrives unwrapped, with its class name, message, own properties and worker stack', async (t) => {
   t.timeout(LONG)
   // CPython's test_wrapped_exception (issue 20980: not wrapped in a thread pool) and test_traceback.
-  const te = t.throws(() => shared.apply(() => {
-    throw new TypeError('bad type')
-  })) as Error
+  const te = t.throws(() =>
+    shared.apply(() => {
+      throw new TypeError('bad type')
+    }),
+  ) as Error
   t.true(te instanceof TypeError)
   t.is(te.message, 'bad type')
-  const re = t.throws(() => shared.apply(() => {
-    const e = new RangeError('with code') as RangeError & { code: string; extra: unknown }
-    e.code = 'E_SOMETHING'
-    e.extra = { n: [1, 2] }
-    throw e
-  })) as RangeError & { code: string; extra: unknown }
+  const re = t.throws(() =>
+    shared.apply(() => {
+      const e = new RangeError('with code') as RangeError & { code: string; extra: unknown }
+      e.code = 'E_SOMETHING'
+      e.extra = { n: [1, 2] }
+      throw e
+    }),
+  ) as RangeError & { code: string; extra: unknown }
   t.true(re instanceof RangeError)
   t.is(re.code, 'E_SOMETHING')
   t.deepEqual(re.extra, { n: [1, 2] })
@@ -842,17 +992,37 @@ test('ThreadPool: a call error arrives unwrapped, with its class name, message, 
   t.is((custom.cause as Error)?.name, 'TypeError')
   t.is((custom.cause as Error)?.message, 'inner cause')
   // Thrown non-errors arrive as they were thrown.
-  t.is(await t.throwsAsync(shared.applyAsync(() => {
-    throw 42
-  }).getAsync(LONG), { any: true }), 42 as never)
-  t.is(await t.throwsAsync(shared.applyAsync(() => {
-    throw 'a string'
-  }).getAsync(LONG), { any: true }), 'a string' as never)
+  t.is(
+    await t.throwsAsync(
+      shared
+        .applyAsync(() => {
+          throw 42
+        })
+        .getAsync(LONG),
+      { any: true },
+    ),
+    42 as never,
+  )
+  t.is(
+    await t.throwsAsync(
+      shared
+        .applyAsync(() => {
+          throw 'a string'
+        })
+        .getAsync(LONG),
+      { any: true },
+    ),
+    'a string' as never,
+  )
   // Async task functions that reject.
-  const late = (await t.throwsAsync(shared.applyAsync(async () => {
-    await new Promise((r) => setTimeout(r, 5))
-    throw new SyntaxError('late')
-  }).getAsync(LONG))) as Error
+  const late = (await t.throwsAsync(
+    shared
+      .applyAsync(async () => {
+        await new Promise((r) => setTimeout(r, 5))
+        throw new SyntaxError('late')
+      })
+      .getAsync(LONG),
+  )) as Error
   t.true(late instanceof SyntaxError, `got ${Object.prototype.toString.call(late)} ${late?.name} ${late?.constructor?.name}: ${late?.message}`)
   t.is(late.message, 'late')
   // The workers survive failing calls.
@@ -873,7 +1043,7 @@ test('ThreadPool: a result that cannot be cloned fails only that call, 20 times 
     t.is((scratchpad[0] as Coded).code, 'ERR_NOT_SHAREABLE')
   }
   // In a chunk, one uncloneable result fails its chunk.
-  const m = pool.mapAsync((x: number) => (x === 2 ? (() => x) : x), range(4), 2)
+  const m = pool.mapAsync((x: number) => (x === 2 ? () => x : x), range(4), 2)
   t.is(((await t.throwsAsync(m.getAsync(LONG))) as Coded).code, 'ERR_NOT_SHAREABLE')
   t.deepEqual(await pool.mapAsync(sqr, range(8), 1), range(8).map(sqr))
 })
@@ -897,7 +1067,14 @@ test('ThreadPool.map(): a failing call fails the result at once, the other chunk
     d.put(x)
     return x
   }
-  const r = pool.starmapAsync(fn, [[gate, done, 0], [gate, done, 1]], 1)
+  const r = pool.starmapAsync(
+    fn,
+    [
+      [gate, done, 0],
+      [gate, done, 1],
+    ],
+    1,
+  )
   const err = (await t.throwsAsync(r.getAsync(LONG))) as Error
   t.is(err.name, 'ValueError')
   t.is(err.message.length, 1024 * 1024)
@@ -919,11 +1096,14 @@ test('ThreadPool: process.exit in a call fails it and every pending result with 
   const gate = new Event()
   const pool = makePool(t, 1, undefined, gate)
   t.is(await pool.applyAsync(sqr, [3]), 9)
-  const exiting = pool.applyAsync((s: Event, g: Event) => {
-    s.set()
-    g.wait(60_000)
-    process.exit(3)
-  }, [started, gate])
+  const exiting = pool.applyAsync(
+    (s: Event, g: Event) => {
+      s.set()
+      g.wait(60_000)
+      process.exit(3)
+    },
+    [started, gate],
+  )
   t.true(await started.waitAsync(LONG))
   const errors: unknown[] = []
   const pending = [
@@ -997,11 +1177,17 @@ test('ThreadPool initializer runs once per worker, before its calls, with initar
   })
   const b = new Barrier(2)
   // Two calls meet at the barrier, so both workers run; then many more calls.
-  const seen = await pool.starmapAsync(async (barrier: Barrier | null) => {
-    barrier?.wait(60_000)
-    const g = globalThis as { __tpTag?: string; __tpInits?: number }
-    return { tag: g.__tpTag, inits: g.__tpInits, id: (await import('node:worker_threads')).threadId }
-  }, [[b], [b], ...range(30).map(() => [null] as [null])], 1).getAsync(LONG)
+  const seen = await pool
+    .starmapAsync(
+      async (barrier: Barrier | null) => {
+        barrier?.wait(60_000)
+        const g = globalThis as { __tpTag?: string; __tpInits?: number }
+        return { tag: g.__tpTag, inits: g.__tpInits, id: (await import('node:worker_threads')).threadId }
+      },
+      [[b], [b], ...range(30).map(() => [null] as [null])],
+      1,
+    )
+    .getAsync(LONG)
   for (const s of seen) t.like(s, { tag: 'initialized', inits: 1 })
   t.is(new Set(seen.map((s) => s.id)).size, 2)
   pool.close()
@@ -1031,7 +1217,7 @@ test('ThreadPool: a throwing initializer fails the calls with BrokenThreadPool a
 
 // ---- memory and volume -------------------------------------------------------------------------------
 
-test('ThreadPool.map() keeps no reference to the caller\'s arguments once done', async (t) => {
+test("ThreadPool.map() keeps no reference to the caller's arguments once done", async (t) => {
   t.timeout(LONG)
   // CPython's test_release_task_refs (issue 29861). Arguments are copied to the workers; the
   // pool must not keep the caller's objects (or the input array) alive after the call.
@@ -1057,10 +1243,29 @@ test('ThreadPool.mapAsync() over 200,000 items returns exactly the right array',
     for (let i = 0; i < got.length; i++) if (got[i] !== want(i)) return i
     return -1
   }
-  t.is(firstMismatch(await pool.mapAsync((x: number) => x * 2 + 1, xs, 1000), (i) => i * 2 + 1), -1)
-  t.is(firstMismatch(await pool.mapAsync((x: number) => x * 2 + 1, xs), (i) => i * 2 + 1), -1)
-  t.is(firstMismatch(await pool.mapAsync((x: number) => `#${x}`, xs, 5000), (i) => `#${i}`), -1)
-  t.is(firstMismatch(await pool.starmapAsync((a: number, b: number) => a - b, xs.map((x) => [x, 1] as [number, number]), 2000), (i) => i - 1), -1)
+  t.is(
+    firstMismatch(await pool.mapAsync((x: number) => x * 2 + 1, xs, 1000), (i) => i * 2 + 1),
+    -1,
+  )
+  t.is(
+    firstMismatch(await pool.mapAsync((x: number) => x * 2 + 1, xs), (i) => i * 2 + 1),
+    -1,
+  )
+  t.is(
+    firstMismatch(await pool.mapAsync((x: number) => `#${x}`, xs, 5000), (i) => `#${i}`),
+    -1,
+  )
+  t.is(
+    firstMismatch(
+      await pool.starmapAsync(
+        (a: number, b: number) => a - b,
+        xs.map((x) => [x, 1] as [number, number]),
+        2000,
+      ),
+      (i) => i - 1,
+    ),
+    -1,
+  )
   let n = 0
   let bad = -1
   for await (const v of pool.imap((x: number) => -x, xs, 4000)) {

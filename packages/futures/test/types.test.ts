@@ -9,7 +9,7 @@ import { moduleRef } from '@tandem/sync/task'
 import {
   ALL_COMPLETED,
   asCompleted,
-  AsyncResult,
+  type AsyncResult,
   FIRST_COMPLETED,
   Future,
   ThreadPool,
@@ -45,8 +45,8 @@ function typeOnly(pool: ThreadPoolExecutor, tp: ThreadPool): void {
   const mixed = wait([f, g])
   same<typeof mixed, DoneAndNotDone<Future<number> | Future<string>>>(true)
   const loose: Future<unknown> = f // covariant
-  const looseResult: AsyncResult<unknown> = tp.applyAsync(add, [1, 2])
-  void loose, looseResult
+  const _looseResult: AsyncResult<unknown> = tp.applyAsync(add, [1, 2])
+  void loose, _looseResult
   // @ts-expect-error unknown returnWhen
   wait([f], { returnWhen: 'SOMETIMES' })
   const r = tp.applyAsync(add, [1, 2])

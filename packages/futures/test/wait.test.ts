@@ -15,7 +15,6 @@
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
 import { Future } from '../src/future.ts'
-import { ThreadPoolExecutor } from '../src/thread-pool-executor.ts'
 import { ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, wait, waitAsync, type DoneAndNotDone } from '../src/wait.ts'
 import * as root from '../src/index.ts'
 import { Event } from '../../sync/src/event.ts'
@@ -24,7 +23,6 @@ import { BLOCK, fixtures, joinAll, LONG, makeFuture, newPool, runChild, until } 
 import type { Thread } from '../../sync/src/thread.ts'
 
 const WAIT_URL = new URL('../src/wait.ts', import.meta.url).href
-
 
 /** A gate for a spawned thread: the target sets [0] = 1 and then waits for [1] (`await go(gate)`). */
 function threadGate(): Int32Array {
@@ -80,7 +78,10 @@ const divmod = (a: number, b: number): number => {
 
 const FORMS = [
   // The main thread blocks here: never longer than BLOCK.
-  { name: 'wait', run: (fs: Iterable<Future<unknown>>, opts?: Parameters<typeof wait>[1]) => Promise.resolve(wait(fs, { ...opts, timeout: Math.min(opts?.timeout ?? BLOCK, BLOCK) })) },
+  {
+    name: 'wait',
+    run: (fs: Iterable<Future<unknown>>, opts?: Parameters<typeof wait>[1]) => Promise.resolve(wait(fs, { ...opts, timeout: Math.min(opts?.timeout ?? BLOCK, BLOCK) })),
+  },
   { name: 'waitAsync', run: (fs: Iterable<Future<unknown>>, opts?: Parameters<typeof wait>[1]) => waitAsync(fs, opts) },
 ] as const
 
@@ -190,13 +191,7 @@ for (const { name, run } of FORMS) {
     const future1 = pool.submit(divmod, 2, 0)
     const future2 = pool.submit(mul, 2, 21)
     const r = await run([SUCCESSFUL, CANCELLED_AND_NOTIFIED, EXCEPTION, future1, future2], { returnWhen: ALL_COMPLETED, timeout: LONG })
-    sets(
-      t,
-      r,
-      { SUCCESSFUL, CANCELLED_AND_NOTIFIED, EXCEPTION, future1, future2 },
-      ['SUCCESSFUL', 'CANCELLED_AND_NOTIFIED', 'EXCEPTION', 'future1', 'future2'],
-      [],
-    )
+    sets(t, r, { SUCCESSFUL, CANCELLED_AND_NOTIFIED, EXCEPTION, future1, future2 }, ['SUCCESSFUL', 'CANCELLED_AND_NOTIFIED', 'EXCEPTION', 'future1', 'future2'], [])
   })
 
   test(`${name}() defaults to ALL_COMPLETED`, async (t) => {
@@ -480,7 +475,10 @@ test('wait(timeout) blocking the main thread returns as soon as pool workers fin
   const r = wait(fs, { timeout: BLOCK })
   t.is(r.done.size, 3)
   t.is(r.notDone.size, 0)
-  t.deepEqual(fs.map((f) => f.result(0)), [30, 60, 90])
+  t.deepEqual(
+    fs.map((f) => f.result(0)),
+    [30, 60, 90],
+  )
 })
 
 test('wait(FIRST_COMPLETED) blocking the main thread wakes for a future a worker completes mid-wait', async (t) => {
@@ -650,7 +648,10 @@ test('waitAsync() does not block the event loop while pool workers run', async (
   gate.set()
   const r = await p
   t.is(r.done.size, 2)
-  t.deepEqual(fs.map((f) => f.result(0)), [1, 2])
+  t.deepEqual(
+    fs.map((f) => f.result(0)),
+    [1, 2],
+  )
 })
 
 test('waitAsync({ signal }) rejects with the signal reason when aborted; the futures are untouched', async (t) => {
@@ -710,5 +711,8 @@ test('waitAsync(): a wait that timed out or was aborted does not keep the proces
   t.is(r.signal, null, `killed after the timeout (it did not exit); stdout: ${r.stdout}`)
   t.is(r.code, 0, r.stderr)
   t.is(r.stderr, '')
-  t.deepEqual(r.stdout.split('\n').filter((l) => l !== ''), ['timeout notDone 1', 'aborted abandon', 'end'])
+  t.deepEqual(
+    r.stdout.split('\n').filter((l) => l !== ''),
+    ['timeout notDone 1', 'aborted abandon', 'end'],
+  )
 })

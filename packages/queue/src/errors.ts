@@ -101,4 +101,6 @@ registerErrorClass(QueueShutDown.name, QueueShutDown)
 // Revived with the message as message (the item, if it could be cloned, is restored after).
 registerErrorClass(QueueFull.name, function revive(message: string) {
   return new QueueFull(undefined, message)
-} as unknown as new (message: string) => Error)
+} as unknown as new (
+  message: string,
+) => Error)

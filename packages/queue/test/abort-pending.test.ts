@@ -57,7 +57,10 @@ test.serial('Queue.getAsync aborted while re-taking the mutex after a wake-up th
     t.is(err?.message, 'stop')
     t.false(rescued, 'the getter waited until an item arrived: the abort was lost')
     t.true(abortedAt > 0, `the abort landed on the re-take of the mutex (steps ${steps.join(',')})`)
-    t.true(steps.some((s) => s > abortedAt), `the abort was delivered at a wait after the re-take (steps ${steps.join(',')}, aborted at ${abortedAt})`)
+    t.true(
+      steps.some((s) => s > abortedAt),
+      `the abort was delivered at a wait after the re-take (steps ${steps.join(',')}, aborted at ${abortedAt})`,
+    )
   } finally {
     clearTimeout(rescue)
   }

@@ -25,7 +25,7 @@ const DEADLINE_MS = 150_000
 
 test('Queue(4) under random aborts and timeouts from 17 threads: every item put is got exactly once, none got unput, totals exact, the run finishes', async (t) => {
   t.timeout(DEADLINE_MS + 60_000)
-  const seed = Number(process.env.ABORT_STRESS_SEED ?? (Date.now() % 1_000_000_007))
+  const seed = Number(process.env.ABORT_STRESS_SEED ?? Date.now() % 1_000_000_007)
   t.log(`seed ${seed} (replay with ABORT_STRESS_SEED=${seed})`)
   const total = PRODUCERS * PER_PRODUCER + MAIN_ITEMS
   const q = new Queue<number>(4)
@@ -52,10 +52,7 @@ test('Queue(4) under random aborts and timeouts from 17 threads: every item put 
   }, DEADLINE_MS)
   try {
     // The main thread produces its own items and consumes, both with async waits and aborts.
-    await Promise.all([
-      produce(q, ctl, put, PRODUCERS * PER_PRODUCER, MAIN_ITEMS, seed + 1000, true),
-      consume(q, ctl, put, got, total, seed + 2000, true),
-    ])
+    await Promise.all([produce(q, ctl, put, PRODUCERS * PER_PRODUCER, MAIN_ITEMS, seed + 1000, true), consume(q, ctl, put, got, total, seed + 2000, true)])
     for (const th of threads) t.true(await th.joinAsync(DEADLINE_MS), `seed ${seed}: ${th.name} did not finish`)
   } finally {
     clearTimeout(timer)

@@ -57,7 +57,10 @@ test('decodeItem: random bytes under every tag decode or throw ERR_CORRUPT_ITEM,
     const value = rand() < 0.8 ? len : Math.floor(rand() * 2 ** 31)
     codes.add(decodeOrCode(tag, value, bytes))
   }
-  t.true([...codes].every((c) => c === 'ok' || c === 'ERR_CORRUPT_ITEM'), [...codes].join())
+  t.true(
+    [...codes].every((c) => c === 'ok' || c === 'ERR_CORRUPT_ITEM'),
+    [...codes].join(),
+  )
   t.true(codes.has('ERR_CORRUPT_ITEM'))
 })
 
@@ -81,7 +84,14 @@ test('decodeItem: every truncation of valid encodings throws ERR_CORRUPT_ITEM; a
   t.is(decodeOrCode(10, 6, Uint8Array.from([9, 0xff, 0xff, 0xff, 0xff, 0x07])), 'ERR_CORRUPT_ITEM')
   // A length varint that never ends; nesting deeper than any encoding; a Latin-1 entry longer than its bytes.
   t.is(decodeOrCode(10, 8, new Uint8Array(8).fill(0x80)), 'ERR_CORRUPT_ITEM')
-  t.is(decodeOrCode(10, 100_000, new Uint8Array(100_000).fill(9).map((b, i) => (i % 2 ? 1 : b))), 'ERR_CORRUPT_ITEM')
+  t.is(
+    decodeOrCode(
+      10,
+      100_000,
+      new Uint8Array(100_000).fill(9).map((b, i) => (i % 2 ? 1 : b)),
+    ),
+    'ERR_CORRUPT_ITEM',
+  )
   t.is(decodeOrCode(7, 2 ** 30, new Uint8Array(4)), 'ERR_CORRUPT_ITEM')
   t.is(payloadBytes(7, 4), 4)
 })
@@ -106,7 +116,7 @@ test('Queue: an own "__proto__" key stays an own property (top level, nested dee
     t.is(Object.getPrototypeOf(o), Object.prototype)
     t.deepEqual(Object.getOwnPropertyDescriptor(o, '__proto__')?.value, { isAdmin: true })
     t.is(o.a.b[0].isAdmin, undefined)
-    t.true(Object.prototype.hasOwnProperty.call(o.a.b[0], '__proto__'))
+    t.true(Object.hasOwn(o.a.b[0], '__proto__'))
   }
   t.is(({} as any).isAdmin, undefined)
 })
@@ -210,4 +220,3 @@ test('Queue: SharedArrayBuffers and views (Int32Array, DataView, offset subarray
   t.is(await back.getAsync({ timeout: LONG }), 7)
   await joinAll([th])
 })
-

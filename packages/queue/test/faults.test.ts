@@ -104,31 +104,34 @@ async function outcomeAsync(p: Promise<number | void>): Promise<{ value?: number
 }
 
 for (const how of DEATHS) {
-  test.serial(`Queue: a thread ${HOW[how]} holding the mutex between changes; the poison is cleared and a blocked worker, a blocked main thread and an async consumer each get an item`, async (t) => {
-    t.timeout(4 * LONG)
-    const q = new Queue<number>()
-    const f = sharedInts(16)
-    const victim = start(t, 'holdMutexAndDie', [q, how, f, false], how === 'oom' ? LIMITS : undefined)
-    await holding(t, f, victim)
-    const consumer = start(t, 'getBlocking', [q, f, 0])
-    await until(() => Atomics.load(f, READY) >= 1, LONG, 'the consumer')
-    const pending = outcomeAsync(q.getAsync(LONG))
-    if (how === 'terminate') void workerOf(victim).terminate()
-    // Blocks for the mutex: only the liveness sweep can tell this thread of a terminated worker.
-    const puts = [1, 2, 3].map((v) => outcome(() => (q.put(v, { timeout: LONG }), v)))
-    t.deepEqual(puts, [{ value: 1 }, { value: 2 }, { value: 3 }], 'puts succeed once the poison is cleared')
-    const mine = outcome(() => q.get({ timeout: LONG }))
-    await died(t, victim)
-    await finished(t, consumer)
-    const theirs = await pending
-    t.is(Atomics.load(f, RESULTS), ACQUIRED, 'the worker consumer got an item')
-    const got = [mine.value, theirs.value, Atomics.load(f, Q.VALUES)].sort()
-    t.deepEqual(got, [1, 2, 3], 'each consumer got one item, each item once')
-    t.false(q.mutex.poisoned)
-    t.false(q.mutex.locked())
-    q.put(4)
-    t.is(await q.getAsync(LONG), 4, 'the queue goes on working')
-  })
+  test.serial(
+    `Queue: a thread ${HOW[how]} holding the mutex between changes; the poison is cleared and a blocked worker, a blocked main thread and an async consumer each get an item`,
+    async (t) => {
+      t.timeout(4 * LONG)
+      const q = new Queue<number>()
+      const f = sharedInts(16)
+      const victim = start(t, 'holdMutexAndDie', [q, how, f, false], how === 'oom' ? LIMITS : undefined)
+      await holding(t, f, victim)
+      const consumer = start(t, 'getBlocking', [q, f, 0])
+      await until(() => Atomics.load(f, READY) >= 1, LONG, 'the consumer')
+      const pending = outcomeAsync(q.getAsync(LONG))
+      if (how === 'terminate') void workerOf(victim).terminate()
+      // Blocks for the mutex: only the liveness sweep can tell this thread of a terminated worker.
+      const puts = [1, 2, 3].map((v) => outcome(() => (q.put(v, { timeout: LONG }), v)))
+      t.deepEqual(puts, [{ value: 1 }, { value: 2 }, { value: 3 }], 'puts succeed once the poison is cleared')
+      const mine = outcome(() => q.get({ timeout: LONG }))
+      await died(t, victim)
+      await finished(t, consumer)
+      const theirs = await pending
+      t.is(Atomics.load(f, RESULTS), ACQUIRED, 'the worker consumer got an item')
+      const got = [mine.value, theirs.value, Atomics.load(f, Q.VALUES)].sort()
+      t.deepEqual(got, [1, 2, 3], 'each consumer got one item, each item once')
+      t.false(q.mutex.poisoned)
+      t.false(q.mutex.locked())
+      q.put(4)
+      t.is(await q.getAsync(LONG), 4, 'the queue goes on working')
+    },
+  )
 
   test.serial(`Queue: a thread ${HOW[how]} holding the mutex in the middle of a change (DIRTY); every operation throws OwnerDiedError, never an item`, async (t) => {
     t.timeout(4 * LONG)
@@ -170,7 +173,7 @@ for (const how of DEATHS) {
   })
 }
 
-test.serial('Queue: a worker whose pending getAsync() received the put\'s wake-up runs out of memory; the live blocked consumer still gets the item', async (t) => {
+test.serial("Queue: a worker whose pending getAsync() received the put's wake-up runs out of memory; the live blocked consumer still gets the item", async (t) => {
   t.timeout(4 * LONG)
   const q = new Queue<number>()
   const f = sharedInts(16)
@@ -188,7 +191,7 @@ test.serial('Queue: a worker whose pending getAsync() received the put\'s wake-u
   t.is(q.qsize(), 0)
 })
 
-test.serial('Queue(1): a worker whose pending putAsync() received the get\'s wake-up runs out of memory; the live blocked producer still puts its item', async (t) => {
+test.serial("Queue(1): a worker whose pending putAsync() received the get's wake-up runs out of memory; the live blocked producer still puts its item", async (t) => {
   t.timeout(4 * LONG)
   const q = new Queue<number>(1)
   q.put(1)

@@ -45,28 +45,113 @@ function shuffled<T>(xs: T[], seed: number): T[] {
 
 test('PriorityQueue orders numbers by value: negatives, zero, fractions, int32 and beyond, infinities', (t) => {
   const values = [
-    0, -1, 1, 2.5, -2.5, 1e300, -1e300, Number.MIN_VALUE, -Number.MIN_VALUE, 2 ** 31, -(2 ** 31), 2 ** 31 - 1, 2 ** 53, -(2 ** 53), 0.1, 0.2, 0.30000000000000004, 0.3,
-    Infinity, -Infinity, 42, 41.999999, 1e-10, -1e-10, 255, 256, 65535, 65536,
+    0,
+    -1,
+    1,
+    2.5,
+    -2.5,
+    1e300,
+    -1e300,
+    Number.MIN_VALUE,
+    -Number.MIN_VALUE,
+    2 ** 31,
+    -(2 ** 31),
+    2 ** 31 - 1,
+    2 ** 53,
+    -(2 ** 53),
+    0.1,
+    0.2,
+    0.30000000000000004,
+    0.3,
+    Infinity,
+    -Infinity,
+    42,
+    41.999999,
+    1e-10,
+    -1e-10,
+    255,
+    256,
+    65535,
+    65536,
   ]
   const expected = values.slice().sort((a, b) => a - b)
   for (let seed = 1; seed <= 5; seed++) t.deepEqual(drain(shuffled(values, seed)), expected)
   const r = rng(7)
   const many = range(2000).map(() => Math.round((r() - 0.5) * 1e6) / (r() < 0.5 ? 1 : 7))
-  t.deepEqual(drain(many), many.slice().sort((a, b) => a - b))
+  t.deepEqual(
+    drain(many),
+    many.slice().sort((a, b) => a - b),
+  )
 })
 
 test('PriorityQueue treats -0 and 0 as equal and booleans as 0 and 1, like Python', (t) => {
   // Equal first elements: the second element decides.
-  const out = drain<unknown>([[0, 'a'], [-0, 'b'], [false, 'c'], [0, 'd'], [true, 'e'], [1, 'a'], [0.5, 'x']])
-  t.deepEqual(out, [[0, 'a'], [-0, 'b'], [false, 'c'], [0, 'd'], [0.5, 'x'], [1, 'a'], [true, 'e']])
+  const out = drain<unknown>([
+    [0, 'a'],
+    [-0, 'b'],
+    [false, 'c'],
+    [0, 'd'],
+    [true, 'e'],
+    [1, 'a'],
+    [0.5, 'x'],
+  ])
+  t.deepEqual(out, [
+    [0, 'a'],
+    [-0, 'b'],
+    [false, 'c'],
+    [0, 'd'],
+    [0.5, 'x'],
+    [1, 'a'],
+    [true, 'e'],
+  ])
   t.true(Object.is((out[1] as number[])[0], -0), '-0 round-trips as -0')
   // Equal first elements and uncomparable payloads: insertion order decides.
-  t.deepEqual(drain<unknown>([[-0, { n: 1 }], [false, { n: 2 }], [0, { n: 3 }], [true, { n: 4 }], [1, { n: 5 }]]), [[-0, { n: 1 }], [false, { n: 2 }], [0, { n: 3 }], [true, { n: 4 }], [1, { n: 5 }]])
+  t.deepEqual(
+    drain<unknown>([
+      [-0, { n: 1 }],
+      [false, { n: 2 }],
+      [0, { n: 3 }],
+      [true, { n: 4 }],
+      [1, { n: 5 }],
+    ]),
+    [
+      [-0, { n: 1 }],
+      [false, { n: 2 }],
+      [0, { n: 3 }],
+      [true, { n: 4 }],
+      [1, { n: 5 }],
+    ],
+  )
   t.deepEqual(drain<unknown>([true, 0, false, 1, 0.5]), [0, false, 0.5, true, 1])
 })
 
 test('PriorityQueue orders strings by UTF-16 code units: prefixes first, case, non-Latin-1 and astral characters', (t) => {
-  const values = ['', 'a', 'ab', 'abc', 'b', 'B', 'A', 'Z', 'z', 'aa', 'a\u0000', 'é', 'e', 'f', '\u00ff', '\u0100', '中文', '中', '\u{1F600}', '\uffff', 'long-'.repeat(100), 'long-'.repeat(99), ' ', '~']
+  const values = [
+    '',
+    'a',
+    'ab',
+    'abc',
+    'b',
+    'B',
+    'A',
+    'Z',
+    'z',
+    'aa',
+    'a\u0000',
+    'é',
+    'e',
+    'f',
+    '\u00ff',
+    '\u0100',
+    '中文',
+    '中',
+    '\u{1F600}',
+    '\uffff',
+    'long-'.repeat(100),
+    'long-'.repeat(99),
+    ' ',
+    '~',
+  ]
   const expected = values.slice().sort()
   for (let seed = 1; seed <= 5; seed++) t.deepEqual(drain(shuffled(values, seed)), expected)
 })
@@ -90,7 +175,23 @@ test('PriorityQueue orders [priority, payload] arrays lexicographically, shorter
     ['r', 2],
   ]
   // Python: numbers and arrays/strings in the same position would raise; Tandem orders numbers < strings < arrays.
-  const expected = [[], [-5, 'neg'], [0, 'zzz'], [1], [1, 'a'], [1, 'a', 0], [1, 'z'], [1.5, 'mid'], [2, 'b'], ['r', 2], ['s', 1], [[0, 9], 'v'], [[1], 'y'], [[1, 2], 'x'], [[1, 2, 3], 'w']]
+  const expected = [
+    [],
+    [-5, 'neg'],
+    [0, 'zzz'],
+    [1],
+    [1, 'a'],
+    [1, 'a', 0],
+    [1, 'z'],
+    [1.5, 'mid'],
+    [2, 'b'],
+    ['r', 2],
+    ['s', 1],
+    [[0, 9], 'v'],
+    [[1], 'y'],
+    [[1, 2], 'x'],
+    [[1, 2, 3], 'w'],
+  ]
   for (let seed = 1; seed <= 5; seed++) t.deepEqual(drain(shuffled(items, seed)), expected)
 })
 
@@ -110,8 +211,20 @@ test('PriorityQueue keeps insertion order among equal priorities: 1000 items wit
   const objs = range(300).map((seq) => ({ seq }))
   t.deepEqual(drain(objs), objs)
   // And with identical keys followed by uncomparable payloads (null, objects, Maps).
-  const mixed: unknown[] = [[3, null], [3, { a: 1 }], [3, new Map([[1, 1]])], [3, null], [1, { b: 2 }]]
-  t.deepEqual(drain(mixed), [[1, { b: 2 }], [3, null], [3, { a: 1 }], [3, new Map([[1, 1]])], [3, null]])
+  const mixed: unknown[] = [
+    [3, null],
+    [3, { a: 1 }],
+    [3, new Map([[1, 1]])],
+    [3, null],
+    [1, { b: 2 }],
+  ]
+  t.deepEqual(drain(mixed), [
+    [1, { b: 2 }],
+    [3, null],
+    [3, { a: 1 }],
+    [3, new Map([[1, 1]])],
+    [3, null],
+  ])
 })
 
 test('PriorityQueue matches a stable-sort model under 5000 random interleaved puts and gets (heap invariants)', (t) => {
@@ -158,114 +271,123 @@ test('PriorityQueue items round-trip intact: payloads of every kind next to thei
   t.deepEqual(out, [items[3], items[1], items[2], items[0], items[4], items[5], items[6], items[7]])
 })
 
-test('PriorityQueue filled by 4 producer threads, drained by 3 consumer threads: each consumer gets a sorted run, all items exactly once', slotted(async (t) => {
-  t.timeout(2 * LONG)
-  const q = new PriorityQueue<[number, number, number]>()
-  const producers = 4
-  const per = 2000
-  const start = new Barrier(producers + 3 + 1)
-  const filled = new Barrier(producers + 3)
-  spawnMany(
-    producers,
-    (id: number, q: PriorityQueue<[number, number, number]>, per: number, start: Barrier, filled: Barrier) => {
-      let s = 1234567 + id * 7919
-      start.wait()
-      for (let i = 0; i < per; i++) {
-        s = (s * 1103515245 + 12345) & 0x7fffffff
-        q.put([s % 1000, id, i])
-      }
-      filled.wait()
-    },
-    q,
-    per,
-    start,
-    filled,
-  )
-  // log: per consumer, slot 0 = count, then (priority * 1e4 + id * 2000 + i) encoded keys, + 1.
-  const logs = range(3).map(() => sharedInts(1 + producers * per))
-  const consumers = logs.map((log) =>
-    spawn(
-      (q: PriorityQueue<[number, number, number]>, log: Int32Array, start: Barrier, filled: Barrier) => {
+test(
+  'PriorityQueue filled by 4 producer threads, drained by 3 consumer threads: each consumer gets a sorted run, all items exactly once',
+  slotted(async (t) => {
+    t.timeout(2 * LONG)
+    const q = new PriorityQueue<[number, number, number]>()
+    const producers = 4
+    const per = 2000
+    const start = new Barrier(producers + 3 + 1)
+    const filled = new Barrier(producers + 3)
+    spawnMany(
+      producers,
+      (id: number, q: PriorityQueue<[number, number, number]>, per: number, start: Barrier, filled: Barrier) => {
+        let s = 1234567 + id * 7919
         start.wait()
-        filled.wait() // consumers start once every item is in the queue
-        for (;;) {
-          let item: [number, number, number]
-          try {
-            item = q.getNowait()
-          } catch (err) {
-            if ((err as { code?: string }).code === 'ERR_QUEUE_EMPTY') return
-            throw err
-          }
-          const [p, id, i] = item
-          Atomics.store(log, 1 + Atomics.add(log, 0, 1), p * 10_000 + id * 2000 + i + 1)
+        for (let i = 0; i < per; i++) {
+          s = (s * 1103515245 + 12345) & 0x7fffffff
+          q.put([s % 1000, id, i])
         }
+        filled.wait()
       },
       q,
-      log,
+      per,
       start,
       filled,
-    ),
-  )
-  await start.waitAsync(LONG)
-  await joinAll(consumers, 2 * LONG)
-  const all: number[] = []
-  for (const [c, log] of logs.entries()) {
-    const got = Array.from(log.subarray(1, 1 + Atomics.load(log, 0)), (v) => v - 1)
-    let sortedRun = true
-    for (let k = 1; k < got.length; k++) if (got[k]! < got[k - 1]!) sortedRun = false
-    t.true(sortedRun, `consumer ${c} got items out of priority order`)
-    all.push(...got)
-  }
-  t.is(all.length, producers * per)
-  t.is(new Set(all).size, producers * per, 'an item was got twice')
-  t.true(q.empty())
-}))
+    )
+    // log: per consumer, slot 0 = count, then (priority * 1e4 + id * 2000 + i) encoded keys, + 1.
+    const logs = range(3).map(() => sharedInts(1 + producers * per))
+    const consumers = logs.map((log) =>
+      spawn(
+        (q: PriorityQueue<[number, number, number]>, log: Int32Array, start: Barrier, filled: Barrier) => {
+          start.wait()
+          filled.wait() // consumers start once every item is in the queue
+          for (;;) {
+            let item: [number, number, number]
+            try {
+              item = q.getNowait()
+            } catch (err) {
+              if ((err as { code?: string }).code === 'ERR_QUEUE_EMPTY') return
+              throw err
+            }
+            const [p, id, i] = item
+            Atomics.store(log, 1 + Atomics.add(log, 0, 1), p * 10_000 + id * 2000 + i + 1)
+          }
+        },
+        q,
+        log,
+        start,
+        filled,
+      ),
+    )
+    await start.waitAsync(LONG)
+    await joinAll(consumers, 2 * LONG)
+    const all: number[] = []
+    for (const [c, log] of logs.entries()) {
+      const got = Array.from(log.subarray(1, 1 + Atomics.load(log, 0)), (v) => v - 1)
+      let sortedRun = true
+      for (let k = 1; k < got.length; k++) if (got[k]! < got[k - 1]!) sortedRun = false
+      t.true(sortedRun, `consumer ${c} got items out of priority order`)
+      all.push(...got)
+    }
+    t.is(all.length, producers * per)
+    t.is(new Set(all).size, producers * per, 'an item was got twice')
+    t.true(q.empty())
+  }),
+)
 
-test('PriorityQueue ties across 4 producer threads: within a priority, each producer\'s items come out in its put order', slotted(async (t) => {
-  t.timeout(2 * LONG)
-  const q = new PriorityQueue<[number, { id: number; i: number }]>()
-  const producers = spawnMany(
-    4,
-    (id: number, q: PriorityQueue<[number, { id: number; i: number }]>) => {
-      for (let i = 0; i < 1000; i++) q.put([i % 10, { id, i }])
-    },
-    q,
-  )
-  await joinAll(producers)
-  t.is(q.qsize(), 4000)
-  let lastPriority = -1
-  const last = new Map<string, number>()
-  let ok = true
-  for (let k = 0; k < 4000; k++) {
-    const [p, { id, i }] = q.getNowait()
-    if (p < lastPriority) ok = false
-    lastPriority = p
-    const key = `${p}/${id}`
-    if ((last.get(key) ?? -1) >= i) ok = false
-    last.set(key, i)
-  }
-  t.true(ok, 'priority order or per-producer insertion order among ties was broken')
-  t.true(q.empty())
-}))
+test(
+  "PriorityQueue ties across 4 producer threads: within a priority, each producer's items come out in its put order",
+  slotted(async (t) => {
+    t.timeout(2 * LONG)
+    const q = new PriorityQueue<[number, { id: number; i: number }]>()
+    const producers = spawnMany(
+      4,
+      (id: number, q: PriorityQueue<[number, { id: number; i: number }]>) => {
+        for (let i = 0; i < 1000; i++) q.put([i % 10, { id, i }])
+      },
+      q,
+    )
+    await joinAll(producers)
+    t.is(q.qsize(), 4000)
+    let lastPriority = -1
+    const last = new Map<string, number>()
+    let ok = true
+    for (let k = 0; k < 4000; k++) {
+      const [p, { id, i }] = q.getNowait()
+      if (p < lastPriority) ok = false
+      lastPriority = p
+      const key = `${p}/${id}`
+      if ((last.get(key) ?? -1) >= i) ok = false
+      last.set(key, i)
+    }
+    t.true(ok, 'priority order or per-producer insertion order among ties was broken')
+    t.true(q.empty())
+  }),
+)
 
-test('PriorityQueue bounded at 3: a worker blocked on put is released by a get; the item it put then comes first', slotted(async (t) => {
-  t.timeout(LONG)
-  const q = new PriorityQueue<number>(3)
-  for (const x of [50, 40, 30]) q.put(x)
-  const state = sharedInts(1)
-  const th = spawn(
-    (q: PriorityQueue<number>, state: Int32Array) => {
-      Atomics.store(state, 0, 1)
-      q.put(10) // blocks: full
-      Atomics.store(state, 0, 2)
-    },
-    q,
-    state,
-  )
-  await until(() => Atomics.load(state, 0) >= 1, 'worker to start')
-  await new Promise((r) => setTimeout(r, 200))
-  t.is(Atomics.load(state, 0), 1, 'put() on a full PriorityQueue did not block')
-  t.is(q.getNowait(), 30, 'the blocked item must not be visible before it is put')
-  await joinAll([th])
-  t.deepEqual([q.getNowait(), q.getNowait(), q.getNowait()], [10, 40, 50])
-}))
+test(
+  'PriorityQueue bounded at 3: a worker blocked on put is released by a get; the item it put then comes first',
+  slotted(async (t) => {
+    t.timeout(LONG)
+    const q = new PriorityQueue<number>(3)
+    for (const x of [50, 40, 30]) q.put(x)
+    const state = sharedInts(1)
+    const th = spawn(
+      (q: PriorityQueue<number>, state: Int32Array) => {
+        Atomics.store(state, 0, 1)
+        q.put(10) // blocks: full
+        Atomics.store(state, 0, 2)
+      },
+      q,
+      state,
+    )
+    await until(() => Atomics.load(state, 0) >= 1, 'worker to start')
+    await new Promise((r) => setTimeout(r, 200))
+    t.is(Atomics.load(state, 0), 1, 'put() on a full PriorityQueue did not block')
+    t.is(q.getNowait(), 30, 'the blocked item must not be visible before it is put')
+    await joinAll([th])
+    t.deepEqual([q.getNowait(), q.getNowait(), q.getNowait()], [10, 40, 50])
+  }),
+)

@@ -20,7 +20,7 @@ import { SimpleQueue } from '../src/simple-queue.ts'
 import { LONG, joinAll, logEntries, range, slotted, sorted } from '../../../test/fixtures/qtests-helpers.ts'
 import { sharedInts, spawn } from '../../sync/test/_helpers.ts'
 
-const SENTINEL = -1
+const _SENTINEL = -1
 
 type ConsumeKind = 'block' | 'nonblock' | 'timeout'
 
@@ -159,58 +159,64 @@ test('SimpleQueue has no maxsize, full, taskDone, join, joinAsync, shutdown or i
   t.is(s, 'ok')
 })
 
-test('SimpleQueue.getAsync on the main thread receives items a worker puts, in order', slotted(async (t) => {
-  t.timeout(LONG)
-  const q = new SimpleQueue<{ i: number; s: string }>()
-  const th = spawn(
-    (q: SimpleQueue<{ i: number; s: string }>) => {
+test(
+  'SimpleQueue.getAsync on the main thread receives items a worker puts, in order',
+  slotted(async (t) => {
+    t.timeout(LONG)
+    const q = new SimpleQueue<{ i: number; s: string }>()
+    const th = spawn((q: SimpleQueue<{ i: number; s: string }>) => {
       for (let i = 0; i < 200; i++) q.put({ i, s: `item-${i}` })
-    },
-    q,
-  )
-  for (let i = 0; i < 200; i++) t.deepEqual(await q.getAsync(LONG), { i, s: `item-${i}` })
-  await joinAll([th])
-  t.true(q.empty())
-}))
+    }, q)
+    for (let i = 0; i < 200; i++) t.deepEqual(await q.getAsync(LONG), { i, s: `item-${i}` })
+    await joinAll([th])
+    t.true(q.empty())
+  }),
+)
 
-test('SimpleQueue: one feeder and one consumer thread see the items in put order (CPython test_order)', slotted(async (t) => {
-  t.timeout(2 * LONG)
-  const q = new SimpleQueue<number>()
-  const inputs = range(100)
-  const results = await runThreads(t, 1, q, inputs, 'block')
-  t.deepEqual(results, inputs)
-}))
+test(
+  'SimpleQueue: one feeder and one consumer thread see the items in put order (CPython test_order)',
+  slotted(async (t) => {
+    t.timeout(2 * LONG)
+    const q = new SimpleQueue<number>()
+    const inputs = range(100)
+    const results = await runThreads(t, 1, q, inputs, 'block')
+    t.deepEqual(results, inputs)
+  }),
+)
 
 for (const [kind, count, what] of [
   ['block', 10000, 'get()'],
   ['nonblock', 10000, 'get({ block: false })'],
   ['timeout', 1000, 'get({ timeout })'],
 ] as const) {
-  test(`SimpleQueue: 6 feeder and 6 consumer threads using ${what} get every item exactly once (CPython test_many_threads${kind === 'block' ? '' : `_${kind}`})`, slotted(async (t) => {
-    t.timeout(3 * LONG)
-    const q = new SimpleQueue<number>()
-    const inputs = range(count)
-    const results = await runThreads(t, 6, q, inputs, kind)
-    t.deepEqual(sorted(results), inputs)
-  }))
+  test(
+    `SimpleQueue: 6 feeder and 6 consumer threads using ${what} get every item exactly once (CPython test_many_threads${kind === 'block' ? '' : `_${kind}`})`,
+    slotted(async (t) => {
+      t.timeout(3 * LONG)
+      const q = new SimpleQueue<number>()
+      const inputs = range(count)
+      const results = await runThreads(t, 6, q, inputs, kind)
+      t.deepEqual(sorted(results), inputs)
+    }),
+  )
 }
 
-test('SimpleQueue passed inside another queue item is the same queue in the worker', slotted(async (t) => {
-  t.timeout(LONG)
-  const carrier = new Queue<{ reply: SimpleQueue<string> }>()
-  const reply = new SimpleQueue<string>()
-  const th = spawn(
-    (carrier: Queue<{ reply: SimpleQueue<string> }>) => {
+test(
+  'SimpleQueue passed inside another queue item is the same queue in the worker',
+  slotted(async (t) => {
+    t.timeout(LONG)
+    const carrier = new Queue<{ reply: SimpleQueue<string> }>()
+    const reply = new SimpleQueue<string>()
+    const th = spawn((carrier: Queue<{ reply: SimpleQueue<string> }>) => {
       const { reply } = carrier.get()
       const before = reply.qsize()
       const ping = reply.getNowait() // put by the main thread before the queue crossed
       reply.put(`${ping}-pong-${before}`)
-    },
-    carrier,
-  )
-  reply.put('ping')
-  carrier.put({ reply })
-  await joinAll([th])
-  t.is(reply.qsize(), 1)
-  t.is(await reply.getAsync(LONG), 'ping-pong-1')
-}))
+    }, carrier)
+    reply.put('ping')
+    carrier.put({ reply })
+    await joinAll([th])
+    t.is(reply.qsize(), 1)
+    t.is(await reply.getAsync(LONG), 'ping-pong-1')
+  }),
+)

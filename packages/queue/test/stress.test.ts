@@ -44,7 +44,7 @@ function check(t: ExecutionContext, tally: Tally, q: Queue<Item>, fifo = true): 
     for (let c = 0; c < CONSUMERS; c++) sum += sums[c * PRODUCERS + p]!
     t.is(sum, expectedSum, `sum of producer ${p}`)
   }
-  if (fifo) t.is(Atomics.load(stats, STAT_ORDER), 0, 'a consumer saw a producer\'s items out of order')
+  if (fifo) t.is(Atomics.load(stats, STAT_ORDER), 0, "a consumer saw a producer's items out of order")
   t.is(Atomics.load(stats, STAT_DONE), CONSUMERS, 'every consumer got its sentinel')
   t.true(q.empty())
 }

@@ -99,118 +99,172 @@ for (const { name, Q: Cls } of KINDS) {
       for (const mode of modes) {
         // (a) get, waiting for the mutex (an item is there; a peer holds the mutex).
         let what = `${name}.${form === 'async' ? 'getAsync' : 'get'} (waits for the mutex)`
-        logTally(t, what, mode, await driveSteps(peers, mode, async (r) => {
-          const at = `${what} [${mode}] k=${r.k}`
-          const x = ++item
-          q.put(x)
-          values(await peers.run(0, [['hold', QM]]), `${at}: peer hold`)
-          const rel = peers.post(0, [['waitGo', r.round], ['sleep', 2], ['call', QM, 'release']])
-          r.late = () => peers.blockUntilDone(0, rel)
-          const out = await runGet(r, form, q)
-          values(await peers.done(0, rel), `${at}: peer release`)
-          if (out.ok) t.is(out.value, x, `${at}: got`)
-          else t.true(gaveUpAs(r, out, QueueEmpty), `${at}: unexpected ${show(out)}`)
-          // Exactly once: the item is either got or still there.
-          t.deepEqual(drain(q), out.ok ? [] : [x], `${at}: contents after ${show(out)}`)
-          t.false(q.mutex.locked(), `${at}: mutex left locked`)
-          return out.ok
-        }))
+        logTally(
+          t,
+          what,
+          mode,
+          await driveSteps(peers, mode, async (r) => {
+            const at = `${what} [${mode}] k=${r.k}`
+            const x = ++item
+            q.put(x)
+            values(await peers.run(0, [['hold', QM]]), `${at}: peer hold`)
+            const rel = peers.post(0, [
+              ['waitGo', r.round],
+              ['sleep', 2],
+              ['call', QM, 'release'],
+            ])
+            r.late = () => peers.blockUntilDone(0, rel)
+            const out = await runGet(r, form, q)
+            values(await peers.done(0, rel), `${at}: peer release`)
+            if (out.ok) t.is(out.value, x, `${at}: got`)
+            else t.true(gaveUpAs(r, out, QueueEmpty), `${at}: unexpected ${show(out)}`)
+            // Exactly once: the item is either got or still there.
+            t.deepEqual(drain(q), out.ok ? [] : [x], `${at}: contents after ${show(out)}`)
+            t.false(q.mutex.locked(), `${at}: mutex left locked`)
+            return out.ok
+          }),
+        )
 
         // (b) put, waiting for the mutex (room is there; a peer holds the mutex).
         what = `${name}.${form === 'async' ? 'putAsync' : 'put'} (waits for the mutex)`
-        logTally(t, what, mode, await driveSteps(peers, mode, async (r) => {
-          const at = `${what} [${mode}] k=${r.k}`
-          const x = ++item
-          values(await peers.run(0, [['hold', QBM]]), `${at}: peer hold`)
-          const rel = peers.post(0, [['waitGo', r.round], ['sleep', 2], ['call', QBM, 'release']])
-          r.late = () => peers.blockUntilDone(0, rel)
-          const out = await runPut(r, form, qb as never, x)
-          values(await peers.done(0, rel), `${at}: peer release`)
-          if (!out.ok) t.true(gaveUpAs(r, out, QueueFull), `${at}: unexpected ${show(out)}`)
-          // An aborted or timed-out put enqueues nothing.
-          t.deepEqual(drain(qb), out.ok ? [x] : [], `${at}: contents after ${show(out)}`)
-          t.false(qb.mutex.locked(), `${at}: mutex left locked`)
-          return out.ok
-        }))
+        logTally(
+          t,
+          what,
+          mode,
+          await driveSteps(peers, mode, async (r) => {
+            const at = `${what} [${mode}] k=${r.k}`
+            const x = ++item
+            values(await peers.run(0, [['hold', QBM]]), `${at}: peer hold`)
+            const rel = peers.post(0, [
+              ['waitGo', r.round],
+              ['sleep', 2],
+              ['call', QBM, 'release'],
+            ])
+            r.late = () => peers.blockUntilDone(0, rel)
+            const out = await runPut(r, form, qb as never, x)
+            values(await peers.done(0, rel), `${at}: peer release`)
+            if (!out.ok) t.true(gaveUpAs(r, out, QueueFull), `${at}: unexpected ${show(out)}`)
+            // An aborted or timed-out put enqueues nothing.
+            t.deepEqual(drain(qb), out.ok ? [x] : [], `${at}: contents after ${show(out)}`)
+            t.false(qb.mutex.locked(), `${at}: mutex left locked`)
+            return out.ok
+          }),
+        )
 
         // (c) get, waiting for an item; a second getter queues behind us, then a peer puts one.
         what = `${name}.${form === 'async' ? 'getAsync' : 'get'} (waits for an item)`
-        logTally(t, what, mode, await driveSteps(peers, mode, async (r) => {
-          const at = `${what} [${mode}] k=${r.k}`
-          const x = ++item
-          const second = peers.post(1, [['waitGo', r.round], ['call', Q, 'get', { timeout: PEER_LONG }]])
-          const put = peers.post(0, [['waitGo', r.round], ['sleep', 20], ['call', Q, 'put', x]])
-          r.late = () => peers.blockUntilDone(0, put)
-          const out = await runGet(r, form, q)
-          values(await peers.done(0, put), `${at}: peer put`)
-          let y: number | undefined
-          if (out.ok) {
-            t.is(out.value, x, `${at}: got`)
-            // We took the item: give the second getter another one.
-            y = ++item
-            q.put(y)
-          } else {
-            t.true(gaveUpAs(r, out, QueueEmpty), `${at}: unexpected ${show(out)}`)
-          }
-          // The item we gave up reaches the second getter (a lost wake-up leaves it asleep).
-          const got = values(await peers.done(1, second, PEER_LONG + LONG), `${at}: second getter (lost wake-up?)`)
-          t.deepEqual(got, [null, out.ok ? y : x], `${at}: second getter after ${show(out)}`)
-          t.is(q.qsize(), 0, `${at}: qsize`)
-          return out.ok
-        }))
+        logTally(
+          t,
+          what,
+          mode,
+          await driveSteps(peers, mode, async (r) => {
+            const at = `${what} [${mode}] k=${r.k}`
+            const x = ++item
+            const second = peers.post(1, [
+              ['waitGo', r.round],
+              ['call', Q, 'get', { timeout: PEER_LONG }],
+            ])
+            const put = peers.post(0, [
+              ['waitGo', r.round],
+              ['sleep', 20],
+              ['call', Q, 'put', x],
+            ])
+            r.late = () => peers.blockUntilDone(0, put)
+            const out = await runGet(r, form, q)
+            values(await peers.done(0, put), `${at}: peer put`)
+            let y: number | undefined
+            if (out.ok) {
+              t.is(out.value, x, `${at}: got`)
+              // We took the item: give the second getter another one.
+              y = ++item
+              q.put(y)
+            } else {
+              t.true(gaveUpAs(r, out, QueueEmpty), `${at}: unexpected ${show(out)}`)
+            }
+            // The item we gave up reaches the second getter (a lost wake-up leaves it asleep).
+            const got = values(await peers.done(1, second, PEER_LONG + LONG), `${at}: second getter (lost wake-up?)`)
+            t.deepEqual(got, [null, out.ok ? y : x], `${at}: second getter after ${show(out)}`)
+            t.is(q.qsize(), 0, `${at}: qsize`)
+            return out.ok
+          }),
+        )
 
         // (d) put, waiting for room; a second putter queues behind us, then a peer gets one.
         what = `${name}.${form === 'async' ? 'putAsync' : 'put'} (waits for room)`
-        logTally(t, what, mode, await driveSteps(peers, mode, async (r) => {
-          const at = `${what} [${mode}] k=${r.k}`
-          const a = ++item
-          const x = ++item
-          const z = ++item
-          qb.put(a)
-          const second = peers.post(1, [['waitGo', r.round], ['call', QB, 'put', z, { timeout: PEER_LONG }]])
-          const get = peers.post(0, [['waitGo', r.round], ['sleep', 20], ['call', QB, 'get']])
-          r.late = () => peers.blockUntilDone(0, get)
-          const out = await runPut(r, form, qb as never, x)
-          t.deepEqual(values(await peers.done(0, get), `${at}: peer get`), [null, null, a], `${at}: peer got the first item`)
-          if (!out.ok) t.true(gaveUpAs(r, out, QueueFull), `${at}: unexpected ${show(out)}`)
-          // Make room for the second putter as needed, then account for every item.
-          const got: number[] = []
-          while (!peers.isDone(1, second)) {
-            if (qb.qsize() > 0) got.push(qb.get({ block: false }))
-            await sleep(1)
-          }
-          values(await peers.done(1, second), `${at}: second putter (lost wake-up?)`)
-          got.push(...drain(qb))
-          t.deepEqual(sorted(got), out.ok ? [x, z] : [z], `${at}: items after ${show(out)}`)
-          return out.ok
-        }))
+        logTally(
+          t,
+          what,
+          mode,
+          await driveSteps(peers, mode, async (r) => {
+            const at = `${what} [${mode}] k=${r.k}`
+            const a = ++item
+            const x = ++item
+            const z = ++item
+            qb.put(a)
+            const second = peers.post(1, [
+              ['waitGo', r.round],
+              ['call', QB, 'put', z, { timeout: PEER_LONG }],
+            ])
+            const get = peers.post(0, [
+              ['waitGo', r.round],
+              ['sleep', 20],
+              ['call', QB, 'get'],
+            ])
+            r.late = () => peers.blockUntilDone(0, get)
+            const out = await runPut(r, form, qb as never, x)
+            t.deepEqual(values(await peers.done(0, get), `${at}: peer get`), [null, null, a], `${at}: peer got the first item`)
+            if (!out.ok) t.true(gaveUpAs(r, out, QueueFull), `${at}: unexpected ${show(out)}`)
+            // Make room for the second putter as needed, then account for every item.
+            const got: number[] = []
+            while (!peers.isDone(1, second)) {
+              if (qb.qsize() > 0) got.push(qb.get({ block: false }))
+              await sleep(1)
+            }
+            values(await peers.done(1, second), `${at}: second putter (lost wake-up?)`)
+            got.push(...drain(qb))
+            t.deepEqual(sorted(got), out.ok ? [x, z] : [z], `${at}: items after ${show(out)}`)
+            return out.ok
+          }),
+        )
 
         // (e) join, waiting for taskDone; a second joiner waits too.
         what = `${name}.${form === 'async' ? 'joinAsync' : 'join'}`
-        logTally(t, what, mode, await driveSteps(peers, mode, async (r) => {
-          const at = `${what} [${mode}] k=${r.k}`
-          // Rounds before counted their puts as unfinished: mark them done, then leave one.
-          for (;;) {
-            try {
-              q.taskDone()
-            } catch {
-              break
+        logTally(
+          t,
+          what,
+          mode,
+          await driveSteps(peers, mode, async (r) => {
+            const at = `${what} [${mode}] k=${r.k}`
+            // Rounds before counted their puts as unfinished: mark them done, then leave one.
+            for (;;) {
+              try {
+                q.taskDone()
+              } catch {
+                break
+              }
             }
-          }
-          q.put(++item)
-          q.get({ block: false })
-          const second = peers.post(1, [['waitGo', r.round], ['call', Q, 'join', PEER_LONG]])
-          const done = peers.post(0, [['waitGo', r.round], ['sleep', 5], ['call', Q, 'taskDone']])
-          r.late = () => peers.blockUntilDone(0, done)
-          const out = form === 'async' ? await r.runAsync((signal) => q.joinAsync({ ...asyncOpts(r), signal })) : r.runBlocking(() => q.join(LONG))
-          values(await peers.done(0, done), `${at}: peer taskDone`)
-          t.deepEqual(values(await peers.done(1, second), `${at}: second joiner`), [null, true], `${at}: second joiner`)
-          const completed = out.ok && out.value === true
-          if (!completed) t.true(r.mode.endsWith('abort') ? Round.aborted(out) : out.ok && out.value === false, `${at}: unexpected ${show(out)}`)
-          t.throws(() => q.taskDone(), { code: 'ERR_TASK_DONE_TOO_MANY' }, `${at}: unfinished count`)
-          t.false(q.mutex.locked(), `${at}: mutex left locked`)
-          return completed
-        }))
+            q.put(++item)
+            q.get({ block: false })
+            const second = peers.post(1, [
+              ['waitGo', r.round],
+              ['call', Q, 'join', PEER_LONG],
+            ])
+            const done = peers.post(0, [
+              ['waitGo', r.round],
+              ['sleep', 5],
+              ['call', Q, 'taskDone'],
+            ])
+            r.late = () => peers.blockUntilDone(0, done)
+            const out = form === 'async' ? await r.runAsync((signal) => q.joinAsync({ ...asyncOpts(r), signal })) : r.runBlocking(() => q.join(LONG))
+            values(await peers.done(0, done), `${at}: peer taskDone`)
+            t.deepEqual(values(await peers.done(1, second), `${at}: second joiner`), [null, true], `${at}: second joiner`)
+            const completed = out.ok && out.value === true
+            if (!completed) t.true(r.mode.endsWith('abort') ? Round.aborted(out) : out.ok && out.value === false, `${at}: unexpected ${show(out)}`)
+            t.throws(() => q.taskDone(), { code: 'ERR_TASK_DONE_TOO_MANY' }, `${at}: unfinished count`)
+            t.false(q.mutex.locked(), `${at}: mutex left locked`)
+            return completed
+          }),
+        )
       }
     }
   })
@@ -224,27 +278,39 @@ test.serial('SimpleQueue.getAsync given up at each op: takes nothing, the item r
   let item = 0
   for (const mode of ASYNC_MODES) {
     const what = 'SimpleQueue.getAsync'
-    logTally(t, what, mode, await driveSteps(peers, mode, async (r) => {
-      const at = `${what} [${mode}] k=${r.k}`
-      const x = ++item
-      const second = peers.post(1, [['waitGo', r.round], ['call', 0, 'get', { timeout: PEER_LONG }]])
-      const put = peers.post(0, [['waitGo', r.round], ['sleep', 20], ['call', 0, 'put', x]])
-      r.late = () => peers.blockUntilDone(0, put)
-      const out = await r.runAsync((signal) => q.getAsync({ ...asyncOpts(r), signal }))
-      values(await peers.done(0, put), `${at}: peer put`)
-      let y: number | undefined
-      if (out.ok) {
-        t.is(out.value, x)
-        y = ++item
-        q.put(y)
-      } else {
-        t.true(gaveUpAs(r, out, QueueEmpty), `${at}: unexpected ${show(out)}`)
-      }
-      const got: Result[] = await peers.done(1, second, PEER_LONG + LONG)
-      t.deepEqual(values(got, `${at}: second getter (lost wake-up?)`), [null, out.ok ? y : x], `${at}: second getter after ${show(out)}`)
-      t.is(q.qsize(), 0)
-      return out.ok
-    }))
+    logTally(
+      t,
+      what,
+      mode,
+      await driveSteps(peers, mode, async (r) => {
+        const at = `${what} [${mode}] k=${r.k}`
+        const x = ++item
+        const second = peers.post(1, [
+          ['waitGo', r.round],
+          ['call', 0, 'get', { timeout: PEER_LONG }],
+        ])
+        const put = peers.post(0, [
+          ['waitGo', r.round],
+          ['sleep', 20],
+          ['call', 0, 'put', x],
+        ])
+        r.late = () => peers.blockUntilDone(0, put)
+        const out = await r.runAsync((signal) => q.getAsync({ ...asyncOpts(r), signal }))
+        values(await peers.done(0, put), `${at}: peer put`)
+        let y: number | undefined
+        if (out.ok) {
+          t.is(out.value, x)
+          y = ++item
+          q.put(y)
+        } else {
+          t.true(gaveUpAs(r, out, QueueEmpty), `${at}: unexpected ${show(out)}`)
+        }
+        const got: Result[] = await peers.done(1, second, PEER_LONG + LONG)
+        t.deepEqual(values(got, `${at}: second getter (lost wake-up?)`), [null, out.ok ? y : x], `${at}: second getter after ${show(out)}`)
+        t.is(q.qsize(), 0)
+        return out.ok
+      }),
+    )
   }
 })
 

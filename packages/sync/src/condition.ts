@@ -364,9 +364,7 @@ export class Condition extends Acquirable {
         break
       }
     }
-    waitSpin = notified
-      ? Math.min(WAIT_SPIN_MAX, Math.max(waitSpin, 2 * spun + WAIT_SPIN_MIN))
-      : Math.max(WAIT_SPIN_MIN, waitSpin >> 1)
+    waitSpin = notified ? Math.min(WAIT_SPIN_MAX, Math.max(waitSpin, 2 * spun + WAIT_SPIN_MIN)) : Math.max(WAIT_SPIN_MIN, waitSpin >> 1)
     const w = op(v, index, WAITING, Infinity)
     while (!notified) {
       const t = aborted || spurious ? 0 : remaining(deadline)
@@ -550,6 +548,5 @@ export class Condition extends Acquirable {
     }
   }
 }
-
 
 registerShareable(Condition.shareKind, import.meta.url, Condition.revive)

@@ -402,8 +402,5 @@ export class TimeoutError extends TandemError {
  * ```
  */
 export function notShareableToProcess(what: string, instead: string): TypeError & { code: string } {
-  return typeError(
-    `A ${what} lives in SharedArrayBuffer memory and cannot be sent to another process; ${instead}`,
-    'ERR_NOT_SHAREABLE',
-  )
+  return typeError(`A ${what} lives in SharedArrayBuffer memory and cannot be sent to another process; ${instead}`, 'ERR_NOT_SHAREABLE')
 }

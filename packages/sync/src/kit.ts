@@ -24,7 +24,25 @@ export {
   GROUP_SIZE,
   type CellRef,
 } from './internal/arena.ts'
-export { runBlocking, runAsync, holdLoop, releaseLoop, setBlockingHook, beforeBlocking, op, deadlineOf, remaining, now, SPIN_LIMIT, ABORTED, _setStepHook, _advanceClock, type Waiter, type WaitOp, type WaitResult } from './internal/wait.ts'
+export {
+  runBlocking,
+  runAsync,
+  holdLoop,
+  releaseLoop,
+  setBlockingHook,
+  beforeBlocking,
+  op,
+  deadlineOf,
+  remaining,
+  now,
+  SPIN_LIMIT,
+  ABORTED,
+  _setStepHook,
+  _advanceClock,
+  type Waiter,
+  type WaitOp,
+  type WaitResult,
+} from './internal/wait.ts'
 export { ACQUIRE_GEN, TRY_ACQUIRE, CHECK_OWNER } from './internal/acquirable.ts'
 export { hasEnded, markEnded, deathCount, sweep, onThreadExit, SLICE_MS } from './internal/liveness.ts'
 export { OwnerDiedError } from './errors.ts'

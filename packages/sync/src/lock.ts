@@ -28,7 +28,6 @@ import { registerShareable, SHARE, type ShareContext } from './shareable.ts'
 const STATE = 0
 const WORDS = 1
 
-
 let reviving: Int32Array | undefined
 
 /**

@@ -26,7 +26,6 @@ const STATE = 0
 const COUNT = 1
 const WORDS = 2
 
-
 let reviving: Int32Array | undefined
 
 /**

@@ -71,8 +71,7 @@ interface Kind {
 // example `src/` under tsx next to `dist/`), so a kind registered by either is found.
 const REGISTRY_KEY = Symbol.for('tandem.shareable.registry')
 const registry: Map<string, Kind> =
-  ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] as Map<string, Kind> | undefined) ??
-  ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] = new Map<string, Kind>())
+  ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] as Map<string, Kind> | undefined) ?? ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] = new Map<string, Kind>())
 
 /**
  * Registers a shareable kind in the calling thread. Call once at module load.
@@ -320,7 +319,7 @@ function scan(root: unknown, byId: boolean, errs: boolean): { reaching: Set<obje
 }
 
 function isMarker(v: object): v is Marker {
-  return Object.prototype.hasOwnProperty.call(v, MARKER)
+  return Object.hasOwn(v, MARKER)
 }
 
 const requireHere = createRequire(import.meta.url)
@@ -517,7 +516,8 @@ function isSharedMemory(v: object): v is SharedArrayBuffer | ArrayBufferView {
 function sabData(v: SharedArrayBuffer | ArrayBufferView): SabData {
   if (v instanceof SharedArrayBuffer) return { i: sabId(v), t: BARE, o: 0, n: v.byteLength }
   const t = VIEW_TYPES.lastIndexOf(v.constructor as never)
-  if (t < 0) throw typeError(`Cannot share a ${v.constructor?.name ?? 'view'} on a SharedArrayBuffer by reference: only built-in typed arrays, DataView and Buffer`, 'ERR_NOT_SHAREABLE')
+  if (t < 0)
+    throw typeError(`Cannot share a ${v.constructor?.name ?? 'view'} on a SharedArrayBuffer by reference: only built-in typed arrays, DataView and Buffer`, 'ERR_NOT_SHAREABLE')
   const n = v instanceof DataView ? v.byteLength : (v as unknown as { length: number }).length
   return { i: sabId(v.buffer as SharedArrayBuffer), t, o: v.byteOffset, n }
 }

@@ -71,10 +71,7 @@ export type TaskFunction<A extends unknown[] = any[], R = unknown> = ((...args: 
  * }
  * ```
  */
-export function moduleRef<F extends (...args: any[]) => unknown = (...args: any[]) => unknown>(
-  module: string | URL,
-  name = 'default',
-): ModuleRef<F> {
+export function moduleRef<F extends (...args: any[]) => unknown = (...args: any[]) => unknown>(module: string | URL, name = 'default'): ModuleRef<F> {
   if (typeof name !== 'string') throw typeError(`moduleRef(): the export name must be a string; received ${describe(name)}`)
   return { [MODULE_REF]: true, module: resolveModule(module), name }
 }
@@ -118,9 +115,7 @@ export function resolveModule(module: string | URL): string {
 }
 
 /** Serialisable form of a task, as it crosses to a worker. */
-export type TaskSpec =
-  | { readonly kind: 'source'; readonly source: string; readonly name: string }
-  | { readonly kind: 'module'; readonly module: string; readonly name: string }
+export type TaskSpec = { readonly kind: 'source'; readonly source: string; readonly name: string } | { readonly kind: 'module'; readonly module: string; readonly name: string }
 
 const specCache = new WeakMap<Function, TaskSpec>()
 const specByText = new Map<string, TaskSpec>()
@@ -160,8 +155,7 @@ export function toTaskSpec(fn: unknown, what = 'task function'): TaskSpec {
   const source = normalizeSource(text)
   if (source === undefined) {
     throw typeError(
-      `The ${what} (${fn.name || 'anonymous'}) has no shippable source (bound or native function?); ` +
-        'pass a plain self-contained function or a moduleRef(url, name)',
+      `The ${what} (${fn.name || 'anonymous'}) has no shippable source (bound or native function?); ` + 'pass a plain self-contained function or a moduleRef(url, name)',
     )
   }
   const spec: TaskSpec = { kind: 'source', source, name: fn.name }
@@ -252,9 +246,7 @@ function withCapturedHint(fn: Function): Function {
 function pick(ns: Record<string, unknown>, spec: Extract<TaskSpec, { kind: 'module' }>): Function {
   const fn = ns[spec.name] ?? (spec.name === 'default' ? undefined : (ns.default as Record<string, unknown> | undefined)?.[spec.name])
   if (typeof fn !== 'function') {
-    throw new TaskModuleError(
-      `Module ${spec.module} has no function export named "${spec.name}" (exports: ${Object.keys(ns).join(', ') || 'none'}); export it or fix the name`,
-    )
+    throw new TaskModuleError(`Module ${spec.module} has no function export named "${spec.name}" (exports: ${Object.keys(ns).join(', ') || 'none'}); export it or fix the name`)
   }
   return fn
 }
@@ -370,7 +362,15 @@ function serializeIn(err: unknown, seen: Map<unknown, SerializedError>, budget: 
   const prior = seen.get(err)
   if (prior !== undefined) return prior
   if (++budget.count > MAX_ERRORS) {
-    return { name: 'Error', message: `[more than ${MAX_ERRORS} nested errors: the rest of the chain was cut]`, stack: undefined, code: 'ERR_ERROR_CHAIN_CUT', props: {}, cause: undefined, thrown: undefined }
+    return {
+      name: 'Error',
+      message: `[more than ${MAX_ERRORS} nested errors: the rest of the chain was cut]`,
+      stack: undefined,
+      code: 'ERR_ERROR_CHAIN_CUT',
+      props: {},
+      cause: undefined,
+      thrown: undefined,
+    }
   }
   if (!(err instanceof Error)) {
     let thrown: unknown
@@ -379,7 +379,15 @@ function serializeIn(err: unknown, seen: Map<unknown, SerializedError>, budget: 
     } catch {
       thrown = read(() => String(err), '[unprintable value]')
     }
-    const data: SerializedError = { name: 'NonError', message: read(() => String(err), '[unprintable value]'), stack: undefined, code: undefined, props: {}, cause: undefined, thrown }
+    const data: SerializedError = {
+      name: 'NonError',
+      message: read(() => String(err), '[unprintable value]'),
+      stack: undefined,
+      code: undefined,
+      props: {},
+      cause: undefined,
+      thrown,
+    }
     if (typeof err === 'object' && err !== null) seen.set(err, data)
     return data
   }
@@ -413,7 +421,7 @@ function serializeIn(err: unknown, seen: Map<unknown, SerializedError>, budget: 
     data.code = read(() => String(code), undefined)
   }
   const cause = read(() => e.cause, undefined)
-  if (cause !== undefined || read(() => Object.prototype.hasOwnProperty.call(e, 'cause'), false)) data.cause = serializeIn(cause, seen, budget)
+  if (cause !== undefined || read(() => Object.hasOwn(e, 'cause'), false)) data.cause = serializeIn(cause, seen, budget)
   const errors = read(() => e.errors, undefined)
   if (Array.isArray(errors)) data.errors = errors.map((x) => serializeIn(x, seen, budget))
   return data
@@ -492,7 +500,7 @@ function deserializeIn(data: SerializedError, seen: Map<SerializedError, unknown
     seen.set(data, data.thrown)
     return data.thrown
   }
-  const Ctor = (Object.prototype.hasOwnProperty.call(BUILTIN_ERRORS, data.name) ? BUILTIN_ERRORS[data.name] : errorClasses.get(data.name)) ?? Error
+  const Ctor = (Object.hasOwn(BUILTIN_ERRORS, data.name) ? BUILTIN_ERRORS[data.name] : errorClasses.get(data.name)) ?? Error
   let err: Error & Record<string, unknown>
   try {
     err = (Ctor === (AggregateError as unknown) ? new AggregateError([], data.message) : new Ctor(data.message)) as Error & Record<string, unknown>
@@ -507,7 +515,13 @@ function deserializeIn(data: SerializedError, seen: Map<SerializedError, unknown
   if (data.code !== undefined) define(err, 'code', data.code, true)
   // As `new Error(m, { cause })` and `new AggregateError(errors)` define them: own, not enumerable.
   if (data.cause !== undefined) define(err, 'cause', deserializeIn(data.cause, seen), false)
-  if (Array.isArray(data.errors)) define(err, 'errors', data.errors.map((x) => deserializeIn(x, seen)), false)
+  if (Array.isArray(data.errors))
+    define(
+      err,
+      'errors',
+      data.errors.map((x) => deserializeIn(x, seen)),
+      false,
+    )
   if (data.stack !== undefined) define(err, 'stack', data.stack, false)
   return err
 }

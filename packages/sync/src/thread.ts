@@ -20,19 +20,7 @@ import { ThreadStateError, TaskModuleError, typeError } from './errors.ts'
 import { SELF } from './internal/ident.ts'
 import { arenaBuffer } from './internal/arena.ts'
 import { spawnWorker } from './internal/spawn.ts'
-import {
-  ACTIVE,
-  boot,
-  BOOT_KEY,
-  EXIT_PRELUDE,
-  FINISHED,
-  markFinished,
-  NEXT_NAME,
-  processState,
-  RUNNING,
-  STATE,
-  type BootData,
-} from './internal/process-state.ts'
+import { ACTIVE, boot, BOOT_KEY, EXIT_PRELUDE, FINISHED, markFinished, NEXT_NAME, processState, RUNNING, STATE, type BootData } from './internal/process-state.ts'
 import { asyncOptions, checkHeapLimits, checkStackSize, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { hasEnded, markEnded, SLICE_MS, sweep } from './internal/liveness.ts'
 import { ABORTED, deadlineOf, op, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
@@ -264,14 +252,21 @@ export class Thread {
     }
     let worker: Worker
     try {
-      worker = spawnWorker(BOOT_URL, {
-        workerData: { [BOOT_KEY]: data },
-        name: this.#name,
-        resourceLimits: this.#stackKiB > 0 ? { ...this.#limits, stackSizeMb: (this.#stackKiB + NODE_STACK_RESERVE_KIB) / 1024 } : this.#limits,
-      }, EXIT_PRELUDE)
+      worker = spawnWorker(
+        BOOT_URL,
+        {
+          workerData: { [BOOT_KEY]: data },
+          name: this.#name,
+          resourceLimits: this.#stackKiB > 0 ? { ...this.#limits, stackSizeMb: (this.#stackKiB + NODE_STACK_RESERVE_KIB) / 1024 } : this.#limits,
+        },
+        EXIT_PRELUDE,
+      )
     } catch (err) {
       if ((err as Error).name === 'DataCloneError') {
-        throw typeError(`Thread.start(): the args of ${this.#name} cannot be sent to a worker (${(err as Error).message}); pass cloneable data or Tandem shareables`, 'ERR_NOT_SHAREABLE')
+        throw typeError(
+          `Thread.start(): the args of ${this.#name} cannot be sent to a worker (${(err as Error).message}); pass cloneable data or Tandem shareables`,
+          'ERR_NOT_SHAREABLE',
+        )
       }
       throw err
     }
@@ -305,7 +300,7 @@ export class Thread {
   #runDescription(): unknown {
     const ctor = this.constructor as typeof Thread
     if (ctor.prototype.run !== Thread.prototype.run) {
-      if (!Object.prototype.hasOwnProperty.call(ctor, 'module') || ctor.module === undefined) {
+      if (!Object.hasOwn(ctor, 'module') || ctor.module === undefined) {
         throw typeError(
           `Thread subclass ${ctor.name} overrides run(), so its worker must import it: declare \`static module = import.meta.url\` in the class and export it as "${ctor.name}"`,
         )
@@ -413,7 +408,8 @@ function checkStack(kib: unknown): number {
 function checkModuleFile(url: string): void {
   if (!url.startsWith('file:')) return
   const path = fileURLToPath(url)
-  if (!existsSync(path)) throw new TaskModuleError(`Cannot find module ${path} named by the module reference; check the path (relative paths resolve against the working directory)`)
+  if (!existsSync(path))
+    throw new TaskModuleError(`Cannot find module ${path} named by the module reference; check the path (relative paths resolve against the working directory)`)
 }
 
 function checkLimits(limits: HeapLimits | undefined): HeapLimits | undefined {
@@ -552,4 +548,3 @@ export function getIdent(): number {
 export function activeCount(): number {
   return 1 + Atomics.load(processState, ACTIVE)
 }
-

@@ -20,7 +20,7 @@ const WORKERS = new URL('../../../test/fixtures/abort-stress-workers.ts', import
 const DEADLINE_MS = 120_000
 
 function seedOf(t: ExecutionContext): number {
-  const seed = Number(process.env.ABORT_STRESS_SEED ?? (Date.now() % 1_000_000_007))
+  const seed = Number(process.env.ABORT_STRESS_SEED ?? Date.now() % 1_000_000_007)
   t.log(`seed ${seed} (replay with ABORT_STRESS_SEED=${seed})`)
   return seed
 }

@@ -57,7 +57,7 @@ test.serial('arena: a large free block is split for small requests, and the piec
 })
 
 test.serial('arena: small blocks (16-64 B, cached per thread) merge back into one large block when freed', (t) => {
-  const before = arenaStats()
+  const _before = arenaStats()
   // More than the cache holds, so most go back to the free memory as they are freed.
   const blocks = Array.from({ length: 4000 }, (_, i) => alloc(16 + 16 * (i % 4)))
   const lo = Math.min(...blocks)

@@ -43,11 +43,16 @@ test('arena: grows past its initial size and earlier cells stay valid in workers
   const first = new Lock()
   const blocks = Array.from({ length: 3000 }, () => alloc(1024)) // 3000 x 1 KiB > initial 1 MiB
   const late = new Lock()
-  const threads = spawnMany(2, (_i: number, a: Lock, b: Lock) => {
-    if (!a.acquire({ timeout: 10_000 }) || !b.acquire({ timeout: 10_000 })) throw new Error('not acquired')
-    a.release()
-    b.release()
-  }, first, late)
+  const threads = spawnMany(
+    2,
+    (_i: number, a: Lock, b: Lock) => {
+      if (!a.acquire({ timeout: 10_000 }) || !b.acquire({ timeout: 10_000 })) throw new Error('not acquired')
+      a.release()
+      b.release()
+    },
+    first,
+    late,
+  )
   await joinAll(threads)
   t.false(first.locked())
   t.false(late.locked())
@@ -59,10 +64,14 @@ test('arena: a Lock passed to workers that exit is owned by its creator alone ag
   const lock = new Lock()
   const at = offsetOf(lock)
   t.is(refCount(at), 1)
-  const threads = spawnMany(6, (_i: number, lock: Lock) => {
-    lock.acquire({ timeout: 10_000 })
-    lock.release()
-  }, lock)
+  const threads = spawnMany(
+    6,
+    (_i: number, lock: Lock) => {
+      lock.acquire({ timeout: 10_000 })
+      lock.release()
+    },
+    lock,
+  )
   await joinAll(threads)
   // A thread counts as finished when its target returns; its worker's exit handler (which gives
   // the references back) runs a little later, so wait for it, boundedly.
@@ -127,7 +136,10 @@ test('arena: a small block released twice is caught while it sits in the cache',
  */
 async function cacheAndWait(_i: number, flags: Int32Array, n: number, oneMore: boolean): Promise<void> {
   const { alloc, release } = await import('@tandem/sync/kit')
-  const CACHED = 0, GO = 1, FREED = 2, END = 3
+  const CACHED = 0,
+    GO = 1,
+    FREED = 2,
+    END = 3
   const extra = alloc(32)
   const blocks = Array.from({ length: n }, () => alloc(32))
   for (const b of blocks) release(b)
@@ -233,16 +245,22 @@ test.serial('arena: blocks of an arena grown by a worker are reachable from a th
   t.timeout(60_000)
   const before = blocksInUse()
   const out = new Int32Array(new SharedArrayBuffer(4))
-  await joinAll(spawnMany(1, async (_i: number, out: Int32Array) => {
-    const { alloc, arenaBuffer, int32At, release } = await import('@tandem/sync/kit')
-    const start = arenaBuffer().byteLength
-    const blocks: number[] = []
-    while (arenaBuffer().byteLength < 2 * start) blocks.push(alloc(4096))
-    const at = alloc(4096) // wholly past the old end
-    for (const b of blocks) release(b)
-    int32At(at, 1)[0] = 12345
-    out[0] = at
-  }, out))
+  await joinAll(
+    spawnMany(
+      1,
+      async (_i: number, out: Int32Array) => {
+        const { alloc, arenaBuffer, int32At, release } = await import('@tandem/sync/kit')
+        const start = arenaBuffer().byteLength
+        const blocks: number[] = []
+        while (arenaBuffer().byteLength < 2 * start) blocks.push(alloc(4096))
+        const at = alloc(4096) // wholly past the old end
+        for (const b of blocks) release(b)
+        int32At(at, 1)[0] = 12345
+        out[0] = at
+      },
+      out,
+    ),
+  )
   const at = out[0]!
   t.is(blocksInUse(), before + 1)
   t.is(refCount(at), 1)

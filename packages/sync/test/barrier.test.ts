@@ -208,7 +208,10 @@ test('Barrier action given by moduleRef runs exactly once per cycle, on the last
   )
   await joinAll(threads)
   t.is(counter[0], CYCLES)
-  t.true(Array.from(counter.subarray(1)).every((v) => v > 1), 'each cycle ran its action on a worker')
+  t.true(
+    Array.from(counter.subarray(1)).every((v) => v > 1),
+    'each cycle ran its action on a worker',
+  )
 })
 
 test('Barrier action that throws breaks the barrier: that party gets the error, every other party BrokenBarrierError', async (t) => {
@@ -425,14 +428,18 @@ test('Barrier({ timeout }) is the default timeout of wait() and waitAsync(); an 
   const b = new Barrier(2, { timeout: 100 })
   const out = sharedInts(2)
   await joinAll([
-    spawn((b: Barrier, out: Int32Array) => {
-      try {
-        b.wait()
-        out[0] = 1
-      } catch (e) {
-        out[0] = (e as { code?: string }).code === 'ERR_BROKEN_BARRIER' ? 2 : 3
-      }
-    }, b, out),
+    spawn(
+      (b: Barrier, out: Int32Array) => {
+        try {
+          b.wait()
+          out[0] = 1
+        } catch (e) {
+          out[0] = (e as { code?: string }).code === 'ERR_BROKEN_BARRIER' ? 2 : 3
+        }
+      },
+      b,
+      out,
+    ),
   ])
   t.is(out[0], 2, 'the default timeout broke the barrier')
   t.true(b.broken)
@@ -443,9 +450,13 @@ test('Barrier({ timeout }) is the default timeout of wait() and waitAsync(); an 
   b.reset()
 
   // An explicit, longer timeout wins over the default: the worker outlives the 100 ms default.
-  const worker = spawn((b: Barrier, out: Int32Array) => {
-    out[1] = b.wait(60_000) >= 0 ? 1 : 3
-  }, b, out)
+  const worker = spawn(
+    (b: Barrier, out: Int32Array) => {
+      out[1] = b.wait(60_000) >= 0 ? 1 : 3
+    },
+    b,
+    out,
+  )
   await until(() => b.nWaiting === 1, LONG, 'worker waiting')
   await sleep(400)
   t.false(b.broken)
@@ -458,15 +469,19 @@ test('Barrier.waitAsync aborted: rejects with the reason and breaks the barrier 
   t.timeout(120_000)
   const b = new Barrier(3)
   const out = sharedInts(1)
-  const worker = spawn((b: Barrier, out: Int32Array) => {
-    try {
-      b.wait(60_000)
-      out[0] = 1
-    } catch (e) {
-      const err = e as { code?: string; constructor: { name: string } }
-      out[0] = err.code === 'ERR_BROKEN_BARRIER' && err.constructor.name === 'BrokenBarrierError' ? 2 : 3
-    }
-  }, b, out)
+  const worker = spawn(
+    (b: Barrier, out: Int32Array) => {
+      try {
+        b.wait(60_000)
+        out[0] = 1
+      } catch (e) {
+        const err = e as { code?: string; constructor: { name: string } }
+        out[0] = err.code === 'ERR_BROKEN_BARRIER' && err.constructor.name === 'BrokenBarrierError' ? 2 : 3
+      }
+    },
+    b,
+    out,
+  )
   await until(() => b.nWaiting === 1, LONG, 'worker waiting')
   const ac = new AbortController()
   const reason = new Error('leaving')

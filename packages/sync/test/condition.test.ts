@@ -118,12 +118,16 @@ test('Condition.acquire/release/hold delegate to a plain Lock (lock_tests test_a
   t.false(lock.locked())
   // A worker holding the lock directly blocks cond.acquireAsync until it releases it.
   const ctl = sharedInts(2) // [HELD, RELEASE]
-  const worker = spawn((lock: Lock, ctl: Int32Array) => {
-    lock.acquire()
-    Atomics.store(ctl, 0, 1)
-    while (Atomics.load(ctl, 1) === 0) Atomics.wait(ctl, 1, 0, 1000)
-    lock.release()
-  }, lock, ctl)
+  const worker = spawn(
+    (lock: Lock, ctl: Int32Array) => {
+      lock.acquire()
+      Atomics.store(ctl, 0, 1)
+      while (Atomics.load(ctl, 1) === 0) Atomics.wait(ctl, 1, 0, 1000)
+      lock.release()
+    },
+    lock,
+    ctl,
+  )
   await until(() => Atomics.load(ctl, 0) === 1)
   t.false(await cond.acquireAsync(0))
   let got = false
@@ -157,16 +161,23 @@ for (const kind of KINDS) {
     t.throws(() => cond.notifyAll(), notOwned)
     t.throws(() => cond.waitFor(() => true, 10), notOwned)
     await t.throwsAsync(cond.waitAsync(10), notOwned)
-    await t.throwsAsync(cond.waitForAsync(() => true), notOwned)
+    await t.throwsAsync(
+      cond.waitForAsync(() => true),
+      notOwned,
+    )
 
     // Held by another thread is not held by us.
     const ctl = sharedInts(2) // [HELD, RELEASE]
-    const holder = spawn((cond: Condition, ctl: Int32Array) => {
-      cond.acquire()
-      Atomics.store(ctl, 0, 1)
-      while (Atomics.load(ctl, 1) === 0) Atomics.wait(ctl, 1, 0, 1000)
-      cond.release()
-    }, cond, ctl)
+    const holder = spawn(
+      (cond: Condition, ctl: Int32Array) => {
+        cond.acquire()
+        Atomics.store(ctl, 0, 1)
+        while (Atomics.load(ctl, 1) === 0) Atomics.wait(ctl, 1, 0, 1000)
+        cond.release()
+      },
+      cond,
+      ctl,
+    )
     await until(() => Atomics.load(ctl, 0) === 1)
     t.throws(() => cond.notify(), notOwned)
     t.throws(() => cond.notifyAll(), notOwned)
@@ -179,18 +190,22 @@ for (const kind of KINDS) {
     // And in a worker, against a lock held by nobody.
     const codes = sharedInts(4)
     await joinAll([
-      spawn((cond: Condition, codes: Int32Array) => {
-        const calls = [() => cond.wait(10), () => cond.notify(), () => cond.notifyAll(), () => cond.waitFor(() => 1, 10)]
-        calls.forEach((call, i) => {
-          try {
-            call()
-            codes[i] = 1
-          } catch (e) {
-            const err = e as { code?: string; constructor: { name: string } }
-            codes[i] = err.code === 'ERR_LOCK_NOT_OWNED' && err.constructor.name === 'LockNotOwnedError' ? 2 : 3
-          }
-        })
-      }, cond, codes),
+      spawn(
+        (cond: Condition, codes: Int32Array) => {
+          const calls = [() => cond.wait(10), () => cond.notify(), () => cond.notifyAll(), () => cond.waitFor(() => 1, 10)]
+          calls.forEach((call, i) => {
+            try {
+              call()
+              codes[i] = 1
+            } catch (e) {
+              const err = e as { code?: string; constructor: { name: string } }
+              codes[i] = err.code === 'ERR_LOCK_NOT_OWNED' && err.constructor.name === 'LockNotOwnedError' ? 2 : 3
+            }
+          })
+        },
+        cond,
+        codes,
+      ),
     ])
     t.deepEqual(Array.from(codes), [2, 2, 2, 2])
   })
@@ -205,8 +220,14 @@ test('Condition wait/waitAsync/waitFor/waitForAsync reject a negative or NaN tim
   t.throws(() => cond.waitFor(() => false, -1), bad)
   await t.throwsAsync(cond.waitAsync(-1), bad)
   await t.throwsAsync(cond.waitAsync({ timeout: -5 }), bad)
-  await t.throwsAsync(cond.waitForAsync(() => false, -1), bad)
-  await t.throwsAsync(cond.waitForAsync(() => false, { timeout: Number.NaN }), bad)
+  await t.throwsAsync(
+    cond.waitForAsync(() => false, -1),
+    bad,
+  )
+  await t.throwsAsync(
+    cond.waitForAsync(() => false, { timeout: Number.NaN }),
+    bad,
+  )
   t.throws(() => cond.notify(-1), bad)
   t.throws(() => cond.notify(1.5), bad)
   t.is((cond.lock as RLock).recursionCount(), 1, 'failed calls leave the lock held as it was')
@@ -372,7 +393,11 @@ for (const kind of KINDS) {
       await notifyOnce(cond, 1)
       await until(() => entries(wakes).length >= k + 1, LONG, `wake-up ${k + 1}`)
       await sleep(15) // a second wake-up from the same notify(1) would show here
-      t.deepEqual(entries(wakes), Array.from({ length: k + 1 }, (_, i) => i + 1), `after notify(1) #${k + 1}`)
+      t.deepEqual(
+        entries(wakes),
+        Array.from({ length: k + 1 }, (_, i) => i + 1),
+        `after notify(1) #${k + 1}`,
+      )
     }
     await Promise.all(mains)
     await joinAll(threads)
@@ -411,11 +436,15 @@ test('Condition.notify(n) with fewer waiters does not bank wake-ups for later wa
   cond.release()
   const late = sharedInts(1)
   await joinAll([
-    spawn((cond: Condition, late: Int32Array) => {
-      cond.acquire()
-      late[0] = cond.wait(50) ? 1 : 2
-      cond.release()
-    }, cond, late),
+    spawn(
+      (cond: Condition, late: Int32Array) => {
+        cond.acquire()
+        late[0] = cond.wait(50) ? 1 : 2
+        cond.release()
+      },
+      cond,
+      late,
+    ),
   ])
   t.is(late[0], 2)
 })
@@ -463,21 +492,29 @@ test('Condition.wait: a waiter that timed out does not consume a later notify (t
   t.timeout(120_000)
   const cond = new Condition()
   const res = sharedInts(4) // [A arrived, A result, B arrived, B result]; result 1 true / 2 false
-  const a = spawn((cond: Condition, res: Int32Array) => {
-    cond.acquire()
-    Atomics.store(res, 0, 1)
-    const r = cond.wait(30)
-    Atomics.store(res, 1, r ? 1 : 2)
-    cond.release()
-  }, cond, res)
+  const a = spawn(
+    (cond: Condition, res: Int32Array) => {
+      cond.acquire()
+      Atomics.store(res, 0, 1)
+      const r = cond.wait(30)
+      Atomics.store(res, 1, r ? 1 : 2)
+      cond.release()
+    },
+    cond,
+    res,
+  )
   await until(() => Atomics.load(res, 0) === 1)
-  const b = spawn((cond: Condition, res: Int32Array) => {
-    cond.acquire()
-    Atomics.store(res, 2, 1)
-    const r = cond.wait(60_000)
-    Atomics.store(res, 3, r ? 1 : 2)
-    cond.release()
-  }, cond, res)
+  const b = spawn(
+    (cond: Condition, res: Int32Array) => {
+      cond.acquire()
+      Atomics.store(res, 2, 1)
+      const r = cond.wait(60_000)
+      Atomics.store(res, 3, r ? 1 : 2)
+      cond.release()
+    },
+    cond,
+    res,
+  )
   await until(() => Atomics.load(res, 2) === 1 && Atomics.load(res, 1) !== 0, LONG, 'A timed out, B waiting')
   t.is(res[1], 2, 'A timed out')
   await notifyOnce(cond, 1)
@@ -582,7 +619,11 @@ test('Condition.wait: timeout racing notify(1) yields exactly one wake-up, never
   await joinAll([wa, wb, wn])
   const aTook = Array.from(n).filter((v) => v !== 3).length
   t.log(`A got the first notify in ${aTook} of ${ROUNDS} rounds, timed out in ${ROUNDS - aTook}`)
-  t.deepEqual(Array.from(n).filter((v) => v === 2), [], 'A returned true, yet B was woken by the same notify')
+  t.deepEqual(
+    Array.from(n).filter((v) => v === 2),
+    [],
+    'A returned true, yet B was woken by the same notify',
+  )
   t.deepEqual(Array.from(b), Array(ROUNDS).fill(10), 'B must always be woken by a notify, never time out')
   for (let r = 0; r < ROUNDS; r++) t.is(a[r], n[r] === 3 ? 20 : 10)
 })
@@ -593,16 +634,20 @@ test('Condition.waitFor returns the truthy predicate value once notified state s
   t.timeout(120_000)
   const cond = new Condition()
   const state = sharedInts(4) // [STATE, RESULT, CALLS, PREDICATE_CALLED_WITHOUT_LOCK]
-  const worker = spawn((cond: Condition, state: Int32Array) => {
-    cond.acquire()
-    const result = cond.waitFor(() => {
-      Atomics.add(state, 2, 1)
-      if (!(cond.lock as unknown as { isOwned(): boolean }).isOwned()) Atomics.store(state, 3, 1)
-      return Atomics.load(state, 0) === 4 ? 'four' : 0
-    })
-    Atomics.store(state, 1, result === 'four' && Atomics.load(state, 0) === 4 ? 1 : 2)
-    cond.release()
-  }, cond, state)
+  const worker = spawn(
+    (cond: Condition, state: Int32Array) => {
+      cond.acquire()
+      const result = cond.waitFor(() => {
+        Atomics.add(state, 2, 1)
+        if (!(cond.lock as unknown as { isOwned(): boolean }).isOwned()) Atomics.store(state, 3, 1)
+        return Atomics.load(state, 0) === 4 ? 'four' : 0
+      })
+      Atomics.store(state, 1, result === 'four' && Atomics.load(state, 0) === 4 ? 1 : 2)
+      cond.release()
+    },
+    cond,
+    state,
+  )
   for (let i = 0; i < 4; i++) {
     await until(() => Atomics.load(state, 2) >= i + 1, LONG, 'predicate evaluated')
     await take(cond)
@@ -622,21 +667,25 @@ test('Condition.waitFor on timeout returns the last falsy predicate value (lock_
   // [STATE, CALLS, OUTCOME, RESULT_IS_NULL, DONE]
   // OUTCOME 1: the result is falsy and is the very value the predicate returned last.
   const state = sharedInts(5)
-  const worker = spawn((cond: Condition, state: Int32Array) => {
-    const falsy = [0, '', Number.NaN, null, false]
-    let last: unknown = 'never called'
-    cond.acquire()
-    const result = cond.waitFor(() => {
-      Atomics.add(state, 1, 1)
-      const s = Atomics.load(state, 0)
-      last = s === 4 ? 'four' : falsy[s]
-      return last
-    }, 2_000)
-    Atomics.store(state, 2, Object.is(result, last) && !result ? 1 : 2)
-    Atomics.store(state, 3, result === null ? 1 : 2)
-    Atomics.store(state, 4, 1)
-    cond.release()
-  }, cond, state)
+  const worker = spawn(
+    (cond: Condition, state: Int32Array) => {
+      const falsy = [0, '', Number.NaN, null, false]
+      let last: unknown = 'never called'
+      cond.acquire()
+      const result = cond.waitFor(() => {
+        Atomics.add(state, 1, 1)
+        const s = Atomics.load(state, 0)
+        last = s === 4 ? 'four' : falsy[s]
+        return last
+      }, 2_000)
+      Atomics.store(state, 2, Object.is(result, last) && !result ? 1 : 2)
+      Atomics.store(state, 3, result === null ? 1 : 2)
+      Atomics.store(state, 4, 1)
+      cond.release()
+    },
+    cond,
+    state,
+  )
   // Only 3 increments: STATE === 4 is never reached.
   let stillWaitingAtLast = false
   for (let i = 0; i < 3; i++) {
@@ -657,9 +706,18 @@ test('Condition.waitFor on timeout returns the last falsy predicate value (lock_
 test('Condition.waitFor/waitForAsync evaluate the predicate first and return at once when it holds or the timeout is 0', async (t) => {
   const cond = new Condition()
   cond.acquire()
-  t.is(cond.waitFor(() => 'ready', LONG), 'ready')
-  t.is(cond.waitFor(() => '', 0), '')
-  t.is(cond.waitFor(() => 0, 20), 0)
+  t.is(
+    cond.waitFor(() => 'ready', LONG),
+    'ready',
+  )
+  t.is(
+    cond.waitFor(() => '', 0),
+    '',
+  )
+  t.is(
+    cond.waitFor(() => 0, 20),
+    0,
+  )
   t.is(await cond.waitForAsync(() => 42), 42)
   t.is(await cond.waitForAsync(() => null, 0), null)
   t.is(await cond.waitForAsync(() => undefined, 20), undefined)
@@ -719,19 +777,23 @@ test('Condition.wait (RLock) fully releases a recursively held lock and restores
   const cond = new Condition()
   const rlock = cond.lock as RLock
   const st = sharedInts(3) // [ENQUEUED, RESULT, COUNT_AFTER]
-  const worker = spawn((cond: Condition, st: Int32Array) => {
-    const rlock = cond.lock as unknown as { recursionCount(): number }
-    cond.acquire()
-    cond.acquire()
-    cond.acquire()
-    Atomics.store(st, 0, 1)
-    const r = cond.wait(60_000)
-    Atomics.store(st, 2, rlock.recursionCount())
-    Atomics.store(st, 1, r ? 1 : 2)
-    cond.release()
-    cond.release()
-    cond.release()
-  }, cond, st)
+  const worker = spawn(
+    (cond: Condition, st: Int32Array) => {
+      const rlock = cond.lock as unknown as { recursionCount(): number }
+      cond.acquire()
+      cond.acquire()
+      cond.acquire()
+      Atomics.store(st, 0, 1)
+      const r = cond.wait(60_000)
+      Atomics.store(st, 2, rlock.recursionCount())
+      Atomics.store(st, 1, r ? 1 : 2)
+      cond.release()
+      cond.release()
+      cond.release()
+    },
+    cond,
+    st,
+  )
   await until(() => Atomics.load(st, 0) === 1)
   // Acquirable now proves the worker released all three levels while waiting.
   t.true(await cond.acquireAsync(LONG))
@@ -801,12 +863,16 @@ for (const kind of KINDS) {
     let settled = false
     const p = cond.waitAsync({ signal: ac.signal, timeout: LONG }).finally(() => (settled = true))
     // A worker takes the lock (released by waitAsync) and holds it across the abort.
-    const holder = spawn((cond: Condition, ctl: Int32Array) => {
-      cond.acquire()
-      Atomics.store(ctl, 0, 1)
-      while (Atomics.load(ctl, 1) === 0) Atomics.wait(ctl, 1, 0, 1000)
-      cond.release()
-    }, cond, ctl)
+    const holder = spawn(
+      (cond: Condition, ctl: Int32Array) => {
+        cond.acquire()
+        Atomics.store(ctl, 0, 1)
+        while (Atomics.load(ctl, 1) === 0) Atomics.wait(ctl, 1, 0, 1000)
+        cond.release()
+      },
+      cond,
+      ctl,
+    )
     await until(() => Atomics.load(ctl, 0) === 1)
     ac.abort(reason)
     await sleep(30)
@@ -861,13 +927,18 @@ for (const kind of KINDS) {
 /** Starts one worker that waits on `cond` (logging 1 / -1 into `wakes` when it returns). */
 async function lineUpWorkerBehind(cond: Condition, wakes: Int32Array): Promise<Thread> {
   const st = sharedInts(1)
-  const th = spawn((cond: Condition, st: Int32Array, wakes: Int32Array) => {
-    cond.acquire()
-    Atomics.store(st, 0, 1)
-    const r = cond.wait(60_000)
-    Atomics.store(wakes, 1 + Atomics.add(wakes, 0, 1), r ? 1 : -1)
-    cond.release()
-  }, cond, st, wakes)
+  const th = spawn(
+    (cond: Condition, st: Int32Array, wakes: Int32Array) => {
+      cond.acquire()
+      Atomics.store(st, 0, 1)
+      const r = cond.wait(60_000)
+      Atomics.store(wakes, 1 + Atomics.add(wakes, 0, 1), r ? 1 : -1)
+      cond.release()
+    },
+    cond,
+    st,
+    wakes,
+  )
   await until(() => Atomics.load(st, 0) === 1)
   // Holding the lock once proves the worker has enqueued and released it.
   await take(cond)

@@ -62,13 +62,22 @@ test('An error property named "__proto__" stays an own property; the prototype s
   t.is(back.isAdmin, undefined)
   t.deepEqual(Object.getOwnPropertyDescriptor(back, '__proto__')?.value, { isAdmin: true })
   t.is(back.data.isAdmin, undefined)
-  t.true(Object.prototype.hasOwnProperty.call(back.data, '__proto__'))
+  t.true(Object.hasOwn(back.data, '__proto__'))
 })
 
 test('serializeError never throws: getters that throw are left out', (t) => {
   const e = new Error('m')
-  Object.defineProperty(e, 'cause', { get() { throw new Error('no cause for you') } })
-  Object.defineProperty(e, 'bad', { get() { throw new Error('nope') }, enumerable: true })
+  Object.defineProperty(e, 'cause', {
+    get() {
+      throw new Error('no cause for you')
+    },
+  })
+  Object.defineProperty(e, 'bad', {
+    get() {
+      throw new Error('nope')
+    },
+    enumerable: true,
+  })
   const back = roundTrip(e)
   t.is(back.message, 'm')
   t.false('bad' in back)
@@ -81,6 +90,6 @@ test('shareable encode/decode keep an own "__proto__" key own, and a marker-shap
   const back = decode(structuredClone(enc.value)) as typeof data
   t.true(back.lock instanceof Lock)
   t.is(back.user.isAdmin, undefined)
-  t.true(Object.prototype.hasOwnProperty.call(back.user, '__proto__'))
+  t.true(Object.hasOwn(back.user, '__proto__'))
   t.deepEqual(back.fake, data.fake)
 })

@@ -64,7 +64,7 @@ async function fallAsleep(tids: Int32Array): Promise<boolean> {
   }
 }
 
-function append(log: Int32Array, v: number): void {
+function _append(log: Int32Array, v: number): void {
   Atomics.store(log, 1 + Atomics.add(log, 0, 1), v)
 }
 
@@ -94,11 +94,15 @@ test('Event.isSet/set/clear toggle the flag, idempotently, as seen from any thre
   t.false(evt.isSet())
   const seen = sharedInts(3)
   await joinAll([
-    spawn((evt: Event, seen: Int32Array) => {
-      seen[0] = evt.isSet() ? 1 : 2
-      evt.set()
-      seen[1] = evt.isSet() ? 1 : 2
-    }, evt, seen),
+    spawn(
+      (evt: Event, seen: Int32Array) => {
+        seen[0] = evt.isSet() ? 1 : 2
+        evt.set()
+        seen[1] = evt.isSet() ? 1 : 2
+      },
+      evt,
+      seen,
+    ),
   ])
   t.deepEqual([seen[0], seen[1]], [2, 1])
   t.true(evt.isSet(), "a worker's set() is visible on the main thread")
@@ -213,10 +217,14 @@ test('Event.set from a worker wakes async waiters on the main thread', async (t)
   const evt = new Event()
   const payload = sharedInts(1)
   const waits = [evt.waitAsync({ signal: AbortSignal.timeout(LONG) }), evt.waitAsync(LONG)]
-  const setter = spawn((evt: Event, payload: Int32Array) => {
-    payload[0] = 7
-    evt.set()
-  }, evt, payload)
+  const setter = spawn(
+    (evt: Event, payload: Int32Array) => {
+      payload[0] = 7
+      evt.set()
+    },
+    evt,
+    payload,
+  )
   t.deepEqual(await Promise.all(waits), [true, true])
   t.is(payload[0], 7, 'writes before set() are visible after the wait returns')
   await joinAll([setter])
@@ -288,7 +296,11 @@ test('Event.wait returns true for a waiter asleep at set(), even if clear() foll
     }
     const round = entries(results).slice(N * r)
     stragglers += round.filter((v) => v > 20).length
-    t.deepEqual(round.map((v) => v % 10), Array(N).fill(1), `round ${r}: every worker's wait returned true`)
+    t.deepEqual(
+      round.map((v) => v % 10),
+      Array(N).fill(1),
+      `round ${r}: every worker's wait returned true`,
+    )
   }
   await joinAll(threads)
   if (observed) {
@@ -304,14 +316,19 @@ test('Event.waitAsync aborted: rejects with the reason and disturbs no other wai
   const evt = new Event()
   const st = sharedInts(2) // [READY, RESULT 1 true / 2 false]
   const tids = sharedInts(1)
-  const worker = spawn(async (evt: Event, st: Int32Array, tids: Int32Array) => {
-    try {
-      const { readlinkSync } = await import('node:fs')
-      tids[0] = Number(readlinkSync('/proc/thread-self').split('/').pop()) || 0
-    } catch {}
-    Atomics.store(st, 0, 1)
-    Atomics.store(st, 1, evt.wait(60_000) ? 1 : 2)
-  }, evt, st, tids)
+  const worker = spawn(
+    async (evt: Event, st: Int32Array, tids: Int32Array) => {
+      try {
+        const { readlinkSync } = await import('node:fs')
+        tids[0] = Number(readlinkSync('/proc/thread-self').split('/').pop()) || 0
+      } catch {}
+      Atomics.store(st, 0, 1)
+      Atomics.store(st, 1, evt.wait(60_000) ? 1 : 2)
+    },
+    evt,
+    st,
+    tids,
+  )
   await until(() => Atomics.load(st, 0) === 1)
   await fallAsleep(tids)
 

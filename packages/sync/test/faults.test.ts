@@ -193,10 +193,7 @@ for (const kind of ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition
       await died(t, victim)
       await finished(t, waiter)
       const expected = isSem ? ACQUIRED : OWNER_DIED
-      t.deepEqual(
-        { worker: resultOf(f, 0), mainBlocking: blocking, mainAsync: await pending },
-        { worker: expected, mainBlocking: expected, mainAsync: expected },
-      )
+      t.deepEqual({ worker: resultOf(f, 0), mainBlocking: blocking, mainAsync: await pending }, { worker: expected, mainBlocking: expected, mainAsync: expected })
       if (isSem) {
         const sem = prim as Semaphore
         t.is(sem.value, 1, 'every permit is back, none twice')
@@ -212,7 +209,7 @@ for (const kind of ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition
       lock.clearPoison()
       t.false(lock.poisoned)
       t.true(lock.acquire({ blocking: false }), 'usable again after clearPoison()')
-      if (lock instanceof RLock) t.is(lock.recursionCount(), 1, 'the dead owner\'s recursion count is gone')
+      if (lock instanceof RLock) t.is(lock.recursionCount(), 1, "the dead owner's recursion count is gone")
       lock.release()
       t.false(lock.locked())
     })
@@ -241,50 +238,56 @@ for (const how of DEATHS) {
 
 for (const how of DEATHS) {
   const mainBlocks = how !== 'terminate'
-  test.serial(`Condition: the notifier ${HOW[how]} holding the lock after notifyAll(); every waiter returns holding the lock, exactly one with OwnerDiedError${mainBlocks ? '' : ' (no blocking main-thread waiter: the main thread must be free to terminate)'}`, async (t) => {
-    t.timeout(4 * LONG)
-    const cond = new Condition()
-    const f = sharedInts(16)
-    const waiter = start(t, 'conditionWait', [cond, f, 0])
-    await readyCount(f, 1) // it holds the lock until its wait releases it: it is in the FIFO then
-    t.true(await cond.acquireAsync(LONG))
-    const pending = cond.waitAsync(LONG).then(
-      (ok) => (ok ? NOTIFIED : TIMED_OUT),
-      (err: unknown) => (codeOf(err) === OWNER_DIED ? OWNER_DIED_HOLDING : OTHER),
-    ).then((outcome) => {
-      if (!(cond.lock as RLock).isOwned()) return OTHER
-      cond.release()
-      return outcome
-    })
-    const victim = start(t, 'notifyAllAndDie', [cond, how, f], how === 'oom' ? LIMITS : undefined)
-    const outcomes = [0, 0]
-    if (mainBlocks) {
-      t.true(cond.acquire({ timeout: LONG }))
-      // The victim takes the lock once this wait releases it, so all three waiters are in the FIFO.
-      go(f, GO)
-      let outcome: number
-      try {
-        outcome = cond.wait(LONG) ? NOTIFIED : TIMED_OUT
-      } catch (err) {
-        outcome = codeOf(err) === OWNER_DIED ? OWNER_DIED_HOLDING : OTHER
+  test.serial(
+    `Condition: the notifier ${HOW[how]} holding the lock after notifyAll(); every waiter returns holding the lock, exactly one with OwnerDiedError${mainBlocks ? '' : ' (no blocking main-thread waiter: the main thread must be free to terminate)'}`,
+    async (t) => {
+      t.timeout(4 * LONG)
+      const cond = new Condition()
+      const f = sharedInts(16)
+      const waiter = start(t, 'conditionWait', [cond, f, 0])
+      await readyCount(f, 1) // it holds the lock until its wait releases it: it is in the FIFO then
+      t.true(await cond.acquireAsync(LONG))
+      const pending = cond
+        .waitAsync(LONG)
+        .then(
+          (ok) => (ok ? NOTIFIED : TIMED_OUT),
+          (err: unknown) => (codeOf(err) === OWNER_DIED ? OWNER_DIED_HOLDING : OTHER),
+        )
+        .then((outcome) => {
+          if (!(cond.lock as RLock).isOwned()) return OTHER
+          cond.release()
+          return outcome
+        })
+      const victim = start(t, 'notifyAllAndDie', [cond, how, f], how === 'oom' ? LIMITS : undefined)
+      const outcomes = [0, 0]
+      if (mainBlocks) {
+        t.true(cond.acquire({ timeout: LONG }))
+        // The victim takes the lock once this wait releases it, so all three waiters are in the FIFO.
+        go(f, GO)
+        let outcome: number
+        try {
+          outcome = cond.wait(LONG) ? NOTIFIED : TIMED_OUT
+        } catch (err) {
+          outcome = codeOf(err) === OWNER_DIED ? OWNER_DIED_HOLDING : OTHER
+        }
+        if (!(cond.lock as RLock).isOwned()) outcome = OTHER
+        else cond.release()
+        outcomes[1] = outcome
+      } else {
+        go(f, GO)
+        await holding(t, f, victim)
+        void workerOf(victim).terminate()
       }
-      if (!(cond.lock as RLock).isOwned()) outcome = OTHER
-      else cond.release()
-      outcomes[1] = outcome
-    } else {
-      go(f, GO)
-      await holding(t, f, victim)
-      void workerOf(victim).terminate()
-    }
-    await died(t, victim)
-    await finished(t, waiter)
-    outcomes[0] = resultOf(f, 0)
-    const all = [...outcomes.slice(0, mainBlocks ? 2 : 1), await pending].sort()
-    const expected = [OWNER_DIED_HOLDING, ...Array(all.length - 1).fill(NOTIFIED)].sort()
-    t.deepEqual(all, expected, `outcomes (${NOTIFIED} notified, ${OWNER_DIED_HOLDING} OwnerDiedError holding the lock)`)
-    t.false(cond.lock.poisoned, 'the waiter that took the poisoned lock over released it')
-    t.false(cond.lock.locked())
-  })
+      await died(t, victim)
+      await finished(t, waiter)
+      outcomes[0] = resultOf(f, 0)
+      const all = [...outcomes.slice(0, mainBlocks ? 2 : 1), await pending].sort()
+      const expected = [OWNER_DIED_HOLDING, ...Array(all.length - 1).fill(NOTIFIED)].sort()
+      t.deepEqual(all, expected, `outcomes (${NOTIFIED} notified, ${OWNER_DIED_HOLDING} OwnerDiedError holding the lock)`)
+      t.false(cond.lock.poisoned, 'the waiter that took the poisoned lock over released it')
+      t.false(cond.lock.locked())
+    },
+  )
 }
 
 test.serial('Condition: a worker whose waitAsync received the notify(1) runs out of memory; the live blocked consumer still gets the item', async (t) => {
@@ -417,7 +420,9 @@ async function worstMoment(t: ExecutionContext, kind: 'Lock' | 'Semaphore', roun
     if (!ok || r.stuck) {
       const cell = cellOf(prim)
       r.words = kind === 'Lock' ? [Atomics.load(cell, 0)] : Array.from(cell.slice(0, 12))
-      t.log(`round ${round}: survivor ${ok ? 'gave up' : 'hung'}; victim died in phase ${phase}; ${kind === 'Lock' ? `lock STATE ${r.words[0]}` : `semaphore words ${r.words.join(',')}`}`)
+      t.log(
+        `round ${round}: survivor ${ok ? 'gave up' : 'hung'}; victim died in phase ${phase}; ${kind === 'Lock' ? `lock STATE ${r.words[0]}` : `semaphore words ${r.words.join(',')}`}`,
+      )
       await workerOf(survivor).terminate()
       continue
     }
@@ -451,11 +456,18 @@ function bad(r: Round, n: number): boolean {
  * poisoned, and every later acquire without a timeout hung. The owner's token now lives in the
  * state word itself (`internal/futex-mutex.ts`), so taking and releasing are single atomic steps.
  */
-test.serial('worst moment: a Lock holder in a tight acquire/increment/release loop is terminated at a random moment, 20 times; the other worker finishes and the counter adds up', async (t) => {
-  t.timeout(200 * LONG)
-  const rounds = await worstMoment(t, 'Lock', 20, 0)
-  t.deepEqual(rounds.map((r, i) => ({ round: i, ...r })).filter((r) => bad(r, 2_000)), [], 'every round: the survivor finished and counter = sum of tallies (+1 at most)')
-})
+test.serial(
+  'worst moment: a Lock holder in a tight acquire/increment/release loop is terminated at a random moment, 20 times; the other worker finishes and the counter adds up',
+  async (t) => {
+    t.timeout(200 * LONG)
+    const rounds = await worstMoment(t, 'Lock', 20, 0)
+    t.deepEqual(
+      rounds.map((r, i) => ({ round: i, ...r })).filter((r) => bad(r, 2_000)),
+      [],
+      'every round: the survivor finished and counter = sum of tallies (+1 at most)',
+    )
+  },
+)
 
 /**
  * The same with a Semaphore(1) taken with `using _ = sem.hold()`: the permit must come back
@@ -466,8 +478,15 @@ test.serial('worst moment: a Lock holder in a tight acquire/increment/release lo
  * a permit that no slot recorded, which was never given back. The permit is now taken and
  * recorded (and given back and un-recorded) with no interrupt point in between.
  */
-test.serial('worst moment (Semaphore hold()): a holder in a tight hold/increment/dispose loop is terminated at a random moment, 20 times; the permit always comes back', async (t) => {
-  t.timeout(200 * LONG)
-  const rounds = await worstMoment(t, 'Semaphore', 20, 0)
-  t.deepEqual(rounds.map((r, i) => ({ round: i, ...r })).filter((r) => bad(r, 2_000)), [], 'every round: the survivor finished and counter = sum of tallies (+1 at most)')
-})
+test.serial(
+  'worst moment (Semaphore hold()): a holder in a tight hold/increment/dispose loop is terminated at a random moment, 20 times; the permit always comes back',
+  async (t) => {
+    t.timeout(200 * LONG)
+    const rounds = await worstMoment(t, 'Semaphore', 20, 0)
+    t.deepEqual(
+      rounds.map((r, i) => ({ round: i, ...r })).filter((r) => bad(r, 2_000)),
+      [],
+      'every round: the survivor finished and counter = sum of tallies (+1 at most)',
+    )
+  },
+)

@@ -9,7 +9,7 @@
 import test from 'ava'
 import { Lock } from '../src/lock.ts'
 import { LockNotOwnedError, TimeoutError } from '../src/errors.ts'
-import { go, JOIN, joinAll, reached, SETTLE, sharedInts, sleep, spawn, spawnMany, take, until, WAIT } from './_helpers.ts'
+import { go, JOIN, joinAll, reached, SETTLE, sharedInts, sleep, spawn, spawnMany, take } from './_helpers.ts'
 
 /** URL of the errors module, for workers that check error classes with `instanceof`. */
 const ERRORS = new URL('../src/errors.ts', import.meta.url).href
@@ -51,9 +51,18 @@ test('Lock.acquire({ blocking: false }) in a worker returns false while the main
   const lock = new Lock()
   take(lock)
   const out = sharedInts(1)
-  await joinAll([spawn((lock: Lock, out: Int32Array) => {
-    out[0] = lock.acquire({ blocking: false }) ? 1 : 2
-  }, lock, out)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        (lock: Lock, out: Int32Array) => {
+          out[0] = lock.acquire({ blocking: false }) ? 1 : 2
+        },
+        lock,
+        out,
+      ),
+    ],
+    JOIN,
+  )
   t.is(out[0], 2)
   t.true(lock.locked())
   lock.release()
@@ -65,12 +74,17 @@ test('Lock.acquire() blocks contending workers until the holder releases, then e
   const lock = new Lock()
   take(lock)
   const s = sharedInts(2) // [started, finished]
-  const threads = spawnMany(N, (_i: number, lock: Lock, s: Int32Array) => {
-    Atomics.add(s, 0, 1)
-    lock.acquire()
-    lock.release()
-    Atomics.add(s, 1, 1)
-  }, lock, s)
+  const threads = spawnMany(
+    N,
+    (_i: number, lock: Lock, s: Int32Array) => {
+      Atomics.add(s, 0, 1)
+      lock.acquire()
+      lock.release()
+      Atomics.add(s, 1, 1)
+    },
+    lock,
+    s,
+  )
   await reached(s, 0, N, 'all workers started')
   await sleep(SETTLE)
   t.is(Atomics.load(s, 1), 0, 'no worker may pass acquire() while the main thread holds the lock')
@@ -88,17 +102,29 @@ test('Lock.hold() with using releases at scope exit, also when the scope throws'
     t.true(lock.locked())
   }
   t.false(lock.locked())
-  t.throws(() => {
-    using _ = lock.hold({ timeout: 5000 })
-    throw new TypeError('boom')
-  }, { instanceOf: TypeError, message: 'boom' })
+  t.throws(
+    () => {
+      using _ = lock.hold({ timeout: 5000 })
+      throw new TypeError('boom')
+    },
+    { instanceOf: TypeError, message: 'boom' },
+  )
   t.false(lock.locked())
   // A worker can take it now (the lock really was released, not only reported unlocked).
   const out = sharedInts(1)
-  await joinAll([spawn((lock: Lock, out: Int32Array) => {
-    out[0] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
-    lock.release()
-  }, lock, out)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        (lock: Lock, out: Int32Array) => {
+          out[0] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
+          lock.release()
+        },
+        lock,
+        out,
+      ),
+    ],
+    JOIN,
+  )
   t.is(out[0], 1)
 })
 
@@ -109,11 +135,14 @@ test('Lock.holdAsync() with using releases at scope exit, also when the scope th
     t.true(lock.locked())
   }
   t.false(lock.locked())
-  await t.throwsAsync(async () => {
-    using _ = await lock.holdAsync({ timeout: 1000 })
-    t.true(lock.locked())
-    throw new TypeError('boom')
-  }, { instanceOf: TypeError, message: 'boom' })
+  await t.throwsAsync(
+    async () => {
+      using _ = await lock.holdAsync({ timeout: 1000 })
+      t.true(lock.locked())
+      throw new TypeError('boom')
+    },
+    { instanceOf: TypeError, message: 'boom' },
+  )
   t.false(lock.locked())
 })
 
@@ -121,12 +150,16 @@ test('Lock.hold() and holdAsync() throw TimeoutError when the lock is not acquir
   t.timeout(90_000)
   const lock = new Lock()
   const f = sharedInts(2) // [held, go]
-  const holder = spawn((lock: Lock, f: Int32Array) => {
-    lock.acquire()
-    Atomics.store(f, 0, 1)
-    for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
-    lock.release()
-  }, lock, f)
+  const holder = spawn(
+    (lock: Lock, f: Int32Array) => {
+      lock.acquire()
+      Atomics.store(f, 0, 1)
+      for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
+      lock.release()
+    },
+    lock,
+    f,
+  )
   await reached(f, 0, 1, 'worker holds the lock')
   t.throws(() => lock.hold({ blocking: false }), { instanceOf: TimeoutError, code: 'ERR_TIMEOUT' })
   t.throws(() => lock.hold({ timeout: 30 }), { instanceOf: TimeoutError, code: 'ERR_TIMEOUT' })
@@ -142,11 +175,19 @@ test('Lock can be acquired and released by many short-lived workers (thread leak
   t.timeout(90_000)
   const lock = new Lock()
   const s = sharedInts(1)
-  await joinAll(spawnMany(15, (_i: number, lock: Lock, s: Int32Array) => {
-    lock.acquire()
-    lock.release()
-    Atomics.add(s, 0, 1)
-  }, lock, s), JOIN)
+  await joinAll(
+    spawnMany(
+      15,
+      (_i: number, lock: Lock, s: Int32Array) => {
+        lock.acquire()
+        lock.release()
+        Atomics.add(s, 0, 1)
+      },
+      lock,
+      s,
+    ),
+    JOIN,
+  )
   t.is(s[0], 15)
   t.false(lock.locked())
 })
@@ -178,11 +219,20 @@ test('Lock.acquire({ timeout }) in a worker returns false after the timeout whil
   const lock = new Lock()
   take(lock)
   const out = new Float64Array(new SharedArrayBuffer(16)) // [result, elapsed ms]
-  await joinAll([spawn((lock: Lock, out: Float64Array) => {
-    const t0 = performance.now()
-    out[0] = lock.acquire({ timeout: 300 }) ? 1 : 2
-    out[1] = performance.now() - t0
-  }, lock, out)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        (lock: Lock, out: Float64Array) => {
+          const t0 = performance.now()
+          out[0] = lock.acquire({ timeout: 300 }) ? 1 : 2
+          out[1] = performance.now() - t0
+        },
+        lock,
+        out,
+      ),
+    ],
+    JOIN,
+  )
   t.is(out[0], 2)
   // A lower bound only (noise can only make it longer): the worker did wait, it did not just poll.
   t.true(out[1]! >= 150, `waited ${out[1]} ms`)
@@ -195,12 +245,16 @@ test('Lock.acquire({ timeout }) on the main thread returns true when a worker re
   t.timeout(90_000)
   const lock = new Lock()
   const f = sharedInts(2) // [held, go]
-  const holder = spawn((lock: Lock, f: Int32Array) => {
-    lock.acquire()
-    Atomics.store(f, 0, 1)
-    for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
-    lock.release()
-  }, lock, f)
+  const holder = spawn(
+    (lock: Lock, f: Int32Array) => {
+      lock.acquire()
+      Atomics.store(f, 0, 1)
+      for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
+      lock.release()
+    },
+    lock,
+    f,
+  )
   await reached(f, 0, 1, 'worker holds the lock')
   t.false(lock.acquire({ timeout: 20 }))
   go(f, 1)
@@ -213,12 +267,16 @@ test('Lock.acquireAsync() resolves false on timeout and true when a worker relea
   t.timeout(90_000)
   const lock = new Lock()
   const f = sharedInts(2) // [held, go]
-  const holder = spawn((lock: Lock, f: Int32Array) => {
-    lock.acquire()
-    Atomics.store(f, 0, 1)
-    for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
-    lock.release()
-  }, lock, f)
+  const holder = spawn(
+    (lock: Lock, f: Int32Array) => {
+      lock.acquire()
+      Atomics.store(f, 0, 1)
+      for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
+      lock.release()
+    },
+    lock,
+    f,
+  )
   await reached(f, 0, 1, 'worker holds the lock')
   t.false(await lock.acquireAsync({ timeout: 50 }))
   t.false(await lock.acquireAsync(0))
@@ -238,12 +296,16 @@ test('Lock released by another thread can be re-acquired by the thread that took
   // the worker passes a (long) timeout; it must return true once we release.
   const lock = new Lock()
   const phase = sharedInts(2) // [phase, result]
-  const w = spawn((lock: Lock, phase: Int32Array) => {
-    lock.acquire()
-    Atomics.store(phase, 0, 1)
-    phase[1] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
-    Atomics.store(phase, 0, 2)
-  }, lock, phase)
+  const w = spawn(
+    (lock: Lock, phase: Int32Array) => {
+      lock.acquire()
+      Atomics.store(phase, 0, 1)
+      phase[1] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
+      Atomics.store(phase, 0, 2)
+    },
+    lock,
+    phase,
+  )
   await reached(phase, 0, 1, 'phase 1')
   await sleep(SETTLE)
   t.is(Atomics.load(phase, 0), 1, 'the second acquire must wait')
@@ -260,10 +322,19 @@ test('Lock.release() from a different thread unlocks it (Lock has no owner)', as
   const lock = new Lock()
   take(lock)
   const out = sharedInts(1)
-  await joinAll([spawn((lock: Lock, out: Int32Array) => {
-    lock.release()
-    out[0] = 1
-  }, lock, out)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        (lock: Lock, out: Int32Array) => {
+          lock.release()
+          out[0] = 1
+        },
+        lock,
+        out,
+      ),
+    ],
+    JOIN,
+  )
   t.is(out[0], 1)
   t.false(lock.locked())
   t.true(lock.acquire({ blocking: false }))
@@ -276,18 +347,23 @@ test('Lock.acquire() without timeout succeeds after another thread released the 
   // not at whoever acquired last before a cross-thread release.
   const lock = new Lock()
   const f = sharedInts(3) // [held, go, result]
-  const w = spawn(async (lock: Lock, f: Int32Array, errorsUrl: string) => {
-    const { DeadlockError } = (await import(errorsUrl)) as typeof import('../src/errors.ts')
-    lock.acquire()
-    Atomics.store(f, 0, 1)
-    for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
-    try {
-      f[2] = lock.acquire() ? 1 : 2
-      lock.release()
-    } catch (e) {
-      f[2] = e instanceof DeadlockError ? 3 : 4
-    }
-  }, lock, f, ERRORS)
+  const w = spawn(
+    async (lock: Lock, f: Int32Array, errorsUrl: string) => {
+      const { DeadlockError } = (await import(errorsUrl)) as typeof import('../src/errors.ts')
+      lock.acquire()
+      Atomics.store(f, 0, 1)
+      for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
+      try {
+        f[2] = lock.acquire() ? 1 : 2
+        lock.release()
+      } catch (e) {
+        f[2] = e instanceof DeadlockError ? 3 : 4
+      }
+    },
+    lock,
+    f,
+    ERRORS,
+  )
   await reached(f, 0, 1, 'worker holds the lock')
   lock.release()
   go(f, 1)
@@ -322,28 +398,38 @@ test('Lock.acquire() without timeout on a lock the same thread holds throws Dead
   t.timeout(90_000)
   const lock = new Lock()
   const out = new Float64Array(new SharedArrayBuffer(8 * 8))
-  await joinAll([spawn(async (lock: Lock, out: Float64Array, errorsUrl: string) => {
-    const { DeadlockError } = (await import(errorsUrl)) as typeof import('../src/errors.ts')
-    const code = (f: () => unknown): number => {
-      try {
-        f()
-        return 1
-      } catch (e) {
-        return e instanceof DeadlockError && (e as { code?: string }).code === 'ERR_DEADLOCK' ? 2 : 3
-      }
-    }
-    lock.acquire()
-    out[0] = code(() => lock.acquire())
-    out[1] = code(() => lock.acquire({ blocking: true }))
-    out[2] = code(() => lock.acquire({ timeout: Infinity }))
-    out[3] = code(() => lock.hold())
-    const t0 = performance.now()
-    out[4] = lock.acquire({ timeout: 200 }) ? 1 : 0
-    out[5] = performance.now() - t0
-    out[6] = lock.acquire({ blocking: false }) ? 1 : 0
-    out[7] = lock.locked() ? 1 : 0
-    lock.release()
-  }, lock, out, ERRORS)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        async (lock: Lock, out: Float64Array, errorsUrl: string) => {
+          const { DeadlockError } = (await import(errorsUrl)) as typeof import('../src/errors.ts')
+          const code = (f: () => unknown): number => {
+            try {
+              f()
+              return 1
+            } catch (e) {
+              return e instanceof DeadlockError && (e as { code?: string }).code === 'ERR_DEADLOCK' ? 2 : 3
+            }
+          }
+          lock.acquire()
+          out[0] = code(() => lock.acquire())
+          out[1] = code(() => lock.acquire({ blocking: true }))
+          out[2] = code(() => lock.acquire({ timeout: Infinity }))
+          out[3] = code(() => lock.hold())
+          const t0 = performance.now()
+          out[4] = lock.acquire({ timeout: 200 }) ? 1 : 0
+          out[5] = performance.now() - t0
+          out[6] = lock.acquire({ blocking: false }) ? 1 : 0
+          out[7] = lock.locked() ? 1 : 0
+          lock.release()
+        },
+        lock,
+        out,
+        ERRORS,
+      ),
+    ],
+    JOIN,
+  )
   t.deepEqual([out[0], out[1], out[2], out[3]], [2, 2, 2, 2], 'each blocking, timeout-less acquire throws DeadlockError')
   t.is(out[4], 0, 'acquire({ timeout }) returns false')
   t.true(out[5]! >= 100, `acquire({ timeout: 200 }) waited ${out[5]} ms`)
@@ -358,18 +444,28 @@ test('Lock.acquire() throws DeadlockError in a thread that took the lock with ac
   // hang this whole test file.
   const lock = new Lock()
   const out = sharedInts(3)
-  await joinAll([spawn(async (lock: Lock, out: Int32Array, errorsUrl: string) => {
-    const { DeadlockError } = (await import(errorsUrl)) as typeof import('../src/errors.ts')
-    out[0] = (await lock.acquireAsync()) ? 1 : 2
-    try {
-      lock.acquire()
-      out[1] = 1
-    } catch (e) {
-      out[1] = e instanceof DeadlockError && (e as { code?: string }).code === 'ERR_DEADLOCK' ? 2 : 3
-    }
-    out[2] = lock.locked() ? 1 : 2
-    lock.release()
-  }, lock, out, ERRORS)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        async (lock: Lock, out: Int32Array, errorsUrl: string) => {
+          const { DeadlockError } = (await import(errorsUrl)) as typeof import('../src/errors.ts')
+          out[0] = (await lock.acquireAsync()) ? 1 : 2
+          try {
+            lock.acquire()
+            out[1] = 1
+          } catch (e) {
+            out[1] = e instanceof DeadlockError && (e as { code?: string }).code === 'ERR_DEADLOCK' ? 2 : 3
+          }
+          out[2] = lock.locked() ? 1 : 2
+          lock.release()
+        },
+        lock,
+        out,
+        ERRORS,
+      ),
+    ],
+    JOIN,
+  )
   t.deepEqual(Array.from(out), [1, 2, 1])
   t.false(lock.locked())
 })
@@ -386,15 +482,22 @@ test('Lock.acquire() and acquireAsync() waiters from workers and the main thread
   const s = sharedInts(2 + WORKERS + ASYNC)
   const STARTED = 1 + WORKERS + ASYNC
   take(lock) // everyone queues up behind the main thread first
-  const threads = spawnMany(WORKERS, (i: number, lock: Lock, s: Int32Array, rounds: number, started: number) => {
-    Atomics.add(s, started, 1)
-    for (let k = 0; k < rounds; k++) {
-      lock.acquire()
-      s[0] = s[0]! + 1
-      s[1 + i] = s[1 + i]! + 1
-      lock.release()
-    }
-  }, lock, s, ROUNDS, STARTED)
+  const threads = spawnMany(
+    WORKERS,
+    (i: number, lock: Lock, s: Int32Array, rounds: number, started: number) => {
+      Atomics.add(s, started, 1)
+      for (let k = 0; k < rounds; k++) {
+        lock.acquire()
+        s[0] = s[0]! + 1
+        s[1 + i] = s[1 + i]! + 1
+        lock.release()
+      }
+    },
+    lock,
+    s,
+    ROUNDS,
+    STARTED,
+  )
   const asyncWaiters = Array.from({ length: ASYNC }, async (_, j) => {
     for (let k = 0; k < ROUNDS; k++) {
       t.true(await lock.acquireAsync())
@@ -421,24 +524,29 @@ test('Lock: 4 workers x 100k increments give an exact total with every acquire f
   // acquire(), acquire({ timeout }), a spin on acquire({ blocking: false }), hold().
   const lock = new Lock()
   const counter = sharedInts(1)
-  const threads = spawnMany(4, (i: number, lock: Lock, counter: Int32Array) => {
-    for (let k = 0; k < 100_000; k++) {
-      if (i === 0) {
-        lock.acquire()
-      } else if (i === 1) {
-        if (!lock.acquire({ timeout: 60_000 })) throw new Error('acquire timed out')
-      } else if (i === 2) {
-        while (!lock.acquire({ blocking: false }));
-      } else {
-        const held = lock.hold()
+  const threads = spawnMany(
+    4,
+    (i: number, lock: Lock, counter: Int32Array) => {
+      for (let k = 0; k < 100_000; k++) {
+        if (i === 0) {
+          lock.acquire()
+        } else if (i === 1) {
+          if (!lock.acquire({ timeout: 60_000 })) throw new Error('acquire timed out')
+        } else if (i === 2) {
+          while (!lock.acquire({ blocking: false }));
+        } else {
+          const held = lock.hold()
+          counter[0] = counter[0]! + 1
+          held[Symbol.dispose]()
+          continue
+        }
         counter[0] = counter[0]! + 1
-        held[Symbol.dispose]()
-        continue
+        lock.release()
       }
-      counter[0] = counter[0]! + 1
-      lock.release()
-    }
-  }, lock, counter)
+    },
+    lock,
+    counter,
+  )
   await joinAll(threads, 100_000)
   t.is(counter[0], 400_000)
   t.false(lock.locked())
@@ -451,12 +559,16 @@ test('Lock.acquireAsync({ signal }) aborted rejects with the reason and leaves t
   const ac = new AbortController()
   const aborted = lock.acquireAsync({ signal: ac.signal }) // first in line
   const s = sharedInts(3) // [started, got, result]
-  const w = spawn((lock: Lock, s: Int32Array) => {
-    Atomics.store(s, 0, 1)
-    s[2] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
-    Atomics.store(s, 1, 1)
-    lock.release()
-  }, lock, s)
+  const w = spawn(
+    (lock: Lock, s: Int32Array) => {
+      Atomics.store(s, 0, 1)
+      s[2] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
+      Atomics.store(s, 1, 1)
+      lock.release()
+    },
+    lock,
+    s,
+  )
   await reached(s, 0, 1, 'worker started')
   const later = lock.acquireAsync({ timeout: 45_000 })
   await sleep(SETTLE)
@@ -479,12 +591,16 @@ test('Lock.acquireAsync({ signal }) aborted behind other waiters rejects promptl
   const lock = new Lock()
   take(lock)
   const s = sharedInts(3) // [started, got, result]
-  const w = spawn((lock: Lock, s: Int32Array) => {
-    Atomics.store(s, 0, 1)
-    s[2] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
-    Atomics.store(s, 1, 1)
-    lock.release()
-  }, lock, s)
+  const w = spawn(
+    (lock: Lock, s: Int32Array) => {
+      Atomics.store(s, 0, 1)
+      s[2] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
+      Atomics.store(s, 1, 1)
+      lock.release()
+    },
+    lock,
+    s,
+  )
   await reached(s, 0, 1, 'worker started')
   const first = lock.acquireAsync({ timeout: 45_000 })
   await sleep(SETTLE)

@@ -8,7 +8,7 @@
 import test from 'ava'
 import { RLock } from '../src/rlock.ts'
 import { LockNotOwnedError, TimeoutError } from '../src/errors.ts'
-import { go, JOIN, joinAll, reached, SETTLE, sharedInts, sleep, spawn, spawnMany, take, until, WAIT } from './_helpers.ts'
+import { go, JOIN, joinAll, reached, SETTLE, sharedInts, sleep, spawn, spawnMany, take } from './_helpers.ts'
 
 /** URL of the errors module, for workers that check error classes with `instanceof`. */
 const ERRORS = new URL('../src/errors.ts', import.meta.url).href
@@ -45,14 +45,23 @@ test('RLock.acquire({ blocking: false }) in a worker returns false while the mai
   const lock = new RLock()
   take(lock)
   const out = sharedInts(3)
-  await joinAll([spawn((lock: RLock, out: Int32Array) => {
-    out[0] = lock.acquire({ blocking: false }) ? 1 : 2
-    out[1] = lock.isOwned() ? 1 : 2
-    out[2] = lock.recursionCount()
-  }, lock, out)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        (lock: RLock, out: Int32Array) => {
+          out[0] = lock.acquire({ blocking: false }) ? 1 : 2
+          out[1] = lock.isOwned() ? 1 : 2
+          out[2] = lock.recursionCount()
+        },
+        lock,
+        out,
+      ),
+    ],
+    JOIN,
+  )
   t.deepEqual(Array.from(out), [2, 2, 0])
   t.true(lock.isOwned())
-  t.is(lock.recursionCount(), 1, 'a failed try-acquire elsewhere must not touch the owner\'s count')
+  t.is(lock.recursionCount(), 1, "a failed try-acquire elsewhere must not touch the owner's count")
   lock.release()
   t.false(lock.locked())
 })
@@ -64,12 +73,17 @@ test('RLock.acquire() blocks contending workers until the owner releases, then e
   take(lock)
   take(lock)
   const s = sharedInts(2) // [started, finished]
-  const threads = spawnMany(N, (_i: number, lock: RLock, s: Int32Array) => {
-    Atomics.add(s, 0, 1)
-    lock.acquire()
-    lock.release()
-    Atomics.add(s, 1, 1)
-  }, lock, s)
+  const threads = spawnMany(
+    N,
+    (_i: number, lock: RLock, s: Int32Array) => {
+      Atomics.add(s, 0, 1)
+      lock.acquire()
+      lock.release()
+      Atomics.add(s, 1, 1)
+    },
+    lock,
+    s,
+  )
   await reached(s, 0, N, 'all workers started')
   await sleep(SETTLE)
   t.is(Atomics.load(s, 1), 0)
@@ -95,11 +109,14 @@ test('RLock.hold() with using nests and releases level by level, also when the s
     t.true(lock.locked())
   }
   t.false(lock.locked())
-  t.throws(() => {
-    using _a = lock.hold({ timeout: 5000 })
-    using _b = lock.hold({ timeout: 5000 })
-    throw new TypeError('boom')
-  }, { instanceOf: TypeError, message: 'boom' })
+  t.throws(
+    () => {
+      using _a = lock.hold({ timeout: 5000 })
+      using _b = lock.hold({ timeout: 5000 })
+      throw new TypeError('boom')
+    },
+    { instanceOf: TypeError, message: 'boom' },
+  )
   t.false(lock.locked())
   t.is(lock.recursionCount(), 0)
   {
@@ -109,10 +126,19 @@ test('RLock.hold() with using nests and releases level by level, also when the s
   }
   t.false(lock.locked())
   const out = sharedInts(1)
-  await joinAll([spawn((lock: RLock, out: Int32Array) => {
-    out[0] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
-    lock.release()
-  }, lock, out)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        (lock: RLock, out: Int32Array) => {
+          out[0] = lock.acquire({ timeout: 45_000 }) ? 1 : 2
+          lock.release()
+        },
+        lock,
+        out,
+      ),
+    ],
+    JOIN,
+  )
   t.is(out[0], 1)
 })
 
@@ -120,12 +146,16 @@ test('RLock.hold() and holdAsync() throw TimeoutError while another thread owns 
   t.timeout(90_000)
   const lock = new RLock()
   const f = sharedInts(2) // [held, go]
-  const holder = spawn((lock: RLock, f: Int32Array) => {
-    lock.acquire()
-    Atomics.store(f, 0, 1)
-    for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
-    lock.release()
-  }, lock, f)
+  const holder = spawn(
+    (lock: RLock, f: Int32Array) => {
+      lock.acquire()
+      Atomics.store(f, 0, 1)
+      for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
+      lock.release()
+    },
+    lock,
+    f,
+  )
   await reached(f, 0, 1, 'worker holds the lock')
   t.throws(() => lock.hold({ blocking: false }), { instanceOf: TimeoutError, code: 'ERR_TIMEOUT' })
   t.throws(() => lock.hold({ timeout: 30 }), { instanceOf: TimeoutError, code: 'ERR_TIMEOUT' })
@@ -141,13 +171,21 @@ test('RLock can be acquired and released by many short-lived workers (thread lea
   t.timeout(90_000)
   const lock = new RLock()
   const s = sharedInts(1)
-  await joinAll(spawnMany(15, (_i: number, lock: RLock, s: Int32Array) => {
-    lock.acquire()
-    lock.acquire()
-    lock.release()
-    lock.release()
-    Atomics.add(s, 0, 1)
-  }, lock, s), JOIN)
+  await joinAll(
+    spawnMany(
+      15,
+      (_i: number, lock: RLock, s: Int32Array) => {
+        lock.acquire()
+        lock.acquire()
+        lock.release()
+        lock.release()
+        Atomics.add(s, 0, 1)
+      },
+      lock,
+      s,
+    ),
+    JOIN,
+  )
   t.is(s[0], 15)
   t.false(lock.locked())
 })
@@ -179,11 +217,20 @@ test('RLock.acquire({ timeout }) in a worker returns false after the timeout whi
   const lock = new RLock()
   take(lock)
   const out = new Float64Array(new SharedArrayBuffer(16)) // [result, elapsed ms]
-  await joinAll([spawn((lock: RLock, out: Float64Array) => {
-    const t0 = performance.now()
-    out[0] = lock.acquire({ timeout: 300 }) ? 1 : 2
-    out[1] = performance.now() - t0
-  }, lock, out)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        (lock: RLock, out: Float64Array) => {
+          const t0 = performance.now()
+          out[0] = lock.acquire({ timeout: 300 }) ? 1 : 2
+          out[1] = performance.now() - t0
+        },
+        lock,
+        out,
+      ),
+    ],
+    JOIN,
+  )
   t.is(out[0], 2)
   t.true(out[1]! >= 150, `waited ${out[1]} ms`)
   t.true(lock.isOwned())
@@ -196,18 +243,22 @@ test('RLock.acquire({ timeout }) and acquireAsync() return true when the owning 
   t.timeout(90_000)
   const lock = new RLock()
   const f = sharedInts(4) // [held, go, go again, main got it]
-  const holder = spawn((lock: RLock, f: Int32Array) => {
-    for (const g of [1, 2]) {
-      lock.acquire()
-      lock.acquire()
-      Atomics.store(f, 0, g)
-      for (let k = 0; k < 120 && Atomics.load(f, g) === 0; k++) Atomics.wait(f, g, 0, 500)
-      lock.release()
-      lock.release()
-      // Let the main thread take it before we take it again.
-      for (let k = 0; k < 120 && Atomics.load(f, 3) < g; k++) Atomics.wait(f, 3, g - 1, 500)
-    }
-  }, lock, f)
+  const holder = spawn(
+    (lock: RLock, f: Int32Array) => {
+      for (const g of [1, 2]) {
+        lock.acquire()
+        lock.acquire()
+        Atomics.store(f, 0, g)
+        for (let k = 0; k < 120 && Atomics.load(f, g) === 0; k++) Atomics.wait(f, g, 0, 500)
+        lock.release()
+        lock.release()
+        // Let the main thread take it before we take it again.
+        for (let k = 0; k < 120 && Atomics.load(f, 3) < g; k++) Atomics.wait(f, 3, g - 1, 500)
+      }
+    },
+    lock,
+    f,
+  )
   await reached(f, 0, 1, 'worker holds the lock')
   t.false(lock.acquire({ timeout: 20 }))
   go(f, 1)
@@ -246,23 +297,30 @@ test('RLock.acquire() without timeout re-enters in a worker that owns it (no Dea
   t.timeout(90_000)
   const lock = new RLock()
   const s = sharedInts(4) // [phase, count, go, mainGot]
-  const w = spawn((lock: RLock, s: Int32Array) => {
-    lock.acquire()
-    lock.acquire()
-    lock.acquire({ timeout: Infinity }) // also forever: re-enters, no DeadlockError
-    s[1] = lock.recursionCount()
-    Atomics.store(s, 0, 1)
-    for (const level of [2, 1, 0]) {
-      for (let k = 0; k < 120 && Atomics.load(s, 2) === 0; k++) Atomics.wait(s, 2, 0, 500)
-      Atomics.store(s, 2, 0)
-      lock.release()
+  const w = spawn(
+    (lock: RLock, s: Int32Array) => {
+      lock.acquire()
+      lock.acquire()
+      lock.acquire({ timeout: Infinity }) // also forever: re-enters, no DeadlockError
       s[1] = lock.recursionCount()
-      Atomics.store(s, 0, 2 + (2 - level))
-    }
-  }, lock, s)
+      Atomics.store(s, 0, 1)
+      for (const level of [2, 1, 0]) {
+        for (let k = 0; k < 120 && Atomics.load(s, 2) === 0; k++) Atomics.wait(s, 2, 0, 500)
+        Atomics.store(s, 2, 0)
+        lock.release()
+        s[1] = lock.recursionCount()
+        Atomics.store(s, 0, 2 + (2 - level))
+      }
+    },
+    lock,
+    s,
+  )
   await reached(s, 0, 1, 'worker owns the lock 3 times')
   t.is(s[1], 3)
-  for (const [phase, count] of [[2, 2], [3, 1]] as const) {
+  for (const [phase, count] of [
+    [2, 2],
+    [3, 1],
+  ] as const) {
     go(s, 2)
     await reached(s, 0, phase)
     t.is(s[1], count)
@@ -292,7 +350,7 @@ test('RLock.release() of an unacquired lock throws LockNotOwnedError', (t) => {
   lock.release()
 })
 
-test('RLock.recursionCount() counts the calling thread\'s levels and is 0 in other threads', async (t) => {
+test("RLock.recursionCount() counts the calling thread's levels and is 0 in other threads", async (t) => {
   t.timeout(90_000)
   const lock = new RLock()
   t.is(lock.recursionCount(), 0)
@@ -308,17 +366,21 @@ test('RLock.recursionCount() counts the calling thread\'s levels and is 0 in oth
   t.is(lock.recursionCount(), 0)
 
   const phase = sharedInts(3) // [phase, go, worker's count]
-  const w = spawn((lock: RLock, phase: Int32Array) => {
-    lock.acquire()
-    phase[2] = lock.recursionCount()
-    Atomics.store(phase, 0, 1)
-    for (let k = 0; k < 120 && Atomics.load(phase, 1) === 0; k++) Atomics.wait(phase, 1, 0, 500)
-    lock.release()
-    Atomics.store(phase, 0, 2)
-  }, lock, phase)
+  const w = spawn(
+    (lock: RLock, phase: Int32Array) => {
+      lock.acquire()
+      phase[2] = lock.recursionCount()
+      Atomics.store(phase, 0, 1)
+      for (let k = 0; k < 120 && Atomics.load(phase, 1) === 0; k++) Atomics.wait(phase, 1, 0, 500)
+      lock.release()
+      Atomics.store(phase, 0, 2)
+    },
+    lock,
+    phase,
+  )
   await reached(phase, 0, 1)
   t.is(phase[2], 1)
-  t.is(lock.recursionCount(), 0, 'the worker\'s levels are not ours')
+  t.is(lock.recursionCount(), 0, "the worker's levels are not ours")
   t.true(lock.locked())
   go(phase, 1)
   await reached(phase, 0, 2)
@@ -331,22 +393,26 @@ test('RLock.release() by the main thread while a worker owns it throws LockNotOw
   t.timeout(90_000)
   const lock = new RLock()
   const f = sharedInts(4) // [held, go, worker's count after, released ok]
-  const w = spawn((lock: RLock, f: Int32Array) => {
-    lock.acquire()
-    lock.acquire()
-    Atomics.store(f, 0, 1)
-    for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
-    f[2] = lock.recursionCount()
-    lock.release()
-    lock.release()
-    f[3] = lock.locked() ? 2 : 1
-  }, lock, f)
+  const w = spawn(
+    (lock: RLock, f: Int32Array) => {
+      lock.acquire()
+      lock.acquire()
+      Atomics.store(f, 0, 1)
+      for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
+      f[2] = lock.recursionCount()
+      lock.release()
+      lock.release()
+      f[3] = lock.locked() ? 2 : 1
+    },
+    lock,
+    f,
+  )
   await reached(f, 0, 1, 'worker owns the lock')
   t.throws(() => lock.release(), { instanceOf: LockNotOwnedError, code: 'ERR_LOCK_NOT_OWNED' })
   t.true(lock.locked())
   go(f, 1)
   await joinAll([w], JOIN)
-  t.is(f[2], 2, 'the owner\'s recursion count is untouched')
+  t.is(f[2], 2, "the owner's recursion count is untouched")
   t.is(f[3], 1)
   t.false(lock.locked())
 })
@@ -357,17 +423,27 @@ test('RLock.release() from a worker that does not own it throws LockNotOwnedErro
   take(lock)
   take(lock)
   const out = sharedInts(2)
-  await joinAll([spawn(async (lock: RLock, out: Int32Array, errorsUrl: string) => {
-    const { LockNotOwnedError } = (await import(errorsUrl)) as typeof import('../src/errors.ts')
-    for (let i = 0; i < 2; i++) {
-      try {
-        lock.release()
-        out[i] = 1
-      } catch (e) {
-        out[i] = e instanceof LockNotOwnedError && (e as { code?: string }).code === 'ERR_LOCK_NOT_OWNED' ? 2 : 3
-      }
-    }
-  }, lock, out, ERRORS)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        async (lock: RLock, out: Int32Array, errorsUrl: string) => {
+          const { LockNotOwnedError } = (await import(errorsUrl)) as typeof import('../src/errors.ts')
+          for (let i = 0; i < 2; i++) {
+            try {
+              lock.release()
+              out[i] = 1
+            } catch (e) {
+              out[i] = e instanceof LockNotOwnedError && (e as { code?: string }).code === 'ERR_LOCK_NOT_OWNED' ? 2 : 3
+            }
+          }
+        },
+        lock,
+        out,
+        ERRORS,
+      ),
+    ],
+    JOIN,
+  )
   t.deepEqual(Array.from(out), [2, 2])
   t.is(lock.recursionCount(), 2)
   t.true(lock.isOwned())
@@ -385,9 +461,18 @@ test('RLock.isOwned() is true only in the owning thread', async (t) => {
   take(lock)
   t.true(lock.isOwned())
   const out = sharedInts(1)
-  await joinAll([spawn((lock: RLock, out: Int32Array) => {
-    out[0] = lock.isOwned() ? 1 : 2
-  }, lock, out)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        (lock: RLock, out: Int32Array) => {
+          out[0] = lock.isOwned() ? 1 : 2
+        },
+        lock,
+        out,
+      ),
+    ],
+    JOIN,
+  )
   t.is(out[0], 2)
   lock.release()
   t.true(lock.isOwned())
@@ -399,19 +484,24 @@ test('RLock: 4 workers x 100k nested increments give an exact total', async (t) 
   t.timeout(120_000)
   const lock = new RLock()
   const counter = sharedInts(1)
-  const threads = spawnMany(4, (i: number, lock: RLock, counter: Int32Array) => {
-    for (let k = 0; k < 100_000; k++) {
-      if (i % 2 === 0) {
-        lock.acquire()
-      } else if (!lock.acquire({ timeout: 60_000 })) {
-        throw new Error('acquire timed out')
+  const threads = spawnMany(
+    4,
+    (i: number, lock: RLock, counter: Int32Array) => {
+      for (let k = 0; k < 100_000; k++) {
+        if (i % 2 === 0) {
+          lock.acquire()
+        } else if (!lock.acquire({ timeout: 60_000 })) {
+          throw new Error('acquire timed out')
+        }
+        lock.acquire() // re-entry while others contend
+        counter[0] = counter[0]! + 1
+        lock.release()
+        lock.release()
       }
-      lock.acquire() // re-entry while others contend
-      counter[0] = counter[0]! + 1
-      lock.release()
-      lock.release()
-    }
-  }, lock, counter)
+    },
+    lock,
+    counter,
+  )
   await joinAll(threads, 100_000)
   t.is(counter[0], 400_000)
   t.false(lock.locked())
@@ -426,15 +516,22 @@ test('RLock.acquire() and acquireAsync() waiters from workers and the main threa
   const s = sharedInts(2 + WORKERS + ASYNC)
   const STARTED = 1 + WORKERS + ASYNC
   take(lock)
-  const threads = spawnMany(WORKERS, (i: number, lock: RLock, s: Int32Array, rounds: number, started: number) => {
-    Atomics.add(s, started, 1)
-    for (let k = 0; k < rounds; k++) {
-      lock.acquire()
-      s[0] = s[0]! + 1
-      s[1 + i] = s[1 + i]! + 1
-      lock.release()
-    }
-  }, lock, s, ROUNDS, STARTED)
+  const threads = spawnMany(
+    WORKERS,
+    (i: number, lock: RLock, s: Int32Array, rounds: number, started: number) => {
+      Atomics.add(s, started, 1)
+      for (let k = 0; k < rounds; k++) {
+        lock.acquire()
+        s[0] = s[0]! + 1
+        s[1 + i] = s[1 + i]! + 1
+        lock.release()
+      }
+    },
+    lock,
+    s,
+    ROUNDS,
+    STARTED,
+  )
   // The async waiters all run on the main thread, which is one RLock owner (an acquireAsync while
   // the main thread owns the lock re-enters at once): they take turns through a main-thread
   // queue so each one holds the lock alone, and start only once the main thread let go.
@@ -469,12 +566,16 @@ test('RLock.acquireAsync({ signal }) aborted rejects with the reason and leaves 
   t.timeout(90_000)
   const lock = new RLock()
   const f = sharedInts(4) // [held, go, other got it, result]
-  const holder = spawn((lock: RLock, f: Int32Array) => {
-    lock.acquire()
-    Atomics.store(f, 0, 1)
-    for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
-    lock.release()
-  }, lock, f)
+  const holder = spawn(
+    (lock: RLock, f: Int32Array) => {
+      lock.acquire()
+      Atomics.store(f, 0, 1)
+      for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
+      lock.release()
+    },
+    lock,
+    f,
+  )
   await reached(f, 0, 1, 'worker holds the lock')
   const ac = new AbortController()
   const aborted = lock.acquireAsync({ signal: ac.signal })
@@ -487,7 +588,7 @@ test('RLock.acquireAsync({ signal }) aborted rejects with the reason and leaves 
   t.is(lock.recursionCount(), 0)
   go(f, 1)
   t.true(await later)
-  t.is(lock.recursionCount(), 1, 'only the surviving waiter\'s level is counted')
+  t.is(lock.recursionCount(), 1, "only the surviving waiter's level is counted")
   lock.release()
   t.false(lock.locked())
   t.is(await t.throwsAsync(lock.acquireAsync({ signal: AbortSignal.abort(reason) })), reason)

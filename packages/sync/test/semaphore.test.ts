@@ -79,9 +79,17 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     const sem = new Sem(4)
     take(sem)
     const results = sharedInts(2) // [true count, false count]
-    await joinAll(spawnMany(5, (_i: number, sem: Semaphore, r: Int32Array) => {
-      for (let k = 0; k < 2; k++) Atomics.add(r, sem.acquire({ blocking: false }) ? 0 : 1, 1)
-    }, sem, results), JOIN)
+    await joinAll(
+      spawnMany(
+        5,
+        (_i: number, sem: Semaphore, r: Int32Array) => {
+          for (let k = 0; k < 2; k++) Atomics.add(r, sem.acquire({ blocking: false }) ? 0 : 1, 1)
+        },
+        sem,
+        results,
+      ),
+      JOIN,
+    )
     t.deepEqual(Array.from(results), [3, 7])
     t.is(sem.value, 0)
   })
@@ -113,11 +121,20 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     const sem = new Sem(1)
     take(sem)
     const out = new Float64Array(new SharedArrayBuffer(16)) // [result, elapsed ms]
-    await joinAll([spawn((sem: Semaphore, out: Float64Array) => {
-      const t0 = performance.now()
-      out[0] = sem.acquire({ timeout: 300 }) ? 1 : 2
-      out[1] = performance.now() - t0
-    }, sem, out)], JOIN)
+    await joinAll(
+      [
+        spawn(
+          (sem: Semaphore, out: Float64Array) => {
+            const t0 = performance.now()
+            out[0] = sem.acquire({ timeout: 300 }) ? 1 : 2
+            out[1] = performance.now() - t0
+          },
+          sem,
+          out,
+        ),
+      ],
+      JOIN,
+    )
     t.is(out[0], 2)
     // A lower bound only (noise can only make it longer): the worker did wait, it did not poll.
     t.true(out[1]! >= 150, `waited ${out[1]} ms`)
@@ -131,10 +148,14 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     const sem = new Sem(1)
     take(sem)
     const s = sharedInts(2) // [started, result]
-    const w = spawn((sem: Semaphore, s: Int32Array) => {
-      Atomics.store(s, 0, 1)
-      s[1] = sem.acquire({ timeout: 45_000 }) ? 1 : 2
-    }, sem, s)
+    const w = spawn(
+      (sem: Semaphore, s: Int32Array) => {
+        Atomics.store(s, 0, 1)
+        s[1] = sem.acquire({ timeout: 45_000 }) ? 1 : 2
+      },
+      sem,
+      s,
+    )
     await reached(s, 0, 1, 'worker started')
     await sleep(SETTLE)
     t.is(s[1], 0, 'the worker must wait for a permit')
@@ -148,12 +169,16 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     t.timeout(90_000)
     const sem = new Sem(1)
     const f = sharedInts(2) // [held, go]
-    const holder = spawn((sem: Semaphore, f: Int32Array) => {
-      sem.acquire()
-      Atomics.store(f, 0, 1)
-      for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
-      sem.release()
-    }, sem, f)
+    const holder = spawn(
+      (sem: Semaphore, f: Int32Array) => {
+        sem.acquire()
+        Atomics.store(f, 0, 1)
+        for (let k = 0; k < 120 && Atomics.load(f, 1) === 0; k++) Atomics.wait(f, 1, 0, 500)
+        sem.release()
+      },
+      sem,
+      f,
+    )
     await reached(f, 0, 1, 'worker holds the permit')
     t.false(await sem.acquireAsync({ timeout: 50 }))
     t.false(await sem.acquireAsync(0))
@@ -172,12 +197,16 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     const sem = new Sem()
     take(sem)
     const s = sharedInts(2) // [started, finished]
-    const w = spawn((sem: Semaphore, s: Int32Array) => {
-      Atomics.store(s, 0, 1)
-      sem.acquire()
-      sem.release()
-      Atomics.store(s, 1, 1)
-    }, sem, s)
+    const w = spawn(
+      (sem: Semaphore, s: Int32Array) => {
+        Atomics.store(s, 0, 1)
+        sem.acquire()
+        sem.release()
+        Atomics.store(s, 1, 1)
+      },
+      sem,
+      s,
+    )
     await reached(s, 0, 1, 'worker started')
     await sleep(SETTLE)
     t.is(Atomics.load(s, 1), 0)
@@ -239,11 +268,20 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     take(sem)
     t.is(sem.value, 3)
     const out = sharedInts(2)
-    await joinAll([spawn((sem: Semaphore, out: Int32Array) => {
-      out[0] = sem.value
-      sem.acquire()
-      out[1] = sem.value
-    }, sem, out)], JOIN)
+    await joinAll(
+      [
+        spawn(
+          (sem: Semaphore, out: Int32Array) => {
+            out[0] = sem.value
+            sem.acquire()
+            out[1] = sem.value
+          },
+          sem,
+          out,
+        ),
+      ],
+      JOIN,
+    )
     t.deepEqual(Array.from(out), [3, 2])
     t.is(sem.value, 2)
   })
@@ -266,19 +304,25 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     }
     take(sem)
     take(sem) // everyone queues up behind the main thread first
-    const threads = spawnMany(WORKERS, (i: number, sem: Semaphore, s: Int32Array, rounds: number) => {
-      Atomics.add(s, 3, 1)
-      for (let k = 0; k < rounds; k++) {
-        sem.acquire()
-        const inside = Atomics.add(s, 1, 1) + 1
-        for (let m = Atomics.load(s, 2); inside > m; m = Atomics.load(s, 2)) Atomics.compareExchange(s, 2, m, inside)
-        Atomics.add(s, 0, 1)
-        Atomics.add(s, 4 + i, 1)
-        for (let spin = 0; spin < 200; spin++) Atomics.load(s, 1) // stay inside a little
-        Atomics.sub(s, 1, 1)
-        sem.release()
-      }
-    }, sem, s, ROUNDS)
+    const threads = spawnMany(
+      WORKERS,
+      (i: number, sem: Semaphore, s: Int32Array, rounds: number) => {
+        Atomics.add(s, 3, 1)
+        for (let k = 0; k < rounds; k++) {
+          sem.acquire()
+          const inside = Atomics.add(s, 1, 1) + 1
+          for (let m = Atomics.load(s, 2); inside > m; m = Atomics.load(s, 2)) Atomics.compareExchange(s, 2, m, inside)
+          Atomics.add(s, 0, 1)
+          Atomics.add(s, 4 + i, 1)
+          for (let spin = 0; spin < 200; spin++) Atomics.load(s, 1) // stay inside a little
+          Atomics.sub(s, 1, 1)
+          sem.release()
+        }
+      },
+      sem,
+      s,
+      ROUNDS,
+    )
     const asyncWaiters = Array.from({ length: ASYNC }, async (_, j) => {
       for (let k = 0; k < ROUNDS; k++) {
         t.true(await sem.acquireAsync())
@@ -307,10 +351,14 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     const ac = new AbortController()
     const aborted = sem.acquireAsync({ signal: ac.signal }) // first in line
     const s = sharedInts(2) // [started, passed]
-    const w = spawn((sem: Semaphore, s: Int32Array) => {
-      Atomics.store(s, 0, 1)
-      if (sem.acquire({ timeout: 45_000 })) Atomics.store(s, 1, 1)
-    }, sem, s)
+    const w = spawn(
+      (sem: Semaphore, s: Int32Array) => {
+        Atomics.store(s, 0, 1)
+        if (sem.acquire({ timeout: 45_000 })) Atomics.store(s, 1, 1)
+      },
+      sem,
+      s,
+    )
     await reached(s, 0, 1, 'worker started')
     await sleep(SETTLE)
     const reason = new Error('stop waiting')
@@ -335,10 +383,14 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
     take(sem)
     take(sem)
     const s = sharedInts(2) // [started, passed]
-    const w = spawn((sem: Semaphore, s: Int32Array) => {
-      Atomics.store(s, 0, 1)
-      if (sem.acquire({ timeout: 45_000 })) Atomics.store(s, 1, 1)
-    }, sem, s)
+    const w = spawn(
+      (sem: Semaphore, s: Int32Array) => {
+        Atomics.store(s, 0, 1)
+        if (sem.acquire({ timeout: 45_000 })) Atomics.store(s, 1, 1)
+      },
+      sem,
+      s,
+    )
     await reached(s, 0, 1, 'worker started')
     const first = sem.acquireAsync(45_000)
     await sleep(SETTLE)
@@ -419,28 +471,33 @@ for (const Sem of [Semaphore, BoundedSemaphore]) {
  * released (checked again after a pause, so extra admissions would show), and every acquisition
  * records the phase it saw.
  */
-async function checkPhases(
-  t: import('ava').ExecutionContext,
-  Sem: typeof Semaphore,
-  releaseN: (sem: Semaphore, n: number) => void,
-): Promise<void> {
+async function checkPhases(t: import('ava').ExecutionContext, Sem: typeof Semaphore, releaseN: (sem: Semaphore, n: number) => void): Promise<void> {
   const VALUE = 3
   const N = 4 // 2 * N === (VALUE - 1) + VALUE + (VALUE - 1) + 1
   const sem = new Sem(VALUE)
   take(sem)
   // [0] phase, [1] acquisitions so far, [2..] the phase each acquisition saw
   const s = sharedInts(2 + 2 * N)
-  const threads = spawnMany(N, (_i: number, sem: Semaphore, s: Int32Array) => {
-    for (let k = 0; k < 2; k++) {
-      if (!sem.acquire()) throw new Error('acquire() returned false')
-      const phase = Atomics.load(s, 0)
-      // Phases are stored +1 so that 0 means "not recorded yet"; the main thread only counts
-      // recorded slots.
-      const slot = Atomics.add(s, 1, 1)
-      Atomics.store(s, 2 + slot, phase + 1)
-    }
-  }, sem, s)
-  const seen = (): number[] => Array.from(s.subarray(2)).filter((p) => p !== 0).map((p) => p - 1).sort()
+  const threads = spawnMany(
+    N,
+    (_i: number, sem: Semaphore, s: Int32Array) => {
+      for (let k = 0; k < 2; k++) {
+        if (!sem.acquire()) throw new Error('acquire() returned false')
+        const phase = Atomics.load(s, 0)
+        // Phases are stored +1 so that 0 means "not recorded yet"; the main thread only counts
+        // recorded slots.
+        const slot = Atomics.add(s, 1, 1)
+        Atomics.store(s, 2 + slot, phase + 1)
+      }
+    },
+    sem,
+    s,
+  )
+  const seen = (): number[] =>
+    Array.from(s.subarray(2))
+      .filter((p) => p !== 0)
+      .map((p) => p - 1)
+      .sort()
   const settle = async (count: number): Promise<void> => {
     await until(() => seen().length >= count, WAIT, `${count} acquisitions`)
     await sleep(SETTLE)
@@ -507,18 +564,28 @@ test('BoundedSemaphore over-release from a worker throws ERR_SEMAPHORE_OVERFLOW 
   take(sem)
   const out = sharedInts(3)
   const url = new URL('../src/bounded-semaphore.ts', import.meta.url).href
-  await joinAll([spawn(async (sem: BoundedSemaphore, out: Int32Array, url: string) => {
-    const { BoundedSemaphore } = (await import(url)) as typeof import('../src/bounded-semaphore.ts')
-    out[0] = sem instanceof BoundedSemaphore ? 1 : 2
-    sem.release() // back to the bound: fine
-    try {
-      sem.release()
-      out[1] = 1
-    } catch (e) {
-      out[1] = e instanceof RangeError && (e as RangeError & { code?: string }).code === 'ERR_SEMAPHORE_OVERFLOW' ? 2 : 3
-    }
-    out[2] = sem.value
-  }, sem, out, url)], JOIN)
+  await joinAll(
+    [
+      spawn(
+        async (sem: BoundedSemaphore, out: Int32Array, url: string) => {
+          const { BoundedSemaphore } = (await import(url)) as typeof import('../src/bounded-semaphore.ts')
+          out[0] = sem instanceof BoundedSemaphore ? 1 : 2
+          sem.release() // back to the bound: fine
+          try {
+            sem.release()
+            out[1] = 1
+          } catch (e) {
+            out[1] = e instanceof RangeError && (e as RangeError & { code?: string }).code === 'ERR_SEMAPHORE_OVERFLOW' ? 2 : 3
+          }
+          out[2] = sem.value
+        },
+        sem,
+        out,
+        url,
+      ),
+    ],
+    JOIN,
+  )
   t.deepEqual(Array.from(out), [1, 2, 2])
   t.is(sem.value, 2)
 })
@@ -529,15 +596,21 @@ test('BoundedSemaphore concurrent over-releases from workers: exactly the room l
   for (let i = 0; i < 4; i++) take(sem)
   const out = sharedInts(3) // [ok, overflow, other]
   const s = sharedInts(1) // start gate, so the releases overlap
-  const threads = spawnMany(4, (_i: number, sem: BoundedSemaphore, out: Int32Array, s: Int32Array) => {
-    for (let k = 0; k < 120 && Atomics.load(s, 0) === 0; k++) Atomics.wait(s, 0, 0, 500)
-    try {
-      sem.release(2)
-      Atomics.add(out, 0, 1)
-    } catch (e) {
-      Atomics.add(out, (e as { code?: string }).code === 'ERR_SEMAPHORE_OVERFLOW' ? 1 : 2, 1)
-    }
-  }, sem, out, s)
+  const threads = spawnMany(
+    4,
+    (_i: number, sem: BoundedSemaphore, out: Int32Array, s: Int32Array) => {
+      for (let k = 0; k < 120 && Atomics.load(s, 0) === 0; k++) Atomics.wait(s, 0, 0, 500)
+      try {
+        sem.release(2)
+        Atomics.add(out, 0, 1)
+      } catch (e) {
+        Atomics.add(out, (e as { code?: string }).code === 'ERR_SEMAPHORE_OVERFLOW' ? 1 : 2, 1)
+      }
+    },
+    sem,
+    out,
+    s,
+  )
   await sleep(SETTLE)
   go(s, 0)
   await joinAll(threads, JOIN)
@@ -550,10 +623,15 @@ test('Semaphore.release(n) from a worker wakes exactly n blocked workers', async
   const N = 6
   const sem = new Semaphore(0)
   const s = sharedInts(2) // [started, passed]
-  const threads = spawnMany(N, (_i: number, sem: Semaphore, s: Int32Array) => {
-    Atomics.add(s, 0, 1)
-    if (sem.acquire({ timeout: 45_000 })) Atomics.add(s, 1, 1)
-  }, sem, s)
+  const threads = spawnMany(
+    N,
+    (_i: number, sem: Semaphore, s: Int32Array) => {
+      Atomics.add(s, 0, 1)
+      if (sem.acquire({ timeout: 45_000 })) Atomics.add(s, 1, 1)
+    },
+    sem,
+    s,
+  )
   await reached(s, 0, N, 'workers started')
   await sleep(SETTLE)
   t.is(Atomics.load(s, 1), 0)

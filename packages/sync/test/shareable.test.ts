@@ -58,7 +58,10 @@ test('encode() returns a value without shareables unchanged (same reference)', (
     undefined,
     { a: { b: [1, 'two', { c: 3n }] } },
     [1, [2, [3, [4]]]],
-    new Map<unknown, unknown>([['k', { v: [1] }], [{ key: true }, new Set([1])]]),
+    new Map<unknown, unknown>([
+      ['k', { v: [1] }],
+      [{ key: true }, new Set([1])],
+    ]),
     new Set([1, 'x', [2]]),
     new Date(0),
     /re/g,
@@ -145,7 +148,10 @@ test('encode()/decode() keep cycles and shared references, shareables included',
   const obj: Record<string, unknown> = { lock, again: lock }
   obj.self = obj
   obj.list = [obj, lock]
-  obj.map = new Map<string, unknown>([['back', obj], ['lock', lock]])
+  obj.map = new Map<string, unknown>([
+    ['back', obj],
+    ['lock', lock],
+  ])
   const enc = encode(obj)
   t.true(enc.shareables)
   const back = decode(structuredClone(enc.value)) as typeof obj
@@ -191,17 +197,7 @@ test('encode() refuses a function anywhere inside the value with TypeError ERR_N
 
 test('A shareable sent to target "process" throws TypeError ERR_NOT_SHAREABLE', (t) => {
   const lock = new Lock()
-  const primitives = [
-    lock,
-    new RLock(),
-    new Condition(),
-    new Condition(lock),
-    new Semaphore(1),
-    new BoundedSemaphore(1),
-    new Event(),
-    new Barrier(2),
-    new SharedCounter(),
-  ]
+  const primitives = [lock, new RLock(), new Condition(), new Condition(lock), new Semaphore(1), new BoundedSemaphore(1), new Event(), new Barrier(2), new SharedCounter()]
   for (const p of primitives) {
     for (const v of [p, { nested: [new Map([['p', p]])] }]) {
       const err = t.throws(() => encode(v, 'process'), { instanceOf: TypeError }, p.constructor.name)
@@ -277,7 +273,10 @@ test('Sync primitives nested in args keep identity in a worker and share state w
   const root: Record<string, unknown> = {
     locks: [lock, lock, rlock],
     cond,
-    sems: new Map<string, unknown>([['sem', sem], ['bsem', bsem]]),
+    sems: new Map<string, unknown>([
+      ['sem', sem],
+      ['bsem', bsem],
+    ]),
     events: new Set([ev]),
     nested: { deeper: { barrier } },
     out,

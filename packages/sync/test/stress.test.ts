@@ -237,7 +237,7 @@ test('Condition stress: ping-pong between workers (notify) and a ring with the m
     ring.release()
   }
   await joinAll(ringWorkers)
-  t.deepEqual(Array.from(rs), [0, RING, RING, RING], "the main thread moved last, handing the turn to worker 0")
+  t.deepEqual(Array.from(rs), [0, RING, RING, RING], 'the main thread moved last, handing the turn to worker 0')
 })
 
 /**

@@ -7,17 +7,7 @@ import test from 'ava'
 import { Lock } from '../src/lock.ts'
 import { LockNotOwnedError, TaskModuleError } from '../src/errors.ts'
 import { Thread, type ExceptHookArgs } from '../src/thread.ts'
-import {
-  deserializeError,
-  isModuleRef,
-  loadTask,
-  loadTaskSync,
-  moduleRef,
-  resolveModule,
-  serializeError,
-  toTaskSpec,
-  type TaskFunction,
-} from '../src/task.ts'
+import { deserializeError, isModuleRef, loadTask, loadTaskSync, moduleRef, resolveModule, serializeError, toTaskSpec, type TaskFunction } from '../src/task.ts'
 import { sharedInts, sleep, until } from './_helpers.ts'
 
 const TARGETS = new URL('../../../test/fixtures/threads-targets.ts', import.meta.url)
@@ -76,21 +66,33 @@ test('Task functions of every syntax run in a worker: arrow, function, async, me
   }
   const forms: [string, TaskFunction][] = [
     ['arrow', (out: Int32Array, i: number) => void (out[i] = 1)],
-    ['arrow with block', (out: Int32Array, i: number) => {
-      out[i] = 1
-    }],
-    ['async arrow', async (out: Int32Array, i: number) => {
-      await new Promise((r) => setTimeout(r, 10))
-      out[i] = 1
-    }],
-    ['anonymous function', function (out: Int32Array, i: number) {
-      out[i] = 1
-    }],
+    [
+      'arrow with block',
+      (out: Int32Array, i: number) => {
+        out[i] = 1
+      },
+    ],
+    [
+      'async arrow',
+      async (out: Int32Array, i: number) => {
+        await new Promise((r) => setTimeout(r, 10))
+        out[i] = 1
+      },
+    ],
+    [
+      'anonymous function',
+      function (out: Int32Array, i: number) {
+        out[i] = 1
+      },
+    ],
     ['declared function', declared],
-    ['async function', async function named(out: Int32Array, i: number) {
-      await null
-      out[i] = 1
-    }],
+    [
+      'async function',
+      async function named(out: Int32Array, i: number) {
+        await null
+        out[i] = 1
+      },
+    ],
     ['method shorthand', methods.plain],
     ['async method shorthand', methods.later],
     ['computed-key method', methods.computed],
@@ -220,7 +222,10 @@ test('Shipped source that uses tsx’s __name helper (nested named functions, ar
   const out = sharedInts(2)
   const th = await run(target, out)
   await sleep(20)
-  t.false(reported.some((r) => r.thread === th), 'no error escaped')
+  t.false(
+    reported.some((r) => r.thread === th),
+    'no error escaped',
+  )
   t.deepEqual([...out], [10, 1])
 })
 

@@ -64,15 +64,10 @@ interface ChildResult {
 /** Runs the child fixture script with `args`; never rejects (a kill by timeout shows in `signal`). */
 function runChild(args: string[], timeout = 40_000): Promise<ChildResult> {
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import=tsx', '--conditions=@tandem/source', CHILD, ...args],
-      { cwd: ROOT, timeout, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => {
-        const e = err as (Error & { code?: unknown; signal?: string | null }) | null
-        resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
-      },
-    )
+    execFile(process.execPath, ['--import=tsx', '--conditions=@tandem/source', CHILD, ...args], { cwd: ROOT, timeout, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: unknown; signal?: string | null }) | null
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
+    })
   })
 }
 
@@ -552,15 +547,35 @@ test('new Thread() rejects a non-callable target with TypeError ERR_INVALID_ARG_
 })
 
 test('new Thread() validates args, daemon and stackSize options', (t) => {
-  const code = (f: () => unknown, cls: typeof TypeError | typeof RangeError): string | undefined =>
-    (t.throws(f, { instanceOf: cls }) as { code?: string } | undefined)?.code
-  t.is(code(() => new Thread({ args: 'abc' as never }), TypeError), 'ERR_INVALID_ARG_TYPE')
-  t.is(code(() => new Thread({ daemon: 1 as never }), TypeError), 'ERR_INVALID_ARG_TYPE')
-  t.is(code(() => new Thread({ stackSize: 32 }), RangeError), 'ERR_OUT_OF_RANGE')
-  t.is(code(() => new Thread({ stackSize: 127 }), RangeError), 'ERR_OUT_OF_RANGE')
-  t.is(code(() => new Thread({ stackSize: -1 }), RangeError), 'ERR_OUT_OF_RANGE')
-  t.is(code(() => new Thread({ stackSize: 100.5 }), RangeError), 'ERR_OUT_OF_RANGE')
-  t.is(code(() => new Thread(42 as never), TypeError), 'ERR_INVALID_ARG_TYPE')
+  const code = (f: () => unknown, cls: typeof TypeError | typeof RangeError): string | undefined => (t.throws(f, { instanceOf: cls }) as { code?: string } | undefined)?.code
+  t.is(
+    code(() => new Thread({ args: 'abc' as never }), TypeError),
+    'ERR_INVALID_ARG_TYPE',
+  )
+  t.is(
+    code(() => new Thread({ daemon: 1 as never }), TypeError),
+    'ERR_INVALID_ARG_TYPE',
+  )
+  t.is(
+    code(() => new Thread({ stackSize: 32 }), RangeError),
+    'ERR_OUT_OF_RANGE',
+  )
+  t.is(
+    code(() => new Thread({ stackSize: 127 }), RangeError),
+    'ERR_OUT_OF_RANGE',
+  )
+  t.is(
+    code(() => new Thread({ stackSize: -1 }), RangeError),
+    'ERR_OUT_OF_RANGE',
+  )
+  t.is(
+    code(() => new Thread({ stackSize: 100.5 }), RangeError),
+    'ERR_OUT_OF_RANGE',
+  )
+  t.is(
+    code(() => new Thread(42 as never), TypeError),
+    'ERR_INVALID_ARG_TYPE',
+  )
 })
 
 test('Thread.start() with a function inside args throws TypeError ERR_NOT_SHAREABLE and does not start', async (t) => {
@@ -698,7 +713,10 @@ test('process.exit() inside a target marks the thread finished; join() returns',
   async.start()
   t.true(await async.joinAsync(20_000))
   await sleep(50)
-  t.false(reported.some((r) => r.thread === th || r.thread === async), 'process.exit() is not an error')
+  t.false(
+    reported.some((r) => r.thread === th || r.thread === async),
+    'process.exit() is not an error',
+  )
 })
 
 test('A daemon thread blocked forever does not keep the process alive', async (t) => {

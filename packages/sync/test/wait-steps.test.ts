@@ -94,12 +94,13 @@ test.serial('acquireAsync/acquire of Lock, RLock, Semaphore, BoundedSemaphore gi
           const at = `${what} [${mode}] k=${r.k}`
           // Set up: the lock is held by the peer / no permit is left.
           if (isLock) values(await peers.run(0, [['hold', o]]), `${at}: peer hold`)
-          const seq = peers.post(0, [['waitGo', r.round], ['sleep', 2], ['call', o, 'release']])
+          const seq = peers.post(0, [
+            ['waitGo', r.round],
+            ['sleep', 2],
+            ['call', o, 'release'],
+          ])
           r.late = () => peers.blockUntilDone(0, seq)
-          const out =
-            form === 'async'
-              ? await r.runAsync((signal) => x.acquireAsync({ ...asyncOpts(r), signal }))
-              : r.runBlocking(() => x.acquire({ timeout: LONG }))
+          const out = form === 'async' ? await r.runAsync((signal) => x.acquireAsync({ ...asyncOpts(r), signal })) : r.runBlocking(() => x.acquire({ timeout: LONG }))
           values(await peers.done(0, seq), `${at}: peer release`)
           const completed = out.ok && out.value === true
           if (!completed) {
@@ -145,76 +146,90 @@ const COND_FORMS: [CondForm, Mode[]][] = [
 const W2_IN = FLAGS
 
 for (const kind of ['Lock', 'RLock'] as const) {
-  test.serial(`Condition(${kind}) wait forms given up at each op: the lock is held again${kind === 'RLock' ? ' at its recursion depth' : ''}, a notification given up reaches the next waiter, no slot leaks (maxWaiters 2)`, async (t) => {
-    t.timeout(300_000)
-    // One Condition through every round: a leaked waiter slot makes a later round throw.
-    const cond = new Condition(kind === 'RLock' ? new RLock() : new Lock(), { maxWaiters: 2 })
-    const tokens = new Int32Array(new SharedArrayBuffer(4))
-    const peers = new Peers(2, [cond, tokens]) // 0 notifies, 1 is the second waiter
-    t.teardown(() => peers.stop())
-    const depth = kind === 'RLock' ? 2 : 1
+  test.serial(
+    `Condition(${kind}) wait forms given up at each op: the lock is held again${kind === 'RLock' ? ' at its recursion depth' : ''}, a notification given up reaches the next waiter, no slot leaks (maxWaiters 2)`,
+    async (t) => {
+      t.timeout(300_000)
+      // One Condition through every round: a leaked waiter slot makes a later round throw.
+      const cond = new Condition(kind === 'RLock' ? new RLock() : new Lock(), { maxWaiters: 2 })
+      const tokens = new Int32Array(new SharedArrayBuffer(4))
+      const peers = new Peers(2, [cond, tokens]) // 0 notifies, 1 is the second waiter
+      t.teardown(() => peers.stop())
+      const depth = kind === 'RLock' ? 2 : 1
 
-    for (const [form, modes] of COND_FORMS) {
-      for (const mode of modes) {
-        const what = `Condition(${kind}).${form}`
-        const tally = await driveSteps(peers, mode, async (r) => {
-          const at = `${what} [${mode}] k=${r.k}`
-          for (let i = 0; i < depth; i++) t.true(await cond.acquireAsync(LONG), `${at}: lock`)
-          // The second waiter queues once we wait (behind us); the notifier gives one token and
-          // notify(1) once the second waiter is queued, and keeps the lock 15 ms so that our
-          // re-acquisition has to wait too.
-          const w2 = peers.post(1, [['waitGo', r.round], [form.startsWith('waitFor') ? 'condTakeFor' : 'condTake', 0, 1, W2_IN]])
-          const give = peers.post(0, [['waitFlag', W2_IN, r.round], ['sleep', 2], ['condGive', 0, 1, 15]])
-          r.late = () => peers.blockUntilDone(0, give)
-          const pred = (): boolean => tokens[0]! > 0
-          let out: Outcome
-          if (form === 'waitAsync') out = await r.runAsync((signal) => cond.waitAsync({ ...asyncOpts(r), signal }))
-          else if (form === 'waitForAsync') out = await r.runAsync((signal) => cond.waitForAsync(pred, { ...asyncOpts(r), signal }))
-          else if (form === 'wait') out = r.runBlocking(() => cond.wait(LONG))
-          else out = r.runBlocking(() => cond.waitFor(pred, LONG))
+      for (const [form, modes] of COND_FORMS) {
+        for (const mode of modes) {
+          const what = `Condition(${kind}).${form}`
+          const tally = await driveSteps(peers, mode, async (r) => {
+            const at = `${what} [${mode}] k=${r.k}`
+            for (let i = 0; i < depth; i++) t.true(await cond.acquireAsync(LONG), `${at}: lock`)
+            // The second waiter queues once we wait (behind us); the notifier gives one token and
+            // notify(1) once the second waiter is queued, and keeps the lock 15 ms so that our
+            // re-acquisition has to wait too.
+            const w2 = peers.post(1, [
+              ['waitGo', r.round],
+              [form.startsWith('waitFor') ? 'condTakeFor' : 'condTake', 0, 1, W2_IN],
+            ])
+            const give = peers.post(0, [
+              ['waitFlag', W2_IN, r.round],
+              ['sleep', 2],
+              ['condGive', 0, 1, 15],
+            ])
+            r.late = () => peers.blockUntilDone(0, give)
+            const pred = (): boolean => tokens[0]! > 0
+            let out: Outcome
+            if (form === 'waitAsync') out = await r.runAsync((signal) => cond.waitAsync({ ...asyncOpts(r), signal }))
+            else if (form === 'waitForAsync') out = await r.runAsync((signal) => cond.waitForAsync(pred, { ...asyncOpts(r), signal }))
+            else if (form === 'wait') out = r.runBlocking(() => cond.wait(LONG))
+            else out = r.runBlocking(() => cond.waitFor(pred, LONG))
 
-          // Whatever the outcome, the wait returns holding the lock as it was held before.
-          const held = heldHere(cond)
-          t.true(held, `${at}: lock not held after ${show(out)}`)
-          if (cond.lock instanceof RLock) t.is(cond.lock.recursionCount(), depth, `${at}: recursion count after ${show(out)}`)
-          const completed = out.ok && out.value === true
-          if (!completed) {
-            const gaveUp = mode.endsWith('abort') ? Round.aborted(out) : out.ok && out.value === false
-            t.true(gaveUp, `${at}: unexpected outcome ${show(out)}`)
-          }
-          if (held) {
-            if (completed) {
-              // Notified: the token is there. We take it and give the second waiter a new one,
-              // with the notification we consumed.
-              t.true(tokens[0]! > 0, `${at}: ${form} returned true without a notification`)
-              cond.notify(1)
+            // Whatever the outcome, the wait returns holding the lock as it was held before.
+            const held = heldHere(cond)
+            t.true(held, `${at}: lock not held after ${show(out)}`)
+            if (cond.lock instanceof RLock) t.is(cond.lock.recursionCount(), depth, `${at}: recursion count after ${show(out)}`)
+            const completed = out.ok && out.value === true
+            if (!completed) {
+              const gaveUp = mode.endsWith('abort') ? Round.aborted(out) : out.ok && out.value === false
+              t.true(gaveUp, `${at}: unexpected outcome ${show(out)}`)
             }
-            for (let i = 0; i < depth; i++) cond.release()
-          }
-          // The second waiter must get a token: the one we gave up (its notification passed on to
-          // it) or the one we gave back. A lost wake-up leaves it asleep until PEER_LONG.
-          values(await peers.done(1, w2, PEER_LONG + LONG), `${at}: second waiter (lost wake-up?)`)
-          values(await peers.done(0, give), `${at}: notifier`)
-          t.is(tokens[0], 0, `${at}: tokens left`)
-          return completed
-        })
-        logTally(t, what, mode, tally)
+            if (held) {
+              if (completed) {
+                // Notified: the token is there. We take it and give the second waiter a new one,
+                // with the notification we consumed.
+                t.true(tokens[0]! > 0, `${at}: ${form} returned true without a notification`)
+                cond.notify(1)
+              }
+              for (let i = 0; i < depth; i++) cond.release()
+            }
+            // The second waiter must get a token: the one we gave up (its notification passed on to
+            // it) or the one we gave back. A lost wake-up leaves it asleep until PEER_LONG.
+            values(await peers.done(1, w2, PEER_LONG + LONG), `${at}: second waiter (lost wake-up?)`)
+            values(await peers.done(0, give), `${at}: notifier`)
+            t.is(tokens[0], 0, `${at}: tokens left`)
+            return completed
+          })
+          logTally(t, what, mode, tally)
+        }
       }
-    }
-    // Two waiters at once still fit: no slot leaked over all the rounds.
-    const mark = Atomics.load(peers.ctl, 0) + 1
-    Atomics.store(peers.ctl, 0, mark)
-    t.true(await cond.acquireAsync(LONG))
-    const p = cond.waitAsync(LONG)
-    const w2 = peers.post(1, [['condTake', 0, 1, W2_IN]])
-    const give = peers.post(0, [['waitFlag', W2_IN, mark], ['condGive', 0, 1, 0], ['condGive', 0, 1, 0]])
-    t.true(await p, 'final: the first waiter was notified')
-    tokens[0]!--
-    cond.release()
-    values(await peers.done(1, w2), 'final second waiter')
-    values(await peers.done(0, give), 'final notifier')
-    t.is(tokens[0], 0)
-  })
+      // Two waiters at once still fit: no slot leaked over all the rounds.
+      const mark = Atomics.load(peers.ctl, 0) + 1
+      Atomics.store(peers.ctl, 0, mark)
+      t.true(await cond.acquireAsync(LONG))
+      const p = cond.waitAsync(LONG)
+      const w2 = peers.post(1, [['condTake', 0, 1, W2_IN]])
+      const give = peers.post(0, [
+        ['waitFlag', W2_IN, mark],
+        ['condGive', 0, 1, 0],
+        ['condGive', 0, 1, 0],
+      ])
+      t.true(await p, 'final: the first waiter was notified')
+      tokens[0]!--
+      cond.release()
+      values(await peers.done(1, w2), 'final second waiter')
+      values(await peers.done(0, give), 'final notifier')
+      t.is(tokens[0], 0)
+    },
+  )
 }
 
 // ---- Event ---------------------------------------------------------------------------------
@@ -231,7 +246,11 @@ test.serial('Event.waitAsync/wait given up at each op: the set still wakes every
         const at = `${what} [${mode}] k=${r.k}`
         ev.clear()
         const other = peers.post(1, [['call', 0, 'wait', PEER_LONG]])
-        const set = peers.post(0, [['waitGo', r.round], ['sleep', 5], ['call', 0, 'set']])
+        const set = peers.post(0, [
+          ['waitGo', r.round],
+          ['sleep', 5],
+          ['call', 0, 'set'],
+        ])
         r.late = () => peers.blockUntilDone(0, set)
         const out = form === 'async' ? await r.runAsync((signal) => ev.waitAsync({ ...asyncOpts(r), signal })) : r.runBlocking(() => ev.wait(LONG))
         values(await peers.done(0, set), `${at}: setter`)
@@ -267,7 +286,11 @@ for (const [form, modes] of FORMS) {
       t.teardown(() => peers.stop())
       const tally = await driveSteps(peers, mode, async (r) => {
         const at = `${what} [${mode}] k=${r.k}`
-        const other = peers.post(0, [['waitGo', r.round], ['sleep', 5], ['call', 0, 'wait', PEER_LONG]])
+        const other = peers.post(0, [
+          ['waitGo', r.round],
+          ['sleep', 5],
+          ['call', 0, 'wait', PEER_LONG],
+        ])
         r.late = () => peers.blockUntilDone(0, other)
         const out = form === 'async' ? await r.runAsync((signal) => barrier.waitAsync({ ...asyncOpts(r), signal })) : r.runBlocking(() => barrier.wait(LONG))
         const peer = (await peers.done(0, other))[2]!

@@ -158,7 +158,15 @@ function encodeError(error: unknown): typeof scratch {
     return encodeItem(data, scratch)
   } catch (why) {
     return encodeItem(
-      { name: data.name, message: `${data.message} (sent without its properties: ${(why as Error)?.message})`, stack: data.stack, code: typeof data.code === 'string' ? data.code : undefined, props: {}, cause: undefined, thrown: undefined },
+      {
+        name: data.name,
+        message: `${data.message} (sent without its properties: ${(why as Error)?.message})`,
+        stack: data.stack,
+        code: typeof data.code === 'string' ? data.code : undefined,
+        props: {},
+        cause: undefined,
+        thrown: undefined,
+      },
       scratch,
     )
   }

@@ -100,7 +100,9 @@ export function sabId(sab: SharedArrayBuffer): number {
   let id = state.idOf.get(sab)
   if (id !== undefined) return id
   if (state.next >= PER_THREAD) {
-    const err = new RangeError(`This thread has shared ${PER_THREAD} distinct SharedArrayBuffers through encoded values; share long-lived buffers instead of one per item`) as RangeError & { code: string }
+    const err = new RangeError(
+      `This thread has shared ${PER_THREAD} distinct SharedArrayBuffers through encoded values; share long-lived buffers instead of one per item`,
+    ) as RangeError & { code: string }
     err.code = 'ERR_OUT_OF_RANGE'
     throw err
   }

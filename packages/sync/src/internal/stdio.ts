@@ -25,7 +25,10 @@ function writeAll(fd: number, data: Uint8Array): void {
 
 /** Replaces `process.stdout.write`/`process.stderr.write` of this worker by direct writes. */
 export function installSyncStdio(): void {
-  for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) {
+  for (const [stream, fd] of [
+    [process.stdout, 1],
+    [process.stderr, 2],
+  ] as const) {
     stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error) => void), cb?: (e?: Error) => void): boolean => {
       const done = typeof encoding === 'function' ? encoding : cb
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk
