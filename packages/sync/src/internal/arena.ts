@@ -26,7 +26,7 @@
  * | index | name   | values | written by |
  * | ----- | ------ | ------ | ---------- |
  * | 0     | MAGIC  | ARENA_MAGIC | creator |
- * | 1     | LOCK   | UNLOCKED 0, LOCKED 1, CONTENDED 2 | allocating/freeing threads |
+ * | 1     | LOCK   | UNLOCKED 0; else the holder's token (threadId + 1), or POISONED if a holder died inside, plus the CONTENDED flag (`futex-mutex.ts`) | allocating/freeing threads |
  * | 2     | TOP    | byte offset of the end of the last block (all memory above is unused) | holder of LOCK |
  * | 3     | ID     | random id telling arenas apart (a thread outside Tandem has its own) | creator |
  * | 4     | BLOCKS | live blocks (for tests and leak checks; blocks in thread caches are not live) | alloc/free (Atomics.add/sub) |
@@ -80,7 +80,10 @@
  */
 import { isMainThread } from 'node:worker_threads'
 import { boot } from './process-state.ts'
-import { ArenaExhaustedError, InternalStateError, rangeError } from '../errors.ts'
+import { ArenaExhaustedError, InternalStateError, OwnerDiedError, rangeError } from '../errors.ts'
+import { CONTENDED, POISONED, TOKEN_MASK } from './futex-mutex.ts'
+import { SELF } from './ident.ts'
+import { hasEnded, SLICE_MS, sweep } from './liveness.ts'
 
 const MAGIC = 0
 const LOCK = 1
@@ -114,8 +117,6 @@ const SCAN_LIMIT = 32
 
 const ARENA_MAGIC = 0x7a4d3e12
 const UNLOCKED = 0
-const LOCKED = 1
-const CONTENDED = 2
 
 const INITIAL_BYTES = 1 << 20
 const MAX_BYTES = 1 << 30
@@ -170,24 +171,49 @@ export function arenaId(): number {
   return words[ID]!
 }
 
-// Drepper's mutex ("Futexes Are Tricky", mutex 2). Every critical section is a bounded amount of
-// work (one allocation or free, a flush of at most CACHE_MAX blocks, or a growth); taking the
-// lock (an Atomics read-modify-write) orders everything the previous holder wrote before its
-// unlock() ahead of what this holder reads. The views are fitted to TOP on entry because the
-// previous holder may have grown the buffer.
+// Drepper's mutex ("Futexes Are Tricky", mutex 3) with the holder's token in the word, as the
+// Lock's (`futex-mutex.ts`). Every critical section is a bounded amount of work (one allocation
+// or free, a flush of at most CACHE_MAX blocks, or a growth); taking the lock (an Atomics
+// read-modify-write) orders everything the previous holder wrote before its unlock() ahead of
+// what this holder reads. The views are fitted to TOP on entry because the previous holder may
+// have grown the buffer.
+//
+// Owner death: a thread that dies holding the lock (terminated or out of memory in the middle of
+// an allocation) may leave a free list half linked, so the arena cannot be trusted any more. A
+// waiter notices within a liveness slice or two, marks the lock POISONED and throws
+// OwnerDiedError; so does every later allocation or free that needs the lock. Nobody hangs;
+// what lives in thread caches and blocks already handed out stay usable.
 function lock(): void {
-  if (Atomics.compareExchange(words, LOCK, UNLOCKED, LOCKED) !== UNLOCKED) {
-    let s = Atomics.exchange(words, LOCK, CONTENDED)
-    while (s !== UNLOCKED) {
-      Atomics.wait(words, LOCK, CONTENDED)
-      s = Atomics.exchange(words, LOCK, CONTENDED)
-    }
-  }
+  if (Atomics.compareExchange(words, LOCK, UNLOCKED, SELF) !== UNLOCKED) lockSlow()
   fit(words[TOP]!)
 }
 
+function lockSlow(): void {
+  for (;;) {
+    let s = Atomics.load(words, LOCK)
+    if (s === UNLOCKED) {
+      if (Atomics.compareExchange(words, LOCK, UNLOCKED, SELF | CONTENDED) === UNLOCKED) return
+      continue
+    }
+    const who = s & TOKEN_MASK
+    if (who === POISONED || (who !== SELF && hasEnded(who))) {
+      if (who !== POISONED && Atomics.compareExchange(words, LOCK, s, POISONED | CONTENDED) === s) Atomics.notify(words, LOCK)
+      throw new OwnerDiedError(
+        'A thread died while changing the process arena (the shared memory behind every Tandem object), so it can no longer be trusted: ' +
+          'no Tandem object can be created, freed or queued in this process any more; restart the process',
+        who === POISONED ? 0 : who,
+      )
+    }
+    if ((s & CONTENDED) === 0) {
+      if (Atomics.compareExchange(words, LOCK, s, s | CONTENDED) !== s) continue
+      s |= CONTENDED
+    }
+    if (Atomics.wait(words, LOCK, s, SLICE_MS) === 'timed-out') sweep()
+  }
+}
+
 function unlock(): void {
-  if (Atomics.exchange(words, LOCK, UNLOCKED) === CONTENDED) Atomics.notify(words, LOCK, 1)
+  if ((Atomics.exchange(words, LOCK, UNLOCKED) & CONTENDED) !== 0) Atomics.notify(words, LOCK, 1)
 }
 
 // ---- free lists (caller holds the lock) ----------------------------------------------------------
