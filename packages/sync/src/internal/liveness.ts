@@ -23,7 +23,7 @@
  * | DEATHS (2)   | DEATHS | count of unclean deaths found so far (wraps) | whoever marks one |
  * | SWEPT (3)    | SWEPT  | `Date.now()` of the last sweep, low 30 bits | the sweeper (CAS) |
  * | entry + 0    | TOKEN  | token of the thread the entry describes, 0 = never used | the thread itself at start; its parent at exit |
- * | entry + 1    | STATE  | FREE 0, ALIVE 1, ENDED 2 | the thread (ALIVE; ENDED on a clean exit); parent or sweeper (ENDED on death) |
+ * | entry + 1    | STATE  | FREE 0, ALIVE 1, ENDED 2, EXITING 3 | the thread (ALIVE at start; EXITING once its exit hooks ran); its parent or a sweeper (ENDED, once the OS thread is gone or the parent saw it exit) |
  * | entry + 2    | TID    | OS thread id, 0 if unknown | the thread itself |
  *
  * An entry is reused only once its thread has ended, so a token that no longer owns its entry
@@ -56,6 +56,13 @@ const TID = 2
 export const FREE = 0
 export const ALIVE = 1
 export const ENDED = 2
+/**
+ * The thread ran its own exit hooks and is finishing. Not yet ENDED: other exit handlers of the
+ * thread (the arena giving back its block cache, ...) may still take locks after ours, and a
+ * lock whose owner counted as ended would be poisoned under it. Its parent's `exit` event or a
+ * sweep marks it ENDED once it is really gone.
+ */
+export const EXITING = 3
 
 /**
  * Longest sleep of a wait that may depend on another thread being alive; after each slice the
@@ -131,18 +138,19 @@ if (s.length >= LIVENESS_WORDS) {
           // a dying thread cannot report; the others still run
         }
       }
-      markEnded(SELF, true)
+      const e = entryOf(SELF)
+      if (Atomics.load(s, e + TOKEN) === SELF) Atomics.compareExchange(s, e + STATE, ALIVE, EXITING)
     })
   }
 }
 
 /**
- * Marks the thread with `token` as ended. `clean`: it ran its own exit handlers (a normal end);
- * otherwise it died and {@link deathCount} goes up, so that waiters re-check what it may have
- * left behind.
+ * Marks the thread with `token` as ended: its OS thread is gone, or its parent saw it exit. If it
+ * had not run its exit hooks (EXITING), it died, and {@link deathCount} goes up so that waiters
+ * re-check what it may have left behind.
  * @returns true if this call marked it (it was not already marked)
  */
-export function markEnded(token: number, clean = false): boolean {
+export function markEnded(token: number): boolean {
   if (s.length < LIVENESS_WORDS || token <= 0) return false
   const e = entryOf(token)
   const cur = Atomics.load(s, e + TOKEN)
@@ -152,12 +160,17 @@ export function markEnded(token: number, clean = false): boolean {
     Atomics.store(s, e + STATE, ENDED)
     Atomics.store(s, e + TID, 0)
     Atomics.store(s, e + TOKEN, token)
-    if (!clean) Atomics.add(s, DEATHS, 1)
+    Atomics.add(s, DEATHS, 1)
     return true
   }
-  if (Atomics.compareExchange(s, e + STATE, ALIVE, ENDED) !== ALIVE) return false
-  if (!clean) Atomics.add(s, DEATHS, 1)
-  return true
+  for (;;) {
+    const state = Atomics.load(s, e + STATE)
+    if (state !== ALIVE && state !== EXITING) return false
+    if (Atomics.compareExchange(s, e + STATE, state, ENDED) !== state) continue
+    // A thread that did not get to run its exit hooks died: waiters must re-check.
+    if (state === ALIVE) Atomics.add(s, DEATHS, 1)
+    return true
+  }
 }
 
 /**
@@ -191,7 +204,8 @@ export function sweep(): boolean {
   if (Atomics.compareExchange(s, SWEPT, last, t) !== last) return false
   let found = false
   for (let e = TABLE; e < LIVENESS_WORDS; e += ENTRY_WORDS) {
-    if (Atomics.load(s, e + STATE) !== ALIVE) continue
+    const state = Atomics.load(s, e + STATE)
+    if (state !== ALIVE && state !== EXITING) continue
     const tid = Atomics.load(s, e + TID)
     if (tid === 0) continue
     const token = Atomics.load(s, e + TOKEN)
