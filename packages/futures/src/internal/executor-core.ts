@@ -325,7 +325,8 @@ export class ExecutorCore {
     const f = new Future<R>()
     const at = Future.cellOf(f as Future<unknown>).byteOffset
     const queue = this.shared.queue
-    const staged = queue._stage([at, task, mode, payload])
+    // The work item and its argument list are our own arrays: skip their named-property check.
+    const staged = queue._stage([at, task, mode, payload], 2)
     retain(at)
     // With few calls in flight, the first item since the last wake-up wakes a worker (latency);
     // with a backlog, items wake workers BATCH at a time (throughput: waking a sleeping worker

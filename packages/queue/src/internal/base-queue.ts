@@ -222,8 +222,8 @@ export class BaseQueue<T> {
   }
 
   /** Encodes and stages an item outside the mutex. Returns the payload block (0 if inline). */
-  #stage(item: T): { enc: EncodedItem; ref: number; keyLen: number } {
-    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined })
+  #stage(item: T, trustedArrays = 0): { enc: EncodedItem; ref: number; keyLen: number } {
+    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, trustedArrays)
     const payload = enc.bytes
     let keyLen = 0
     let ref = 0
@@ -519,8 +519,8 @@ export class BaseQueue<T> {
    * @internal For executors: encodes an item now (so an un-cloneable one throws at once) for a
    * later {@link _putStaged}. Drop it with {@link _dropStaged} if it is never put.
    */
-  _stage(item: T): Staged {
-    return this.#stage(item)
+  _stage(item: T, trustedArrays = 0): Staged {
+    return this.#stage(item, trustedArrays)
   }
 
   /** @internal Gives back a staged item's payload block. */
