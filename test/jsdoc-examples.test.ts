@@ -33,10 +33,7 @@ import ts from 'typescript'
  * has one). An entry may name a symbol that is not public yet (work in progress elsewhere);
  * the suite only logs those.
  */
-const PENDING_EXAMPLES: readonly string[] = [
-  // packages/futures/src/future.ts is being edited elsewhere.
-  '@tandem/futures/future#Future',
-]
+const PENDING_EXAMPLES: readonly string[] = []
 
 /** Subpaths that are not a user API (see each package's `src/kit.ts`). */
 const NOT_USER_API = new Set(['./kit'])

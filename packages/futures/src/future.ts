@@ -116,9 +116,16 @@ function finishedCell(outcome: number): Int32Array {
  *
  * @example
  * ```ts
+ * import { Future } from '@tandem/futures/future'
+ * import { Thread } from '@tandem/sync/thread'
+ *
  * const f = new Future<number>()
- * new Thread({ target: (f: Future<number>) => f.setResult(42), args: [f] }).start()
- * console.log(f.result(5000)) // 42, blocking; or: await f
+ * f.addDoneCallback((done) => console.log('done:', done.result())) // done: 42
+ * const t = new Thread({ target: (f: Future<number>) => f.setResult(42), args: [f], daemon: true })
+ * t.start()
+ * console.log(f.result(30_000)) // 42 (blocking)
+ * console.log(await f) // 42 (or await it)
+ * await t.joinAsync()
  * ```
  */
 export class Future<T = unknown> implements PromiseLike<T> {

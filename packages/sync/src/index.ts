@@ -32,5 +32,7 @@ export {
   ThreadStateError,
   TaskModuleError,
   TimeoutError,
+  OwnerDiedError,
+  ArenaExhaustedError,
 } from './errors.ts'
 export type { AcquireOptions, AsyncWaitOptions } from './internal/validate.ts'
