@@ -14,60 +14,18 @@
  * `start()` unrefs it (Worker.prototype.unref is wrapped below), to terminate it.
  */
 import test, { type ExecutionContext } from 'ava'
-import { Worker } from 'node:worker_threads'
 import type { Condition } from '@tandem/sync/condition'
 import { int32At, type CellRef } from '@tandem/sync/kit'
 import { SHARE } from '@tandem/sync/shareable'
-import { moduleRef } from '@tandem/sync/task'
-import { Thread, type HeapLimits } from '@tandem/sync/thread'
+import type { Thread, } from '@tandem/sync/thread'
 import { Queue } from '../src/queue.ts'
 import { go, sharedInts, sleep, takeEscaped, until } from '../../sync/test/_helpers.ts'
-import { ACQUIRED, codeOf, GO, HOLDING, OWNER_DIED, READY, RESULTS, type Death } from '../../sync/test/fixtures/fault-workers.ts'
+import { ACQUIRED, codeOf, GO, HOLDING, OWNER_DIED, READY, RESULTS, } from '../../sync/test/fixtures/fault-workers.ts'
 import * as Q from './fixtures/fault-workers.ts'
-
-const LONG = 30_000
-const LIMITS: HeapLimits = { maxOldGenerationSizeMb: 16 }
-const DEATHS: Death[] = ['throw', 'return', 'exit', 'terminate', 'oom']
-const HOW: Record<Death, string> = {
-  throw: 'throws',
-  return: 'returns',
-  exit: 'calls process.exit(3)',
-  terminate: 'is terminated',
-  oom: 'runs out of memory',
-}
-
-const workers = new Map<number, Worker>()
-const unref = Worker.prototype.unref
-Worker.prototype.unref = function (this: Worker) {
-  workers.set(this.threadId, this)
-  return unref.call(this)
-}
-
-function workerOf(th: Thread): Worker {
-  const w = workers.get(th.ident! - 1)
-  if (w === undefined) throw new Error(`no Worker recorded for ${th.name}`)
-  return w
-}
+import { DEATHS, died, fixtureStarter, HOW, LIMITS, LONG, workerOf } from '../../sync/test/_faults.ts'
 
 const FIXTURES = new URL('./fixtures/fault-workers.ts', import.meta.url)
-type Fx = typeof Q
-type Target = { [K in keyof Fx]: Fx[K] extends (...a: any[]) => void ? K : never }[keyof Fx]
-
-function start<K extends Target>(t: ExecutionContext, name: K, args: Parameters<Fx[K]>, resourceLimits?: HeapLimits): Thread {
-  const th = new Thread({ target: moduleRef(FIXTURES, name), args, daemon: true, resourceLimits })
-  th.start()
-  const w = workerOf(th)
-  t.teardown(async () => {
-    await w.terminate()
-  })
-  return th
-}
-
-async function died(t: ExecutionContext, th: Thread): Promise<void> {
-  t.true(await th.joinAsync(LONG), `${th.name} did not end`)
-  await sleep(20)
-  for (const e of takeEscaped()) if (e.thread !== th) t.fail(`${e.thread.name} threw ${String(e.excValue)}`)
-}
+const start = fixtureStarter<typeof Q>(FIXTURES)
 
 async function finished(t: ExecutionContext, th: Thread): Promise<void> {
   t.true(await th.joinAsync(LONG), `${th.name} did not finish (a wait hung)`)

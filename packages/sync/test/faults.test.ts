@@ -25,7 +25,6 @@
  * Tests run serially: each boots several workers and some run out of memory on purpose.
  */
 import test, { type ExecutionContext } from 'ava'
-import { Worker } from 'node:worker_threads'
 import { Barrier } from '../src/barrier.ts'
 import { BoundedSemaphore } from '../src/bounded-semaphore.ts'
 import { Condition } from '../src/condition.ts'
@@ -35,64 +34,16 @@ import { Lock } from '../src/lock.ts'
 import { RLock } from '../src/rlock.ts'
 import { Semaphore } from '../src/semaphore.ts'
 import { SHARE } from '../src/shareable.ts'
-import { moduleRef } from '../src/task.ts'
-import { Thread, type HeapLimits } from '../src/thread.ts'
+import type { Thread, } from '../src/thread.ts'
 import { go, sharedInts, sleep, takeEscaped, until } from './_helpers.ts'
 import * as F from './fixtures/fault-workers.ts'
-import type { Death, Kind, Prim } from './fixtures/fault-workers.ts'
+import type { Kind, Prim } from './fixtures/fault-workers.ts'
+import { DEATHS, died, fixtureStarter, HOW, LIMITS, LONG, workerOf } from './_faults.ts'
 
 const { ACQUIRED, BROKEN, GO, HOLDING, NOTIFIED, OTHER, OWNER_DIED, OWNER_DIED_HOLDING, READY, RESULTS, TIMED_OUT, codeOf } = F
 
-/** Bound of every wait that must not expire in a passing run (the machine may be very busy). */
-const LONG = 30_000
-/** The issue's limit for the out-of-memory deaths. */
-const LIMITS: HeapLimits = { maxOldGenerationSizeMb: 16 }
-const DEATHS: Death[] = ['throw', 'return', 'exit', 'terminate', 'oom']
-const HOW: Record<Death, string> = {
-  throw: 'throws',
-  return: 'returns',
-  exit: 'calls process.exit(3)',
-  terminate: 'is terminated',
-  oom: 'runs out of memory',
-}
-
-// ---- workers ----------------------------------------------------------------------------------
-
-// Daemon Threads unref their Worker in start(): that is where we get hold of it, to terminate it.
-const workers = new Map<number, Worker>()
-const unref = Worker.prototype.unref
-Worker.prototype.unref = function (this: Worker) {
-  workers.set(this.threadId, this)
-  return unref.call(this)
-}
-
-function workerOf(th: Thread): Worker {
-  const w = workers.get(th.ident! - 1)
-  if (w === undefined) throw new Error(`no Worker recorded for ${th.name}`)
-  return w
-}
-
 const FIXTURES = new URL('./fixtures/fault-workers.ts', import.meta.url)
-type Fx = typeof F
-type Target = { [K in keyof Fx]: Fx[K] extends (...a: any[]) => void ? K : never }[keyof Fx]
-
-/** Starts a daemon thread on a fixture export; teardown terminates its worker. */
-function start<K extends Target>(t: ExecutionContext, name: K, args: Parameters<Fx[K]>, resourceLimits?: HeapLimits): Thread {
-  const th = new Thread({ target: moduleRef(FIXTURES, name), args, daemon: true, resourceLimits })
-  th.start()
-  const w = workerOf(th)
-  t.teardown(async () => {
-    await w.terminate()
-  })
-  return th
-}
-
-/** Waits for a thread that was meant to die; drops the error its death reported, if any. */
-async function died(t: ExecutionContext, th: Thread): Promise<void> {
-  t.true(await th.joinAsync(LONG), `${th.name} did not end`)
-  await sleep(20) // let an excepthook report (the throw, the out-of-memory error) arrive
-  for (const e of takeEscaped()) if (e.thread !== th) t.fail(`${e.thread.name} threw ${String(e.excValue)}`)
-}
+const start = fixtureStarter<typeof F>(FIXTURES)
 
 /** Waits for a thread that must end normally. */
 async function finished(t: ExecutionContext, th: Thread): Promise<void> {
