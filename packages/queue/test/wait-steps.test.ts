@@ -16,32 +16,22 @@ import { SimpleQueue } from '../src/simple-queue.ts'
 import { KINDS, type QueueClass } from '../../../test/fixtures/qtests-helpers.ts'
 import {
   ASYNC_MODES,
+  asyncOpts,
   BLOCKING_MODES,
   driveSteps,
+  FORMS,
   LONG,
   Peers,
   PEER_LONG,
   Round,
+  show,
   values,
+  type Form,
   type Mode,
   type Outcome,
   type Result,
   type Tally,
 } from '../../../test/fixtures/wait-steps-helpers.ts'
-
-type Form = 'async' | 'blocking'
-const FORMS: [Form, Mode[]][] = [
-  ['async', ASYNC_MODES],
-  ['blocking', BLOCKING_MODES],
-]
-
-function asyncOpts(r: Round): { signal: AbortSignal; timeout?: number } {
-  return r.mode === 'abort' || r.mode === 'late-abort' ? { signal: r.signal } : { signal: r.signal, timeout: LONG }
-}
-
-function show(out: Outcome): string {
-  return out.ok ? `resolved ${JSON.stringify(out.value)}` : `rejected ${String((out.error as Error)?.message ?? out.error)}`
-}
 
 function logTally(t: ExecutionContext, what: string, mode: Mode, tally: Tally): void {
   t.log(`${what} [${mode}]: ${tally.rounds} rounds, acted at ${tally.fired} ops, ${tally.completed} completed, ${tally.gaveUp} gave up`)

@@ -25,34 +25,22 @@ import { moduleRef } from '../src/task.ts'
 import { Thread } from '../src/thread.ts'
 import {
   ASYNC_MODES,
+  asyncOpts,
   BLOCKING_MODES,
   driveSteps,
+  FORMS,
   FLAGS,
   LONG,
   Peers,
   PEER_LONG,
   Round,
+  show,
   values,
   type Mode,
   type Outcome,
   type Tally,
 } from '../../../test/fixtures/wait-steps-helpers.ts'
 import { joinAll, spawn } from './_helpers.ts'
-
-type Form = 'async' | 'blocking'
-const FORMS: [Form, Mode[]][] = [
-  ['async', ASYNC_MODES],
-  ['blocking', BLOCKING_MODES],
-]
-
-/** Async wait options for a mode: abort modes wait forever, timeout modes with a (long) deadline. */
-function asyncOpts(r: Round): { signal: AbortSignal; timeout?: number } {
-  return r.mode === 'abort' || r.mode === 'late-abort' ? { signal: r.signal } : { signal: r.signal, timeout: LONG }
-}
-
-function show(out: Outcome): string {
-  return out.ok ? `resolved ${String(out.value)}` : `rejected ${String((out.error as Error)?.message ?? out.error)}`
-}
 
 function logTally(t: ExecutionContext, what: string, mode: Mode, tally: Tally): void {
   t.log(`${what} [${mode}]: ${tally.rounds} rounds, acted at ${tally.fired} ops, ${tally.completed} completed, ${tally.gaveUp} gave up`)
