@@ -18,6 +18,7 @@ import {
   asyncOptions,
   checkTimeout,
   deadlineOf,
+  describe,
   dropGroupedRef,
   groupRef,
   int32At,
@@ -457,7 +458,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `fn` is not a function
    */
   addDoneCallback(fn: (f: Future<T>) => unknown): void {
-    if (typeof fn !== 'function') throw typeError(`Future.addDoneCallback(fn): fn must be a function`)
+    if (typeof fn !== 'function') throw typeError(`Future.addDoneCallback(fn): fn must be a function; received ${describe(fn)}`)
     if (this.done() && this.#callbacks === undefined) {
       try {
         fn(this)

@@ -80,5 +80,8 @@ test('new Thread({ resourceLimits }) checks the object and each limit, naming th
   t.throws(() => new Thread({ target: () => {}, resourceLimits: 5 as never }), typeErr(/resourceLimits must be an object.*type number \(5\)/))
   t.throws(() => new Thread({ target: () => {}, resourceLimits: { maxOldGenerationSizeMb: -1 } }), rangeErr(/maxOldGenerationSizeMb.*received -1/))
   t.throws(() => new Thread({ target: () => {}, resourceLimits: { codeRangeSizeMb: '8' as never } }), typeErr(/codeRangeSizeMb.*type string/))
+  // A key Node would take but Tandem would drop is refused, not ignored.
+  t.throws(() => new Thread({ target: () => {}, resourceLimits: { stackSizeMb: 4 } as never }), typeErr(/stackSizeMb.*stackSize option/))
+  t.throws(() => new Thread({ target: () => {}, resourceLimits: { maxOldGenSizeMb: 4 } as never }), typeErr(/maxOldGenSizeMb is not a heap limit/))
   t.notThrows(() => new Thread({ target: () => {}, resourceLimits: { maxOldGenerationSizeMb: 64 } }))
 })

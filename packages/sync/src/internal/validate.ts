@@ -147,13 +147,20 @@ const HEAP_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', '
  * Checks worker heap limits (shared by `Thread`, `ThreadPoolExecutor` and `ThreadPool`): an
  * object whose known keys are positive finite numbers of MB. Returns a copy with those keys.
  * @param owner names the caller in messages (`new Thread()`)
- * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-object or a non-number limit
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for a non-object, a non-number limit, or another key
+ *   (`stackSizeMb` included: the stack is the `stackSize` option), which would be dropped silently
  * @throws {RangeError} `ERR_OUT_OF_RANGE` for a limit <= 0, NaN or Infinity
  */
 export function checkHeapLimits(limits: unknown, owner: string): HeapLimitsShape | undefined {
   if (limits === undefined) return undefined
   if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
     throw typeError(`${owner}: resourceLimits must be an object { maxOldGenerationSizeMb?, maxYoungGenerationSizeMb?, codeRangeSizeMb? }; received ${describe(limits)}`)
+  }
+  for (const key of Object.keys(limits)) {
+    if (!(HEAP_LIMIT_KEYS as readonly string[]).includes(key)) {
+      const hint = key === 'stackSizeMb' ? 'set the stack with the stackSize option (KiB, as threading.stack_size)' : `use ${HEAP_LIMIT_KEYS.join(', ')}`
+      throw typeError(`${owner}: resourceLimits.${key} is not a heap limit Tandem takes; ${hint}`)
+    }
   }
   const out: HeapLimitsShape = {}
   for (const key of HEAP_LIMIT_KEYS) {
