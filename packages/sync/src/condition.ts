@@ -383,8 +383,10 @@ export class Condition extends Acquirable {
         if (deathCount() !== deaths) spurious = true
       }
     }
-    pendingWaits.delete(pending)
+    // Still pending while re-taking the lock: a worker that exits here (an async wait, another
+    // task calling process.exit) passes a notification it received on, and frees its slot.
     const tookOver = yield* this.lock[ACQUIRE_RESTORE](saved)
+    pendingWaits.delete(pending)
     this.#freeSlot(id)
     if (aborted && notified) this.#notify(1) // pass the wake-up on; nothing is lost
     if (tookOver) throw ownerDied('Condition.wait()', 0)
