@@ -17,7 +17,6 @@ import { KINDS, type QueueClass } from '../../../test/fixtures/qtests-helpers.ts
 import {
   ASYNC_MODES,
   asyncOpts,
-  BLOCKING_MODES,
   driveSteps,
   FORMS,
   LONG,
