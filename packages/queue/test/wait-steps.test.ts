@@ -18,6 +18,7 @@ import {
   ASYNC_MODES,
   asyncOpts,
   driveSteps,
+  logTally,
   FORMS,
   LONG,
   Peers,
@@ -31,11 +32,6 @@ import {
   type Result,
   type Tally,
 } from '../../../test/fixtures/wait-steps-helpers.ts'
-
-function logTally(t: ExecutionContext, what: string, mode: Mode, tally: Tally): void {
-  t.log(`${what} [${mode}]: ${tally.rounds} rounds, acted at ${tally.fired} ops, ${tally.completed} completed, ${tally.gaveUp} gave up`)
-  t.true(tally.fired >= 1, `${what} [${mode}]: the wait never reached its first op, so nothing was tested`)
-}
 
 /** A give-up outcome of the mode: the abort reason, or the timeout error/value. */
 function gaveUpAs(r: Round, out: Outcome, timeoutError: unknown): boolean {

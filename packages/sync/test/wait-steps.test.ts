@@ -28,6 +28,7 @@ import {
   asyncOpts,
   BLOCKING_MODES,
   driveSteps,
+  logTally,
   FORMS,
   FLAGS,
   LONG,
@@ -41,11 +42,6 @@ import {
   type Tally,
 } from '../../../test/fixtures/wait-steps-helpers.ts'
 import { joinAll, spawn } from './_helpers.ts'
-
-function logTally(t: ExecutionContext, what: string, mode: Mode, tally: Tally): void {
-  t.log(`${what} [${mode}]: ${tally.rounds} rounds, acted at ${tally.fired} ops, ${tally.completed} completed, ${tally.gaveUp} gave up`)
-  t.true(tally.fired >= 1, `${what} [${mode}]: the wait never reached its first op, so nothing was tested`)
-}
 
 /** True if the calling thread holds `cond`'s lock (notify(0) wakes nobody but checks ownership). */
 function heldHere(cond: Condition): boolean {
