@@ -4,4 +4,4 @@
  * @module
  */
 export { encodeItem, decodeItem, payloadBytes, type EncodedItem } from './internal/codec.ts'
-export type { Staged } from './internal/base-queue.ts'
+export type { Staged, RawItem } from './internal/base-queue.ts'

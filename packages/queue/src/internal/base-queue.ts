@@ -163,6 +163,13 @@ function blockingOptions(opts: PutOptions | GetOptions | undefined, what: string
   return { block, timeout: checkTimeout(opts.timeout) }
 }
 
+/** @internal An item as its encoding (`codec.ts`), as `_takeRaw`/`_putRaw` move it. */
+export interface RawItem {
+  tag: number
+  value: number
+  bytes: Uint8Array | undefined
+}
+
 /** @internal Shared implementation of every queue class. */
 /** An item encoded and staged for a later put. */
 export interface Staged {
@@ -222,8 +229,11 @@ export class BaseQueue<T> {
   }
 
   /** Encodes and stages an item outside the mutex. Returns the payload block (0 if inline). */
-  #stage(item: T, trustedArrays = 0): { enc: EncodedItem; ref: number; keyLen: number } {
-    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, trustedArrays)
+  #stage(item: T, trustedArrays = 0, target: 'thread' | 'process' = 'thread'): { enc: EncodedItem; ref: number; keyLen: number } {
+    return this.#stageEncoded(item, encodeItem(item, { tag: 0, value: 0, bytes: undefined }, trustedArrays, target))
+  }
+
+  #stageEncoded(item: T, enc: EncodedItem): { enc: EncodedItem; ref: number; keyLen: number } {
     const payload = enc.bytes
     let keyLen = 0
     let ref = 0
@@ -496,8 +506,13 @@ export class BaseQueue<T> {
    * @throws {TypeError} `ERR_NOT_SHAREABLE` for an item that cannot be cloned (the queue is unchanged)
    */
   put(item: T, opts?: PutOptions): void {
+    this._putFor(item, opts, 'thread')
+  }
+
+  /** @internal `put` whose item is encoded for `target` (`'process'`: bytes any process can decode). */
+  _putFor(item: T, opts: PutOptions | undefined, target: 'thread' | 'process'): void {
     const { block, timeout } = blockingOptions(opts, `${this.kindName}.put()`)
-    const staged = this.#stage(item)
+    const staged = this.#stage(item, 0, target)
     if (this.#tryPut(staged)) return
     if (block) {
       // Likewise, a consumer usually makes room moments later.
@@ -574,9 +589,14 @@ export class BaseQueue<T> {
    * @param opts `timeout` in ms (a number is the timeout) and `signal`
    */
   async putAsync(item: T, opts?: number | AsyncWaitOptions): Promise<void> {
+    return this._putAsyncFor(item, opts, 'thread')
+  }
+
+  /** @internal `putAsync` whose item is encoded for `target`. */
+  async _putAsyncFor(item: T, opts: number | AsyncWaitOptions | undefined, target: 'thread' | 'process'): Promise<void> {
     const { timeout, signal } = asyncOptions(opts)
     if (signal?.aborted) throw signal.reason
-    const staged = this.#stage(item)
+    const staged = this.#stage(item, 0, target)
     if (this.#tryPut(staged)) return
     try {
       await runAsync(this.#putGen(item, staged, true, deadlineOf(timeout)), signal)
@@ -723,6 +743,107 @@ export class BaseQueue<T> {
   async joinAsync(opts?: number | AsyncWaitOptions): Promise<boolean> {
     const { timeout, signal } = asyncOptions(opts)
     return runAsync(this.#joinGen(deadlineOf(timeout)), signal)
+  }
+
+  // ---- For @tandem/ipc: items as bytes, and waiting for one without taking it ---------------
+
+  /** Copies a removed entry's payload out (freeing its block) without decoding it. */
+  #raw(taken: Taken): RawItem {
+    const len = payloadBytes(taken.tag, taken.value)
+    if (taken.ref === 0) return { tag: taken.tag, value: taken.value, bytes: taken.inline }
+    try {
+      return { tag: taken.tag, value: taken.value, bytes: len === 0 ? undefined : new Uint8Array(arenaBuffer(), taken.ref + taken.keyLen, len).slice() }
+    } finally {
+      release(taken.ref)
+    }
+  }
+
+  /** @internal Removes the next item as its encoded bytes, or returns undefined if there is none (may wait briefly for the mutex). */
+  _takeRaw(): RawItem | undefined {
+    if (Atomics.load(this.#cell, COUNT) === 0) return undefined
+    this.#lock()
+    let taken: Taken | undefined
+    try {
+      if (this.#cell[COUNT]! > 0) {
+        this.#views()
+        taken = this.#remove()
+        this.notFull._notify(1)
+      }
+    } finally {
+      this.mutex.release()
+    }
+    return taken === undefined ? undefined : this.#raw(taken)
+  }
+
+  /** @internal Async `get` returning the item's encoded bytes (for forwarding them elsewhere). */
+  async _getRawAsync(opts?: number | AsyncWaitOptions): Promise<RawItem> {
+    const { timeout, signal } = asyncOptions(opts)
+    if (signal?.aborted) throw signal.reason
+    const taken = this.#tryGet()
+    if (taken !== undefined) return this.#raw(taken)
+    return this.#raw(await runAsync(this.#getGen(true, deadlineOf(timeout)), signal))
+  }
+
+  /** @internal Blocking `get` returning the encoded bytes. */
+  _getRaw(opts?: GetOptions): RawItem {
+    const { block, timeout } = blockingOptions(opts, `${this.kindName}.get()`)
+    const taken = this.#tryGet()
+    if (taken !== undefined) return this.#raw(taken)
+    return this.#raw(runBlocking(this.#getGen(block, deadlineOf(timeout))))
+  }
+
+  /** @internal Puts an already encoded item (never waits for room: for unbounded queues, or forwarding). */
+  _putRaw(raw: RawItem): void {
+    const staged = this.#stageEncoded(undefined as T, { tag: raw.tag, value: raw.value, bytes: raw.bytes })
+    this.#lock()
+    const c = this.#cell
+    try {
+      if (c[SHUTDOWN]) throw new QueueShutDown(`${this.kindName}.put(): the queue has been shut down`)
+      this.#views()
+      this.#insert(staged)
+      c[UNFINISHED] = c[UNFINISHED]! + 1
+      this.notEmpty._notify(1)
+    } catch (err) {
+      if (staged.ref !== 0) release(staged.ref)
+      throw err
+    } finally {
+      this.mutex.release()
+    }
+  }
+
+  /** @internal Async put of an encoded item, waiting for room in a bounded queue. */
+  async _putRawAsync(raw: RawItem, opts?: number | AsyncWaitOptions): Promise<void> {
+    const { timeout, signal } = asyncOptions(opts)
+    if (signal?.aborted) throw signal.reason
+    const staged = this.#stageEncoded(undefined as T, { tag: raw.tag, value: raw.value, bytes: raw.bytes })
+    if (this.#tryPut(staged)) return
+    try {
+      await runAsync(this.#putGen(undefined as T, staged, true, deadlineOf(timeout)), signal)
+    } catch (err) {
+      if (staged.ref !== 0) release(staged.ref)
+      throw err
+    }
+  }
+
+  /**
+   * @internal Waits until the queue holds an item or is shut down, taking nothing: true if so,
+   * false at the deadline. A waiter woken by a put passes the wake-up on, so a getter that
+   * sleeps beside it is not left asleep on an item.
+   */
+  *_pollGen(deadline: number): Waiter<boolean> {
+    const c = this.#cell
+    if (Atomics.load(c, COUNT) > 0 || Atomics.load(c, SHUTDOWN) !== 0) return true
+    yield* this.#lockGen()
+    try {
+      while (c[COUNT] === 0 && c[SHUTDOWN] === 0) {
+        if (remaining(deadline) === 0) return false
+        yield* this.#waitOn(this.notEmpty, deadline)
+      }
+      if (c[COUNT]! > 0) this.notEmpty._notify(1)
+      return true
+    } finally {
+      this.mutex.release()
+    }
   }
 
   /**

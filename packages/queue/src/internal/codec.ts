@@ -36,15 +36,19 @@ export interface EncodedItem {
 
 // SharedArrayBuffers by id; errors by serializeError (V8 cannot read back a cyclic `cause`).
 const BY_ID = { sharedMemory: 'byId', errors: 'serialize' } as const
+// Bytes bound for another process cannot name shared memory: SharedArrayBuffers are refused.
+const FOR_PROCESS = { errors: 'serialize' } as const
 
 const f64 = new Float64Array(1)
 const f64bytes = new Uint8Array(f64.buffer)
 
 /**
  * Encodes `item`.
+ * @param target `'process'` when the bytes may be decoded in another process (`@tandem/ipc`):
+ *   shareables then encode for a process (thread-only ones throw) and shared memory is refused
  * @throws {TypeError} `ERR_NOT_SHAREABLE` for values the structured clone refuses (functions, symbols)
  */
-export function encodeItem(item: unknown, out: EncodedItem, trustedArrays = 0): EncodedItem {
+export function encodeItem(item: unknown, out: EncodedItem, trustedArrays = 0, target: 'thread' | 'process' = 'thread'): EncodedItem {
   switch (typeof item) {
     case 'undefined':
       return set(out, TAG_UNDEFINED, 0, undefined)
@@ -79,7 +83,7 @@ export function encodeItem(item: unknown, out: EncodedItem, trustedArrays = 0): 
     const bytes = encodePlain(item, trustedArrays)
     if (bytes !== undefined) return set(out, TAG_PLAIN, bytes.length, bytes)
   }
-  const enc = encodeShareables(item, 'thread', 'Queue item', BY_ID)
+  const enc = encodeShareables(item, target, 'Queue item', target === 'thread' ? BY_ID : FOR_PROCESS)
   let bytes: Uint8Array
   try {
     const ser = new ItemSerializer()

@@ -10,7 +10,12 @@
  * | ----- | --------- | ------ | ---------- |
  * | 0     | ACTIVE    | Tandem threads started and not finished | `start()` (+1), the finishing side (-1, once per thread) |
  * | 1     | NEXT_NAME | counter for default names `Thread-N` | `new Thread()` |
- * | 2..   | -         | the thread liveness table (`liveness.ts`) | see there |
+ * | 2, 3  | -         | liveness counters (`liveness.ts`) | see there |
+ * | 4     | IPC_HUB   | `@tandem/ipc`: arena offset of its I/O thread's address, 0 until it runs | the main thread, once |
+ * | 5     | IPC_NEXT_PROCESS | `@tandem/ipc`: counter for default names `Process-N` | `new Process()` |
+ * | 6     | IPC_NEXT_ID | `@tandem/ipc`: counter for ids of exported ends and requests | any thread |
+ * | 7     | IPC_NONDAEMON | `@tandem/ipc`: non-daemon child processes still running | the I/O thread |
+ * | 8..   | -         | the thread liveness table (`liveness.ts`) | see there |
  *
  * Per-thread control block (Int32Array, one per Thread):
  *
@@ -22,6 +27,10 @@ import { workerData } from 'node:worker_threads'
 
 export const ACTIVE = 0
 export const NEXT_NAME = 1
+export const IPC_HUB = 4
+export const IPC_NEXT_PROCESS = 5
+export const IPC_NEXT_ID = 6
+export const IPC_NONDAEMON = 7
 /** Words of the process-wide block: 8 header words, then the liveness table of 4096 x 4 words. */
 export const PROCESS_WORDS = 8 + 4096 * 4
 

@@ -1,0 +1,154 @@
+/**
+ * The user side of this process's I/O thread (`hub.ts`): starting it, and the command queue every
+ * thread of the process uses to reach it.
+ *
+ * The I/O thread is a daemon Tandem `Thread` started by the main thread the first time the
+ * process needs to talk to another process (a `Process.start()`, an end sent to a process), and
+ * at boot in every child process. Its command queue is a `@tandem/queue` Queue; the queue's
+ * shareable encoding is written as JSON into an arena block whose offset is published in word
+ * `IPC_HUB` of the process-wide block, so any thread of the process can revive a handle on it.
+ *
+ * At exit (natural or `process.exit()`), the main thread waits for the non-daemon children (word
+ * `IPC_NONDAEMON`, kept by the I/O thread) as Python does, then lets the I/O thread hand every
+ * message still queued for another process to the kernel.
+ *
+ * @module
+ */
+import { isMainThread } from 'node:worker_threads'
+import { codedError } from '@tandem/sync/errors'
+import { alloc, arenaBuffer, IPC_HUB, IPC_NEXT_ID, IPC_NONDAEMON, newCell, processState, shareCell, type CellRef } from '@tandem/sync/kit'
+import { decode, encode } from '@tandem/sync/shareable'
+import { moduleRef } from '@tandem/sync/task'
+import { Thread } from '@tandem/sync/thread'
+import { Queue } from '@tandem/queue/queue'
+import type { Connection } from '../pipe.ts'
+
+/** What the I/O thread is asked to do. */
+export type Command =
+  | { op: 'export'; id: number; end: Connection }
+  | { op: 'import'; home: number; id: number; end: Connection }
+  | { op: 'spawn'; control: CellRef; boot: Uint8Array; daemon: boolean; name: string; execArgv: string[]; entry: string }
+  | { op: 'flush'; done: CellRef }
+  | { op: 'qreq'; home: number; qid: number; rid: number; kind: string; args: unknown; bytes: Uint8Array | null; tag: number; value: number; reply: Queue<unknown> }
+  | { op: 'qcancel'; home: number; rid: number }
+  | { op: 'qexport'; qid: number; queue: unknown }
+
+/** How the I/O thread starts. */
+export interface HubBoot {
+  /** In a child: the descriptor of the pipe to the parent, and bytes already read from it. */
+  readonly parentFd?: number
+  readonly leftover?: Uint8Array
+}
+
+let commands: Queue<Command> | undefined
+let hubThread: Thread | undefined
+
+const HUB_URL = new URL(`./hub${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href
+
+/** This process's id, as other processes address it. */
+export function myPid(): number {
+  return process.pid
+}
+
+/** A fresh id, unique in this process (exported ends, requests). */
+export function nextId(): number {
+  return (Atomics.add(processState, IPC_NEXT_ID, 1) + 1) >>> 0
+}
+
+/** The I/O thread's command queue, starting the I/O thread if this is the main thread. */
+export function hub(): Queue<Command> {
+  if (commands !== undefined) return commands
+  const at = Atomics.load(processState, IPC_HUB)
+  if (at !== 0) {
+    commands = readAddress(at)
+    return commands
+  }
+  if (!isMainThread) {
+    throw codedError(
+      "This process's ipc I/O thread is not running, and only the main thread can start it: import '@tandem/ipc/process' and start a Process (or call startIo()) on the main thread first",
+      'ERR_IPC_NOT_STARTED',
+    )
+  }
+  startHub({})
+  return commands!
+}
+
+/** Starts the I/O thread (main thread only, once). */
+export function startHub(boot: HubBoot): void {
+  if (Atomics.load(processState, IPC_HUB) !== 0) return
+  const q = new Queue<Command>()
+  hubThread = new Thread({ target: moduleRef(HUB_URL, 'runHub'), args: [q, boot], daemon: true, name: 'ipc-io' })
+  hubThread.start()
+  const json = new TextEncoder().encode(JSON.stringify(encode(q, 'thread').value))
+  const at = alloc(json.length + 4)
+  new DataView(arenaBuffer()).setInt32(at, json.length, true)
+  new Uint8Array(arenaBuffer(), at + 4, json.length).set(json)
+  commands = q
+  Atomics.store(processState, IPC_HUB, at)
+  installExitHooks()
+}
+
+function readAddress(at: number): Queue<Command> {
+  const len = new DataView(arenaBuffer()).getInt32(at, true)
+  const text = new TextDecoder().decode(new Uint8Array(arenaBuffer(), at + 4, len).slice())
+  return decode(JSON.parse(text)) as Queue<Command>
+}
+
+/** True once the I/O thread runs in this process. */
+export function hubRunning(): boolean {
+  return Atomics.load(processState, IPC_HUB) !== 0
+}
+
+/** Registers an end being sent to another process; returns its export id. */
+export function exportEnd(end: Connection): number {
+  const id = nextId()
+  hub().put({ op: 'export', id, end })
+  return id
+}
+
+/** Connects `end` (the far end of a new local pair) to end `id` exported by process `home`. */
+export function importEnd(home: number, id: number, end: Connection): void {
+  hub().put({ op: 'import', home, id, end })
+}
+
+/**
+ * Waits (blocking, up to `timeoutMs`) until the I/O thread has handed every message queued so far
+ * for another process to the kernel.
+ */
+export function flushHub(timeoutMs: number): boolean {
+  if (!hubRunning()) return true
+  const done = newCell({}, 1)
+  hub().put({ op: 'flush', done: shareCell(done) })
+  return Atomics.wait(done, 0, 0, timeoutMs) !== 'timed-out'
+}
+
+let hooked = false
+
+function installExitHooks(): void {
+  if (hooked || !isMainThread) return
+  hooked = true
+  // Natural exit: as Python's atexit, wait for non-daemon children (they keep us alive).
+  let waiting = false
+  process.on('beforeExit', () => {
+    if (waiting) return
+    if (Atomics.load(processState, IPC_NONDAEMON) > 0) {
+      waiting = true
+      const check = (): void => {
+        if (Atomics.load(processState, IPC_NONDAEMON) > 0) setTimeout(check, 20)
+        else waiting = false
+      }
+      setTimeout(check, 20)
+      return
+    }
+    flushHub(5000)
+  })
+  // process.exit(): the same, blocking (the I/O thread still runs while exit handlers do).
+  process.on('exit', () => {
+    for (;;) {
+      const n = Atomics.load(processState, IPC_NONDAEMON)
+      if (n <= 0) break
+      Atomics.wait(processState, IPC_NONDAEMON, n, 200)
+    }
+    flushHub(5000)
+  })
+}

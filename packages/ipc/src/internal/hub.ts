@@ -1,0 +1,398 @@
+/**
+ * The I/O thread of a process (one per process that talks to others): owns the child processes it
+ * spawned, the pipe to its parent, and the forwarding of messages between this process's
+ * shared-memory queues and other processes.
+ *
+ * Processes form a tree (each child has one socket pair to its parent, made by `spawn`), and frames
+ * (`link.ts`) are routed along it by pid: down to the child under which the destination was
+ * announced, else up to the parent. So two siblings talk through their parent's I/O thread, which
+ * never blocks (it only ever awaits), whatever the parent's own threads are doing.
+ *
+ * Exported ends (`pipe.ts`): the exporting process keeps the end `E` and this thread stands in for
+ * the remote copy: it reads what `E`'s peer sends (`MSG_TO_IMPORT`) and writes what arrives from
+ * the importer into `E` (`MSG_TO_EXPORT`). The importing process's thread holds the far end `Y` of
+ * a new local pair and does the mirror image. Either side closing (`CLOSE_*`) or dying (`GONE`)
+ * ends the bridge: `_bridgeEnded()` lets the end's peer see EOF once no copy is left.
+ *
+ * A child learns that its parent died when the socket to it ends, and then exits (SIGTERM, then
+ * SIGKILL half a second later): no orphans. A parent learns that a child died from its `exit`
+ * event: it records the exit code for `join()`, and tells every process (`GONE`), so that bridges
+ * and queue requests involving the dead process end at once.
+ *
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { Socket } from 'node:net'
+import { constants } from 'node:os'
+import { adoptCell, IPC_NONDAEMON, processState, reviveCell } from '@tandem/sync/kit'
+import type { RawItem } from '@tandem/queue/kit'
+import type { Queue } from '@tandem/queue/queue'
+import type { Connection } from '../pipe.ts'
+// The kinds this thread revives from its command queue.
+import '../pipe.ts'
+import type { Command, HubBoot } from './hub-client.ts'
+import { type Frame, Link } from './link.ts'
+import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
+import { QueueServer } from './queue-server.ts'
+
+export const T_BOOT = 1
+export const T_MSG_TO_EXPORT = 2
+export const T_MSG_TO_IMPORT = 3
+export const T_ATTACH = 4
+export const T_CLOSE_TO_EXPORT = 5
+export const T_CLOSE_TO_IMPORT = 6
+export const T_ANNOUNCE = 7
+export const T_GONE = 8
+export const T_QREQ = 9
+export const T_QREP = 10
+export const T_QCANCEL = 11
+const LAST_TYPE = 11
+
+const validType = (t: number): boolean => t >= 1 && t <= LAST_TYPE
+
+interface Export {
+  readonly end: Connection
+  importer: number
+  abort: AbortController | undefined
+}
+
+interface Import {
+  readonly end: Connection
+  readonly home: number
+  readonly id: number
+  readonly abort: AbortController
+}
+
+interface Child {
+  readonly proc: ChildProcess
+  readonly link: Link
+  readonly daemon: boolean
+  /** Keeps the control block alive while the child runs. */
+  readonly holder: object
+}
+
+export class Hub {
+  readonly pid = process.pid
+  parent: Link | undefined
+  readonly children = new Map<number, Child>()
+  /** Descendants announced by a child: the link toward them. */
+  readonly routes = new Map<number, Link>()
+  readonly exports = new Map<number, Export>()
+  /** Frames for exports this thread has not registered yet (the export command is on its way). */
+  readonly early = new Map<number, Frame[]>()
+  readonly imports = new Map<string, Import>()
+  readonly queues: QueueServer
+  readonly gone = new Set<number>()
+
+  constructor() {
+    this.queues = new QueueServer(this)
+  }
+
+  // ---- Routing ---------------------------------------------------------------------------------
+
+  linkFor(dst: number): Link | undefined {
+    return this.routes.get(dst) ?? this.parent
+  }
+
+  /** Sends a frame toward `dst` (delivered here if it is this process). */
+  send(type: number, dst: number, id: number, payload?: Uint8Array, tag = 0, aux = 0): void {
+    if (dst === this.pid) {
+      const copy = payload === undefined ? new Uint8Array(0) : payload.slice()
+      queueMicrotask(() => this.dispatch({ type, tag, dst, src: this.pid, id, aux, payload: copy }, undefined))
+      return
+    }
+    const link = this.linkFor(dst)
+    if (link === undefined || link.closed || this.gone.has(dst)) {
+      // Nobody to deliver to: the destination is gone.
+      queueMicrotask(() => this.processGone(dst, undefined))
+      return
+    }
+    link.write(type, dst, this.pid, id, payload, tag, aux)
+  }
+
+  sendRaw(type: number, dst: number, id: number, raw: RawItem): void {
+    this.send(type, dst, id, raw.bytes, raw.tag, raw.value)
+  }
+
+  onFrame(frame: Frame, from: Link): void {
+    if (frame.type === T_ANNOUNCE || frame.type === T_GONE) {
+      // News about a process (in ID), for every hop.
+      this.dispatch(frame, from)
+      return
+    }
+    if (frame.dst !== this.pid) {
+      // Passing through: forward without looking inside.
+      const link = this.linkFor(frame.dst)
+      if (link === undefined || link === from) return
+      link.write(frame.type, frame.dst, frame.src, frame.id, frame.payload, frame.tag, frame.aux)
+      return
+    }
+    this.dispatch(frame, from)
+  }
+
+  announce(pid: number, from: Link): void {
+    this.routes.set(pid, from)
+    this.gone.delete(pid)
+    this.parent?.write(T_ANNOUNCE, 0, this.pid, pid)
+  }
+
+  dispatch(f: Frame, from: Link | undefined): void {
+    switch (f.type) {
+      case T_ANNOUNCE:
+        if (from !== undefined) this.announce(f.id, from)
+        return
+      case T_GONE:
+        this.processGone(f.id, from)
+        return
+      case T_ATTACH: {
+        const ex = this.exports.get(f.id)
+        if (ex === undefined) {
+          this.later(f)
+          return
+        }
+        this.attach(ex, f.id, f.src)
+        return
+      }
+      case T_MSG_TO_EXPORT: {
+        const ex = this.exports.get(f.id)
+        if (ex === undefined) {
+          this.later(f)
+          return
+        }
+        try {
+          ex.end._sendRaw(rawOf(f))
+        } catch {
+          // The peer is closed: tell the importer (its sends now fail).
+          this.endExport(f.id, true)
+        }
+        return
+      }
+      case T_CLOSE_TO_EXPORT:
+        if (!this.exports.has(f.id)) {
+          this.later(f)
+          return
+        }
+        this.endExport(f.id, false)
+        return
+      case T_MSG_TO_IMPORT: {
+        const im = this.imports.get(`${f.src}:${f.id}`)
+        if (im === undefined) return
+        try {
+          im.end._sendRaw(rawOf(f))
+        } catch {
+          this.endImport(im, true)
+        }
+        return
+      }
+      case T_CLOSE_TO_IMPORT: {
+        const im = this.imports.get(`${f.src}:${f.id}`)
+        if (im !== undefined) this.endImport(im, false)
+        return
+      }
+      case T_QREQ:
+      case T_QREP:
+      case T_QCANCEL:
+        this.queues.onFrame(f)
+        return
+    }
+  }
+
+  later(f: Frame): void {
+    let list = this.early.get(f.id)
+    if (list === undefined) this.early.set(f.id, (list = []))
+    list.push({ ...f, payload: f.payload.slice() })
+  }
+
+  // ---- Commands from this process's threads ------------------------------------------------------
+
+  command(c: Command): void {
+    switch (c.op) {
+      case 'export': {
+        this.exports.set(c.id, { end: c.end, importer: 0, abort: undefined })
+        const early = this.early.get(c.id)
+        if (early !== undefined) {
+          this.early.delete(c.id)
+          for (const f of early) this.dispatch(f, undefined)
+        }
+        return
+      }
+      case 'import': {
+        const im: Import = { end: c.end, home: c.home, id: c.id, abort: new AbortController() }
+        this.imports.set(`${c.home}:${c.id}`, im)
+        this.send(T_ATTACH, c.home, c.id)
+        if (this.gone.has(c.home)) {
+          this.endImport(im, false)
+          return
+        }
+        if (c.end.readable) void this.pump(c.end, im.abort.signal, T_MSG_TO_EXPORT, c.home, c.id, () => this.endImport(im, true))
+        return
+      }
+      case 'spawn':
+        this.spawnChild(c)
+        return
+      case 'flush':
+        void this.flush(adoptCell({}, reviveCell(c.done)))
+        return
+      case 'qreq':
+      case 'qcancel':
+      case 'qexport':
+        this.queues.command(c)
+        return
+    }
+  }
+
+  // ---- Bridges -------------------------------------------------------------------------------------
+
+  attach(ex: Export, id: number, importer: number): void {
+    if (ex.importer !== 0) return
+    ex.importer = importer
+    if (this.gone.has(importer)) {
+      this.endExport(id, false)
+      return
+    }
+    if (!ex.end.readable) return
+    ex.abort = new AbortController()
+    void this.pump(ex.end, ex.abort.signal, T_MSG_TO_IMPORT, importer, id, () => this.endExport(id, true))
+  }
+
+  /** Forwards everything `end` receives to (`dst`, `id`) until EOF, then calls `onEof`. */
+  async pump(end: Connection, signal: AbortSignal, type: number, dst: number, id: number, onEof: () => void): Promise<void> {
+    for (;;) {
+      let raw: RawItem
+      try {
+        raw = await end._recvRawAsync(signal)
+      } catch {
+        if (!signal.aborted) onEof()
+        return
+      }
+      this.sendRaw(type, dst, id, raw)
+      // Whatever else is waiting goes in the same write.
+      for (let i = 0; i < 1024; i++) {
+        const more = end._takeRaw()
+        if (more === undefined) break
+        this.sendRaw(type, dst, id, more)
+      }
+    }
+  }
+
+  /** Ends an export's bridge; `tell` sends CLOSE to the importer. */
+  endExport(id: number, tell: boolean): void {
+    const ex = this.exports.get(id)
+    if (ex === undefined) return
+    this.exports.delete(id)
+    ex.abort?.abort()
+    if (tell && ex.importer !== 0) this.send(T_CLOSE_TO_IMPORT, ex.importer, id)
+    ex.end._bridgeEnded()
+  }
+
+  endImport(im: Import, tell: boolean): void {
+    const key = `${im.home}:${im.id}`
+    if (this.imports.get(key) !== im) return
+    this.imports.delete(key)
+    im.abort.abort()
+    if (tell) this.send(T_CLOSE_TO_EXPORT, im.home, im.id)
+    im.end._bridgeEnded()
+  }
+
+  // ---- Processes -----------------------------------------------------------------------------------
+
+  spawnChild(c: Extract<Command, { op: 'spawn' }>): void {
+    const holder = {}
+    const control = adoptCell(holder, reviveCell(c.control))
+    let proc: ChildProcess
+    try {
+      proc = spawn(process.execPath, [...c.execArgv, c.entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: process.env, windowsHide: true })
+    } catch (err) {
+      fail(err)
+      return
+    }
+    function fail(err: unknown): void {
+      process.stderr.write(`Process ${c.name} could not be started: ${(err as Error)?.message ?? err}\n`)
+      Atomics.store(control, CONTROL_EXIT, 1)
+      Atomics.store(control, CONTROL_STATE, SPAWN_FAILED)
+      Atomics.notify(control, CONTROL_STATE)
+    }
+    if (proc.pid === undefined) {
+      proc.once('error', fail)
+      return
+    }
+    const pid = proc.pid
+    const socket = proc.stdio[3] as Socket
+    const link = new Link(socket, { onFrame: (f, l) => this.onFrame(f, l), onClose: () => {} }, { validType })
+    this.children.set(pid, { proc, link, daemon: c.daemon, holder })
+    this.routes.set(pid, link)
+    this.gone.delete(pid)
+    if (!c.daemon) Atomics.add(processState, IPC_NONDAEMON, 1)
+    link.write(T_BOOT, pid, this.pid, 0, c.boot)
+    this.parent?.write(T_ANNOUNCE, 0, this.pid, pid)
+    Atomics.store(control, CONTROL_PID, pid)
+    Atomics.store(control, CONTROL_STATE, RUNNING)
+    Atomics.notify(control, CONTROL_STATE)
+    proc.on('error', () => {})
+    proc.on('exit', (code, signal) => {
+      const exit = code ?? (signal ? -(constants.signals[signal] ?? 1) : 1)
+      Atomics.store(control, CONTROL_EXIT, exit)
+      Atomics.store(control, CONTROL_STATE, ENDED)
+      Atomics.notify(control, CONTROL_STATE)
+      this.children.delete(pid)
+      if (!c.daemon) {
+        Atomics.sub(processState, IPC_NONDAEMON, 1)
+        Atomics.notify(processState, IPC_NONDAEMON)
+      }
+      link.close()
+      this.processGone(pid, undefined)
+    })
+  }
+
+  /** A process died: end everything involving it, and tell the rest of the tree. */
+  processGone(pid: number, from: Link | undefined): void {
+    if (pid === this.pid || this.gone.has(pid)) return
+    this.gone.add(pid)
+    if (this.gone.size > 100_000) this.gone.clear()
+    this.routes.delete(pid)
+    for (const [id, ex] of this.exports) if (ex.importer === pid) this.endExport(id, false)
+    for (const im of [...this.imports.values()]) if (im.home === pid) this.endImport(im, false)
+    this.queues.processGone(pid)
+    if (from !== this.parent) this.parent?.write(T_GONE, 0, this.pid, pid)
+    for (const child of this.children.values()) if (child.link !== from) child.link.write(T_GONE, 0, this.pid, pid)
+  }
+
+  onParentClosed(): void {
+    // The parent died (or closed us off): no orphans.
+    try {
+      process.kill(process.pid, 'SIGTERM')
+    } catch {}
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 500).unref()
+  }
+
+  async flush(done: Int32Array): Promise<void> {
+    // Let pumps whose reads just completed run, then wait for the kernel to take the bytes.
+    for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r))
+    const links = [...this.children.values()].map((c) => c.link)
+    if (this.parent !== undefined) links.push(this.parent)
+    await Promise.all(links.map((l) => l.drained()))
+    Atomics.store(done, 0, 1)
+    Atomics.notify(done, 0)
+  }
+}
+
+function rawOf(f: Frame): RawItem {
+  return { tag: f.tag, value: f.aux, bytes: f.payload.length === 0 ? undefined : f.payload }
+}
+
+/** Entry of the I/O thread (a daemon Tandem Thread target). */
+export async function runHub(commands: Queue<Command>, boot: HubBoot): Promise<void> {
+  const hub = new Hub()
+  if (boot.parentFd !== undefined) {
+    const socket = new Socket({ fd: boot.parentFd, readable: true, writable: true })
+    hub.parent = new Link(socket, { onFrame: (f, l) => hub.onFrame(f, l), onClose: () => hub.onParentClosed() }, { validType, leftover: boot.leftover })
+  }
+  for (;;) {
+    const c = await commands.getAsync()
+    try {
+      hub.command(c)
+    } catch (err) {
+      process.stderr.write(`Tandem ipc I/O thread: ${(err as Error)?.stack ?? err}\n`)
+    }
+  }
+}

@@ -1,0 +1,475 @@
+/**
+ * `Pipe()` and `Connection`: Python's `multiprocessing.Pipe`, between threads of one process and
+ * between processes.
+ *
+ * Inside a process a pipe is two shared-memory queues (`@tandem/queue`), one per direction, and a
+ * small control cell; every thread that holds an end reads and writes those queues directly, so a
+ * message between threads costs a queue put and get. An end sent to another process (in a
+ * Process's args, inside a message, in a process queue item) is *exported*: this process's I/O
+ * thread (`internal/hub.ts`) becomes its stand-in, reading what the peer end sends and writing
+ * what arrives from the other process, and the receiving process gets a new local pair whose far
+ * end is held by its own I/O thread. Messages to or from a remote end are encoded for a process
+ * (bytes any process can read; a shared-memory object inside throws `ERR_NOT_SHAREABLE` at
+ * `send`), and the I/O threads forward those bytes without decoding them.
+ *
+ * Control cell (Int32 words in the process arena), for end `e` of 0 and 1:
+ *
+ * | index | name      | values | written by |
+ * | ----- | --------- | ------ | ---------- |
+ * | 0 + e | LOCAL     | CLOSED 0, OPEN 1, DORMANT 2 (sent to another process and not used here since) | `close()`; export (OPEN to DORMANT); any use of a DORMANT end (back to OPEN) |
+ * | 2 + e | BRIDGES   | processes this end was exported to and that have not closed it | export (+1); the I/O thread when the remote copy closes or its process dies (-1) |
+ * | 4 + e | DONE      | 1 once the end is closed everywhere (the peer then sees EOF) | whoever finds LOCAL not OPEN and BRIDGES 0 first (CAS) |
+ *
+ * An end is closed everywhere when its local copy is closed or dormant and no bridge is left: then
+ * the queue it writes into is shut down (the peer reads what is left, then gets `EOFError`) and the
+ * queue it reads is shut down at once (the peer's `send` gets `BrokenPipeError`).
+ *
+ * @module
+ */
+import { serialize } from 'node:v8'
+import { rangeError, TimeoutError, typeError } from '@tandem/sync/errors'
+import {
+  adoptCell,
+  asyncOptions,
+  checkTimeout,
+  deadlineOf,
+  describe,
+  newCell,
+  reviveCell,
+  runAsync,
+  runBlocking,
+  shareCell,
+  type AsyncWaitOptions,
+  type CellRef,
+} from '@tandem/sync/kit'
+import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
+import { QueueEmpty, QueueShutDown } from '@tandem/queue/errors'
+import type { RawItem } from '@tandem/queue/kit'
+import { Queue } from '@tandem/queue/queue'
+import { BrokenPipeError, BufferTooShort, ConnectionClosedError, ConnectionModeError, EOFError, MessageTooLongError } from './errors.ts'
+import { exportEnd, importEnd, myPid } from './internal/hub-client.ts'
+
+const LOCAL = 0
+const BRIDGES = 2
+const DONE = 4
+const WORDS = 6
+
+const CLOSED = 0
+const OPEN = 1
+const DORMANT = 2
+
+/** Data of a thread-side end. */
+interface ThreadData {
+  readonly cell: CellRef
+  readonly side: number
+  readonly in: Queue<unknown> | null
+  readonly out: Queue<unknown> | null
+}
+
+/** Data of an end exported to another process. */
+interface ProcessData {
+  readonly home: number
+  readonly id: number
+  readonly r: boolean
+  readonly w: boolean
+}
+
+let reviving: { cell: Int32Array; side: number; in: Queue<unknown> | undefined; out: Queue<unknown> | undefined } | undefined
+
+/** Options of the async receive forms. */
+export interface RecvAsyncOptions extends AsyncWaitOptions {}
+
+/** Options of {@link Connection.recvBytesAsync}. */
+export interface RecvBytesAsyncOptions extends AsyncWaitOptions {
+  /** Longest message accepted; a longer one closes the connection with `MessageTooLongError`. */
+  maxlength?: number
+}
+
+/**
+ * One end of a {@link Pipe} (or of a `Listener`/`Client` connection): Python's
+ * `multiprocessing.connection.Connection`.
+ *
+ * - `send(obj)` / `recv()`: any structured-cloneable value, Tandem shareables included (between
+ *   processes: connections and process queues; between threads: every shareable). Message
+ *   boundaries are kept.
+ * - `sendBytes` / `recvBytes` / `recvBytesInto`: raw bytes.
+ * - `poll(timeout)`: whether there is something to read (a message, or the end of the stream).
+ * - Blocking forms block only the calling thread; `recvAsync`, `pollAsync`, `recvBytesAsync`
+ *   and `recvBytesIntoAsync` never block the event loop and take `{ timeout?, signal? }`.
+ * - `close()`; `Disposable`, so `using conn = ...` closes it.
+ *
+ * An end that crosses to another process is closed there independently: closing this process's
+ * copy after it was sent does not close the other's. The peer sees `EOFError` once the end is
+ * closed (or its process has died) in every process that held it and no message is left; a copy
+ * that was sent away and not used here since does not hold the peer open.
+ *
+ * @example Two threads
+ * ```ts
+ * import { Pipe } from '@tandem/ipc/pipe'
+ * import { Thread } from '@tandem/sync/thread'
+ *
+ * const [parentEnd, childEnd] = Pipe()
+ * const t = new Thread({
+ *   target: (conn: typeof childEnd) => {
+ *     conn.send({ greeting: 'hello', n: conn.recv() })
+ *     conn.close()
+ *   },
+ *   args: [childEnd],
+ * })
+ * t.start()
+ * parentEnd.send(42)
+ * console.log(parentEnd.recv()) // { greeting: 'hello', n: 42 }
+ * t.join()
+ * ```
+ */
+export class Connection {
+  /** Shareable kind name. */
+  static readonly shareKind = 'tandem.ipc.Connection'
+  readonly #cell: Int32Array
+  readonly #side: number
+  readonly #in: Queue<unknown> | undefined
+  readonly #out: Queue<unknown> | undefined
+
+  /** @internal Use {@link Pipe}. */
+  constructor() {
+    if (reviving === undefined) throw typeError('Connection has no public constructor; use Pipe(), Listener.accept() or Client()')
+    this.#cell = adoptCell(this, reviving.cell)
+    this.#side = reviving.side
+    this.#in = reviving.in
+    this.#out = reviving.out
+  }
+
+  /** True once `close()` was called on this end (in this process). */
+  get closed(): boolean {
+    return Atomics.load(this.#cell, LOCAL + this.#side) === CLOSED
+  }
+
+  /** True if this end can receive. */
+  get readable(): boolean {
+    return this.#in !== undefined
+  }
+
+  /** True if this end can send. */
+  get writable(): boolean {
+    return this.#out !== undefined
+  }
+
+  #use(): void {
+    const i = LOCAL + this.#side
+    const state = Atomics.load(this.#cell, i)
+    if (state === CLOSED) throw new ConnectionClosedError('The connection is closed; it cannot be used after close()')
+    if (state === DORMANT) Atomics.compareExchange(this.#cell, i, DORMANT, OPEN)
+  }
+
+  #reader(what: string): Queue<unknown> {
+    this.#use()
+    if (this.#in === undefined) throw new ConnectionModeError('ERR_CONNECTION_NOT_READABLE', `Connection.${what}(): this end is write-only (the second end of Pipe(false))`)
+    return this.#in
+  }
+
+  #writer(what: string): Queue<unknown> {
+    this.#use()
+    if (this.#out === undefined) throw new ConnectionModeError('ERR_CONNECTION_NOT_WRITABLE', `Connection.${what}(): this end is read-only (the first end of Pipe(false))`)
+    return this.#out
+  }
+
+  /** Whether the peer is (also) in another process, so messages must be encoded for one. */
+  #peerRemote(): boolean {
+    const peer = 1 - this.#side
+    return Atomics.load(this.#cell, BRIDGES + peer) > 0 || Atomics.load(this.#cell, LOCAL + peer) === DORMANT
+  }
+
+  #put(out: Queue<unknown>, value: unknown): void {
+    try {
+      out._putFor(value, undefined, this.#peerRemote() ? 'process' : 'thread')
+    } catch (err) {
+      throw this.#sendError(err)
+    }
+  }
+
+  #sendError(err: unknown): unknown {
+    if (!(err instanceof QueueShutDown)) return err
+    if (this.closed) return new ConnectionClosedError('The connection is closed; it cannot be used after close()')
+    return new BrokenPipeError('Connection.send(): the other end of the connection is closed')
+  }
+
+  #recvError(err: unknown): unknown {
+    if (err instanceof QueueShutDown) {
+      if (this.closed) return new ConnectionClosedError('The connection was closed while a receive waited')
+      return new EOFError('Connection.recv(): the other end of the connection was closed and no message is left')
+    }
+    if (err instanceof QueueEmpty) return new TimeoutError('Connection: no message arrived within the timeout')
+    return err
+  }
+
+  /**
+   * Sends a value: anything the structured clone accepts, with Tandem shareables inside.
+   * @throws {TypeError} `ERR_NOT_SHAREABLE` for a function or (to a process) a shared-memory object
+   * @throws {BrokenPipeError} `ERR_BROKEN_PIPE` if the peer end is closed
+   */
+  send(obj: unknown): void {
+    this.#put(this.#writer('send'), obj)
+  }
+
+  /**
+   * Receives the next message, waiting as long as it takes.
+   * @throws {EOFError} `ERR_PIPE_EOF` once the peer is closed and no message is left
+   */
+  recv(): unknown {
+    const q = this.#reader('recv')
+    let v: unknown
+    try {
+      v = q.get()
+    } catch (err) {
+      throw this.#recvError(err)
+    }
+    return v
+  }
+
+  /**
+   * Async form of {@link recv}. A timeout rejects with `TimeoutError` (`ERR_TIMEOUT`); an aborted
+   * receive takes no message (the next one gets it).
+   */
+  async recvAsync(opts?: RecvAsyncOptions): Promise<unknown> {
+    const q = this.#reader('recvAsync')
+    try {
+      return await q.getAsync(opts)
+    } catch (err) {
+      throw this.#recvError(err)
+    }
+  }
+
+  /**
+   * Whether there is anything to read (a message, or the end of the stream), waiting up to
+   * `timeout` ms for it.
+   * @param timeout ms; 0 (the default) just looks, Infinity waits
+   */
+  poll(timeout = 0): boolean {
+    const q = this.#reader('poll')
+    const ms = checkTimeout(timeout)
+    return runBlocking(q._pollGen(deadlineOf(ms)))
+  }
+
+  /** Async form of {@link poll}: `{ timeout?, signal? }`, timeout 0 by default. */
+  async pollAsync(opts?: AsyncWaitOptions): Promise<boolean> {
+    const q = this.#reader('pollAsync')
+    const { timeout, signal } = asyncOptions(opts === undefined ? 0 : opts)
+    return runAsync(q._pollGen(deadlineOf(timeout)), signal)
+  }
+
+  /**
+   * Sends bytes of any `ArrayBufferView` (or ArrayBuffer), as one message.
+   * @param offset byte offset into `buf` @default 0
+   * @param size bytes to send @default the rest
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` if offset or size fall outside the buffer
+   */
+  sendBytes(buf: ArrayBufferView | ArrayBufferLike, offset = 0, size?: number): void {
+    const out = this.#writer('sendBytes')
+    const bytes = bytesOf(buf, 'Connection.sendBytes()')
+    if (!Number.isInteger(offset) || offset < 0 || offset > bytes.length)
+      throw rangeError(`Connection.sendBytes(): offset ${offset} is outside the buffer of ${bytes.length} bytes`)
+    const n = size === undefined ? bytes.length - offset : size
+    if (!Number.isInteger(n) || n < 0 || offset + n > bytes.length)
+      throw rangeError(`Connection.sendBytes(): size ${size} is outside the buffer of ${bytes.length} bytes from offset ${offset}`)
+    this.#put(out, bytes.slice(offset, offset + n))
+  }
+
+  #bytesOf(v: unknown, maxlength: number | undefined): Uint8Array {
+    const bytes = v instanceof Uint8Array ? v : ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(serialize(v))
+    if (maxlength !== undefined && bytes.length > maxlength) {
+      this.close()
+      throw new MessageTooLongError(`Connection.recvBytes(): a message of ${bytes.length} bytes is longer than maxlength ${maxlength}; the connection is closed`)
+    }
+    return bytes
+  }
+
+  /**
+   * Receives a message as bytes (a message sent with `send` comes as its V8 serialization).
+   * @param maxlength longest message accepted; a longer one closes the connection
+   * @throws {MessageTooLongError} `ERR_MESSAGE_TOO_LONG`
+   * @throws {EOFError} `ERR_PIPE_EOF`
+   */
+  recvBytes(maxlength?: number): Uint8Array {
+    const max = checkMaxlength(maxlength)
+    return this.#bytesOf(this.recv(), max)
+  }
+
+  /** Async form of {@link recvBytes}. */
+  async recvBytesAsync(opts?: RecvBytesAsyncOptions): Promise<Uint8Array> {
+    const max = checkMaxlength(opts?.maxlength)
+    return this.#bytesOf(await this.recvAsync(opts === undefined ? undefined : { timeout: opts.timeout, signal: opts.signal }), max)
+  }
+
+  #into(buf: ArrayBufferView | ArrayBufferLike, offset: number, bytes: Uint8Array): number {
+    const dst = bytesOf(buf, 'Connection.recvBytesInto()')
+    if (bytes.length > dst.length - offset)
+      throw new BufferTooShort(bytes.slice(), `Connection.recvBytesInto(): a message of ${bytes.length} bytes does not fit in ${dst.length - offset} bytes`)
+    dst.set(bytes, offset)
+    return bytes.length
+  }
+
+  /**
+   * Receives a message into `buf` at byte `offset`; returns its length.
+   * @throws {BufferTooShort} `ERR_BUFFER_TOO_SHORT` (its `data` is the message) if it does not fit
+   */
+  recvBytesInto(buf: ArrayBufferView | ArrayBufferLike, offset = 0): number {
+    const dst = bytesOf(buf, 'Connection.recvBytesInto()')
+    if (!Number.isInteger(offset) || offset < 0 || offset > dst.length)
+      throw rangeError(`Connection.recvBytesInto(): offset ${offset} is outside the buffer of ${dst.length} bytes`)
+    return this.#into(buf, offset, this.#bytesOf(this.recv(), undefined))
+  }
+
+  /** Async form of {@link recvBytesInto}. */
+  async recvBytesIntoAsync(buf: ArrayBufferView | ArrayBufferLike, offset = 0, opts?: RecvAsyncOptions): Promise<number> {
+    const dst = bytesOf(buf, 'Connection.recvBytesIntoAsync()')
+    if (!Number.isInteger(offset) || offset < 0 || offset > dst.length)
+      throw rangeError(`Connection.recvBytesIntoAsync(): offset ${offset} is outside the buffer of ${dst.length} bytes`)
+    return this.#into(buf, offset, this.#bytesOf(await this.recvAsync(opts), undefined))
+  }
+
+  /** Closes this end in this process (idempotent). */
+  close(): void {
+    const i = LOCAL + this.#side
+    for (;;) {
+      const state = Atomics.load(this.#cell, i)
+      if (state === CLOSED) return
+      if (Atomics.compareExchange(this.#cell, i, state, CLOSED) === state) break
+    }
+    this.#settle()
+  }
+
+  /** Ends the pipe for the peer once this end is closed or dormant and no bridge is left. */
+  #settle(): void {
+    const c = this.#cell
+    const s = this.#side
+    if (Atomics.load(c, LOCAL + s) === OPEN || Atomics.load(c, BRIDGES + s) > 0) return
+    if (Atomics.compareExchange(c, DONE + s, 0, 1) !== 0) return
+    this.#out?.shutdown(false)
+    this.#in?.shutdown(true)
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  toString(): string {
+    return `<Connection ${this.readable ? 'r' : ''}${this.writable ? 'w' : ''}${this.closed ? ' closed' : ''}>`
+  }
+
+  // ---- For the I/O thread (internal/hub.ts) ---------------------------------------------------
+
+  /** @internal Marks this end as sent to one more process; the local copy goes dormant. */
+  _export(): void {
+    this.#use()
+    Atomics.add(this.#cell, BRIDGES + this.#side, 1)
+    Atomics.compareExchange(this.#cell, LOCAL + this.#side, OPEN, DORMANT)
+  }
+
+  /** @internal A process this end was exported to has closed it or died. */
+  _bridgeEnded(): void {
+    if (Atomics.sub(this.#cell, BRIDGES + this.#side, 1) <= 0) Atomics.store(this.#cell, BRIDGES + this.#side, 0)
+    this.#settle()
+  }
+
+  /** @internal Next message as bytes (never reactivates a dormant end). @throws {EOFError} */
+  async _recvRawAsync(signal?: AbortSignal): Promise<RawItem> {
+    try {
+      return await this.#in!._getRawAsync(signal === undefined ? undefined : { signal })
+    } catch (err) {
+      throw this.#recvError(err)
+    }
+  }
+
+  /** @internal A message that is waiting, as bytes, or undefined. */
+  _takeRaw(): RawItem | undefined {
+    return this.#in!._takeRaw()
+  }
+
+  /** @internal Sends an encoded message. @throws {BrokenPipeError} */
+  _sendRaw(raw: RawItem): void {
+    try {
+      this.#out!._putRaw(raw)
+    } catch (err) {
+      throw this.#sendError(err)
+    }
+  }
+
+  /** @internal */
+  [SHARE](ctx: ShareContext): unknown {
+    if (ctx.target === 'process') {
+      this._export()
+      const id = exportEnd(this)
+      return { home: myPid(), id, r: this.readable, w: this.writable } satisfies ProcessData
+    }
+    return { cell: shareCell(this.#cell), side: this.#side, in: this.#in === undefined ? null : ctx.encode(this.#in), out: this.#out === undefined ? null : ctx.encode(this.#out) }
+  }
+
+  /** @internal */
+  static revive(data: ThreadData | ProcessData): Connection {
+    if ('home' in data) {
+      // An end exported by another process: a local pair whose far end the I/O thread holds.
+      const [mine, bridge] = makePair(data.r, data.w)
+      bridge._export()
+      importEnd(data.home, data.id, bridge)
+      return mine
+    }
+    return build(reviveCell(data.cell), data.side, data.in ?? undefined, data.out ?? undefined)
+  }
+}
+
+function build(cell: Int32Array, side: number, inQ: Queue<unknown> | undefined, outQ: Queue<unknown> | undefined): Connection {
+  reviving = { cell, side, in: inQ, out: outQ }
+  try {
+    return new Connection()
+  } finally {
+    reviving = undefined
+  }
+}
+
+/** Two connected ends: the first readable if `r`, writable if `w` (the second the reverse). */
+function makePair(r: boolean, w: boolean): [Connection, Connection] {
+  const holder = {}
+  const cell = newCell(holder, WORDS)
+  cell[LOCAL] = OPEN
+  cell[LOCAL + 1] = OPEN
+  const toFirst = r ? new Queue<unknown>() : undefined
+  const toSecond = w ? new Queue<unknown>() : undefined
+  const a = build(cell, 0, toFirst, toSecond)
+  const b = build(cell, 1, toSecond, toFirst)
+  return [a, b]
+}
+
+/**
+ * Creates a pipe: a pair of connected {@link Connection}s, as Python's `multiprocessing.Pipe`.
+ * @param duplex true (default): both ends send and receive; false: the first end only receives
+ *   and the second only sends
+ * @example
+ * ```ts
+ * import { Pipe } from '@tandem/ipc/pipe'
+ *
+ * const [a, b] = Pipe()
+ * a.send({ hello: 'world' })
+ * console.log(b.recv()) // { hello: 'world' }
+ * const [reader, writer] = Pipe(false)
+ * writer.sendBytes(new Uint8Array([1, 2, 3]))
+ * console.log(reader.recvBytes(), reader.readable, reader.writable) // Uint8Array(3) [ 1, 2, 3 ] true false
+ * ```
+ */
+export function Pipe(duplex = true): [Connection, Connection] {
+  if (typeof duplex !== 'boolean') throw typeError(`Pipe(duplex): duplex must be a boolean; received ${describe(duplex)}`)
+  return makePair(true, duplex)
+}
+
+function checkMaxlength(maxlength: unknown): number | undefined {
+  if (maxlength === undefined) return undefined
+  if (typeof maxlength !== 'number' || !Number.isInteger(maxlength) || maxlength < 0) throw rangeError(`maxlength must be a non-negative integer; received ${describe(maxlength)}`)
+  return maxlength
+}
+
+function bytesOf(buf: unknown, what: string): Uint8Array {
+  if (ArrayBuffer.isView(buf)) return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+  if (buf instanceof ArrayBuffer || buf instanceof SharedArrayBuffer) return new Uint8Array(buf)
+  throw typeError(`${what}: expected an ArrayBufferView or ArrayBuffer; received ${describe(buf)}`)
+}
+
+registerShareable(Connection.shareKind, import.meta.url, (d) => Connection.revive(d))
