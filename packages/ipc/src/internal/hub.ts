@@ -30,6 +30,7 @@ import type { Queue } from '@tandem/queue/queue'
 import type { Connection } from '../pipe.ts'
 // The kinds this thread revives from its command queue.
 import '../pipe.ts'
+import '@tandem/queue/queue'
 import type { Command, HubBoot } from './hub-client.ts'
 import { type Frame, Link } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'

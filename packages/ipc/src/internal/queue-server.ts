@@ -1,13 +1,220 @@
-/** Placeholder: the process-queue server of the I/O thread (filled in with process queues). */
-import type { Frame } from './link.ts'
+/**
+ * Process queues in the I/O thread (`hub.ts`): the serving side in the process that created a
+ * queue, and the forwarding of other processes' requests and replies.
+ *
+ * A process queue lives in its creator (its *home*) as a `@tandem/queue` Queue of items encoded
+ * for a process. Threads of the home use it directly. A thread of another process sends a
+ * request through its own I/O thread (`qreq` command, then a `QREQ` frame to the home); the home's
+ * I/O thread performs it with the queue's async forms (a blocking get waits there, with its
+ * timeout) and answers with a `QREP` frame, which the requester's I/O thread puts on the waiting
+ * thread's reply queue. Items travel as their encoded bytes both ways, never decoded on the way.
+ *
+ * - A request id of 0 asks for no reply (a put on an unbounded queue: it cannot wait or fail for
+ *   lack of room, so the producer does not wait for the round trip, like Python's feeder thread).
+ * - `QCANCEL` aborts a waiting request (an aborted `getAsync`); the home still answers it, with
+ *   the item if it had already taken one (the caller keeps it: the abort came too late).
+ * - A requester that dies has its waiting requests aborted at the home, so it takes no item with
+ *   it; a home that dies fails every request waiting for it with `ProcessLostError`.
+ *
+ * QREQ/QREP payload: a u32 length, a V8-serialized header (`ReqHeader`/`RepHeader`), then the
+ * item's encoded bytes (its tag and 32-bit value ride in the frame header's TAG and AUX).
+ *
+ * @module
+ */
+import { deserialize, serialize } from 'node:v8'
+import { serializeError, type SerializedError } from '@tandem/sync/task'
+import type { RawItem } from '@tandem/queue/kit'
+import type { Queue } from '@tandem/queue/queue'
+import { ProcessLostError } from '../errors.ts'
 import type { Command } from './hub-client.ts'
+import type { Frame } from './link.ts'
+
+const T_QREQ = 9
+const T_QREP = 10
+const T_QCANCEL = 11
+
+/** What a request asks. */
+export interface ReqHeader {
+  readonly kind: 'put' | 'get' | 'qsize' | 'empty' | 'full' | 'taskDone' | 'join' | 'shutdown'
+  readonly block?: boolean
+  readonly timeout?: number
+}
+
+/** A reply, as the waiting thread receives it. */
+export interface Reply {
+  readonly rid: number
+  readonly ok: boolean
+  readonly value?: unknown
+  readonly error?: SerializedError
+  readonly raw?: RawItem
+}
+
+interface Router {
+  readonly pid: number
+  send(type: number, dst: number, id: number, payload?: Uint8Array, tag?: number, aux?: number): void
+}
+
+interface Pending {
+  readonly home: number
+  readonly reply: Queue<unknown>
+}
+
+interface Served {
+  readonly abort: AbortController
+}
+
+export function packPayload(header: unknown, raw?: RawItem): Uint8Array {
+  const h = serialize(header)
+  const n = raw?.bytes?.length ?? 0
+  const out = new Uint8Array(4 + h.length + n)
+  new DataView(out.buffer).setUint32(0, h.length)
+  out.set(h, 4)
+  if (n > 0) out.set(raw!.bytes!, 4 + h.length)
+  return out
+}
+
+export function unpackPayload(f: Frame): { header: unknown; raw: RawItem } {
+  const p = f.payload
+  if (p.length < 4) throw new RangeError('truncated queue frame')
+  const hlen = new DataView(p.buffer, p.byteOffset, p.length).getUint32(0)
+  if (hlen > p.length - 4) throw new RangeError('truncated queue frame header')
+  const header = deserialize(Buffer.from(p.buffer, p.byteOffset + 4, hlen))
+  const rest = p.subarray(4 + hlen)
+  return { header, raw: { tag: f.tag, value: f.aux, bytes: rest.length === 0 ? undefined : rest.slice() } }
+}
 
 export class QueueServer {
-  readonly hub: unknown
-  constructor(hub: unknown) {
-    this.hub = hub
+  readonly #hub: Router
+  /** Queues this process is home to, by id. */
+  readonly #queues = new Map<number, Queue<unknown>>()
+  /** Requests for queues whose registration has not arrived yet. */
+  readonly #early = new Map<number, Frame[]>()
+  /** Requests of this process's threads waiting for a reply, by request id. */
+  readonly #pending = new Map<number, Pending>()
+  /** Requests being served here, by `${src}:${rid}`. */
+  readonly #served = new Map<string, Served>()
+
+  constructor(hub: Router) {
+    this.#hub = hub
   }
-  onFrame(_f: Frame): void {}
-  command(_c: Command): void {}
-  processGone(_pid: number): void {}
+
+  command(c: Command): void {
+    if (c.op === 'qexport') {
+      if (this.#queues.has(c.qid)) return
+      this.#queues.set(c.qid, c.queue as Queue<unknown>)
+      const early = this.#early.get(c.qid)
+      this.#early.delete(c.qid)
+      for (const f of early ?? []) this.#serve(f)
+      return
+    }
+    if (c.op === 'qcancel') {
+      this.#hub.send(T_QCANCEL, c.home, c.rid)
+      return
+    }
+    if (c.op !== 'qreq') return
+    if (c.rid !== 0) this.#pending.set(c.rid, { home: c.home, reply: c.reply })
+    const raw: RawItem | undefined = c.bytes === null && c.tag === 0 ? undefined : { tag: c.tag, value: c.value, bytes: c.bytes ?? undefined }
+    this.#hub.send(T_QREQ, c.home, c.rid, packPayload({ ...(c.args as object), qid: c.qid }, raw), raw?.tag ?? 0, raw?.value ?? 0)
+  }
+
+  onFrame(f: Frame): void {
+    if (f.type === T_QREQ) {
+      this.#serve(f)
+      return
+    }
+    if (f.type === T_QCANCEL) {
+      this.#served.get(`${f.src}:${f.id}`)?.abort.abort()
+      return
+    }
+    if (f.type === T_QREP) {
+      const p = this.#pending.get(f.id)
+      if (p === undefined) return
+      this.#pending.delete(f.id)
+      let reply: Reply
+      try {
+        const { header, raw } = unpackPayload(f)
+        const h = header as { ok: boolean; value?: unknown; error?: SerializedError; hasItem?: boolean }
+        reply = { rid: f.id, ok: h.ok, value: h.value, error: h.error, raw: h.hasItem ? raw : undefined }
+      } catch (err) {
+        reply = { rid: f.id, ok: false, error: serializeError(err) }
+      }
+      p.reply.put(reply)
+    }
+  }
+
+  #reply(dst: number, rid: number, header: { ok: boolean; value?: unknown; error?: SerializedError; hasItem?: boolean }, raw?: RawItem): void {
+    if (rid === 0) return
+    this.#hub.send(T_QREP, dst, rid, packPayload(header, raw), raw?.tag ?? 0, raw?.value ?? 0)
+  }
+
+  #serve(f: Frame): void {
+    let header: ReqHeader & { qid: number }
+    let raw: RawItem
+    try {
+      ;({ header: (header as unknown), raw } = unpackPayload(f) as { header: ReqHeader & { qid: number }; raw: RawItem })
+    } catch (err) {
+      this.#reply(f.src, f.id, { ok: false, error: serializeError(err) })
+      return
+    }
+    const q = this.#queues.get(header.qid)
+    if (q === undefined) {
+      let list = this.#early.get(header.qid)
+      if (list === undefined) this.#early.set(header.qid, (list = []))
+      list.push({ ...f, payload: f.payload.slice() })
+      return
+    }
+    void this.#run(q, f.src, f.id, header, raw)
+  }
+
+  async #run(q: Queue<unknown>, src: number, rid: number, h: ReqHeader, raw: RawItem): Promise<void> {
+    const key = `${src}:${rid}`
+    const abort = new AbortController()
+    if (rid !== 0) this.#served.set(key, { abort })
+    const timeout = h.block === false ? 0 : (h.timeout ?? Infinity)
+    try {
+      switch (h.kind) {
+        case 'put':
+          if (q.maxsize === 0) q._putRaw(raw)
+          else await q._putRawAsync(raw, { timeout, signal: abort.signal })
+          this.#reply(src, rid, { ok: true })
+          break
+        case 'get': {
+          const item = await q._getRawAsync({ timeout, signal: abort.signal })
+          this.#reply(src, rid, { ok: true, hasItem: true }, item)
+          break
+        }
+        case 'qsize':
+          this.#reply(src, rid, { ok: true, value: q.qsize() })
+          break
+        case 'empty':
+          this.#reply(src, rid, { ok: true, value: q.empty() })
+          break
+        case 'full':
+          this.#reply(src, rid, { ok: true, value: q.full() })
+          break
+        case 'taskDone':
+          q.taskDone()
+          this.#reply(src, rid, { ok: true })
+          break
+        case 'join':
+          this.#reply(src, rid, { ok: true, value: await q.joinAsync({ timeout, signal: abort.signal }) })
+          break
+        default:
+          throw new RangeError(`unknown queue request ${String((h as { kind: unknown }).kind)}`)
+      }
+    } catch (err) {
+      this.#reply(src, rid, { ok: false, error: serializeError(abort.signal.aborted ? { name: 'AbortError', message: 'cancelled', code: 'ABORT_ERR' } : err) })
+    } finally {
+      this.#served.delete(key)
+    }
+  }
+
+  processGone(pid: number): void {
+    for (const [key, s] of this.#served) if (key.startsWith(`${pid}:`)) s.abort.abort()
+    for (const [rid, p] of this.#pending) {
+      if (p.home !== pid) continue
+      this.#pending.delete(rid)
+      p.reply.put({ rid, ok: false, error: serializeError(new ProcessLostError(`The process ${pid} that holds this queue has exited`)) } satisfies Reply)
+    }
+  }
 }
