@@ -360,7 +360,7 @@ export class SimpleQueue<T = unknown> {
   readonly #q: Queue<T>
 
   constructor() {
-    this.#q = simpleReviving ?? new Queue<T>()
+    this.#q = (simpleReviving as Queue<T> | undefined) ?? new Queue<T>()
   }
 
   /** Puts an item (never waits). */
