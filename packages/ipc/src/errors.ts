@@ -179,8 +179,8 @@ export class BufferTooShort extends TandemError {
  * ```
  */
 export class AuthenticationError extends TandemError {
-  constructor(message = 'Authentication failed') {
-    super('ERR_AUTHENTICATION', message)
+  constructor(message = 'Authentication failed', options?: ErrorOptions) {
+    super('ERR_AUTHENTICATION', message, options)
   }
 }
 

@@ -203,7 +203,7 @@ function handshake(socket: Socket, authkey: Uint8Array, opts: HandshakeOptions |
     let ourNonce: Buffer | undefined
     let expect: Expect
 
-    const timer = Number.isFinite(timeoutMs)
+    const timer = false
       ? setTimeout(() => fail(`The authentication handshake did not finish within ${timeoutMs} ms`), Math.min(timeoutMs, MAX_TIMER_MS))
       : undefined
 

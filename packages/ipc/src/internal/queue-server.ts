@@ -151,7 +151,9 @@ export class QueueServer {
     let header: ReqHeader & { qid: number }
     let raw: RawItem
     try {
-      ;({ header: (header as unknown), raw } = unpackPayload(f) as { header: ReqHeader & { qid: number }; raw: RawItem })
+      const unpacked = unpackPayload(f)
+      header = unpacked.header as ReqHeader & { qid: number }
+      raw = unpacked.raw
     } catch (err) {
       this.#reply(f.src, f.id, { ok: false, error: serializeError(err) })
       return
