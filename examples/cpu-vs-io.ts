@@ -1,7 +1,7 @@
 /**
- * Seed 001, sections 6.1 and 6.2 (耗 cpu 的操作,用多进程编程; 对于 io 操作来说, 使用多线程编程),
- * the thread half: CPU-bound `fib(25..39)` and IO-bound `random_sleep(2)` x 30 submitted to a
- * ThreadPoolExecutor, the results taken with `as_completed`, and the time printed.
+ * Seed 001, sections 6.1 and 6.2 (耗 cpu 的操作,用多进程编程; 对于 io 操作来说, 使用多线程编程):
+ * CPU-bound `fib(25..39)` and IO-bound `random_sleep(2)` x 30 submitted to a ThreadPoolExecutor,
+ * the results taken with `as_completed`, and the time printed; then the same on processes.
  *
  * Python:                                                Tandem:
  *   def fib(n):                                            function fib(n: number): number {
@@ -24,9 +24,14 @@
  *   ... the same with executor.submit(random_sleep, (num)) for num in [2]*30
  *
  * Differences:
- * - Only the thread half. The seed runs each part a second time on ProcessPoolExecutor(3) to show
- *   that, under CPython's GIL, processes beat threads for CPU-bound work; that half comes with
- *   ProcessPoolExecutor, in a later demo (the `process-pool` issue).
+ * - The process half. The seed runs each part a second time on ProcessPoolExecutor(3) to show
+ *   that, under CPython's GIL, processes beat threads for CPU-bound work. Tandem has no
+ *   ProcessPoolExecutor yet, so the demo builds the smallest stand-in from `@tandem/ipc`: n
+ *   `Process`es each taking numbers off one process `Queue` (`tasks`) and putting the results on
+ *   another (`results`), read by the main process in the order they finish (as `as_completed`
+ *   yields them), with one `null` per process to stop them. fib runs on 2 processes (to set
+ *   beside 2 threads), random_sleep on 3 (the seed's 3). The worker function is shipped by
+ *   source, so `fib` and `random_sleep` are defined inside it.
  * - The fib part runs twice, on ThreadPoolExecutor(1) and ThreadPoolExecutor(2), instead of once
  *   on ThreadPoolExecutor(3): this machine has 2 cores, and 1 against 2 threads is the comparison
  *   the seed is about. Under the GIL, CPython's 2 threads take as long as 1 (or longer); Node's
@@ -34,7 +39,8 @@
  *   because fib(39) alone is about 38% of the work and runs on one thread at the end, which
  *   caps the gain near x1.6. The demo prints the two times and whether 2 beat 1, and does not
  *   fail on timing (the machine is shared and noisy).
- * - Before each timed run the pool's workers are started (one quick call per worker), so that the
+ * - Before each timed run the pool's workers are started (one quick call per worker; each process
+ *   puts a `null` on `results` when it is ready), so that the
  *   clock, started after the submits as in the seed, measures the calls and not the start-up of
  *   the workers' V8 isolates (a fraction of a second each; a CPython thread starts in
  *   microseconds).
@@ -46,10 +52,13 @@
  * - `with ThreadPoolExecutor(...) as executor` is `using executor` in a block (shut down and
  *   waited for on leaving it); the loops use the blocking `for...of` over `asCompleted`.
  * - Not in the seed: the demo checks that every result came back (the 15 Fibonacci numbers, the
- *   30 twos) and exits with code 1 otherwise.
+ *   30 twos) on threads and on processes, and that every process exited with code 0, and exits
+ *   with code 1 otherwise.
  */
 import { asCompleted } from '@tandem/futures/as-completed'
 import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
+import { Process } from '@tandem/ipc/process'
+import { Queue } from '@tandem/ipc/queue'
 import * as time from './_time.ts'
 
 function fib(n: number): number {
@@ -118,15 +127,70 @@ let ioTime: number
   if (count !== 30) failures.push(`random_sleep: ${count} of 30 results were 2`)
 }
 
-// The ProcessPoolExecutor half of the seed's comparison comes with ProcessPoolExecutor (a later issue).
+// ---- 多进程: the same on processes -------------------------------------------------------------
+
+/**
+ * Runs in each process of the stand-in pool: takes numbers off `tasks` until `null` and puts
+ * `fn(num)` on `results`; puts `null` on `results` first, to say it is ready.
+ */
+function processWorker(fnName: 'fib' | 'randomSleep', tasks: Queue<number | null>, results: Queue<number | null>) {
+  function fib(n: number): number {
+    if (n <= 2) return 1
+    return fib(n - 1) + fib(n - 2)
+  }
+  function randomSleep(n: number) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, n * 50) // time.sleep(n), / 20
+    return n
+  }
+  const fn = fnName === 'fib' ? fib : randomSleep
+  results.put(null)
+  for (;;) {
+    const num = tasks.get()
+    if (num === null) return
+    results.put(fn(num))
+  }
+}
+
+/** `with ProcessPoolExecutor(processes)`, `submit` of every input, `as_completed`, timed. */
+function onProcesses(processes: number, fnName: 'fib' | 'randomSleep', inputs: number[]): { lastTime: number; results: number[] } {
+  const tasks = new Queue<number | null>()
+  const results = new Queue<number | null>()
+  const pool = range(0, processes).map(() => new Process({ target: processWorker, args: [fnName, tasks, results] }))
+  for (const p of pool) p.start()
+  for (const _ of pool) results.get() // every process is ready (not timed, as startWorkers above)
+  for (const num of inputs) tasks.put(num) // all_task = [executor.submit(fn, (num)) for num in ...]
+  const startTime = time.time()
+  const got: number[] = []
+  for (const _ of inputs) {
+    const data = results.get() as number // for future in as_completed(all_task): data = future.result()
+    console.log(`exe result: ${data}`)
+    got.push(data)
+  }
+  const lastTime = time.time() - startTime
+  console.log(`last time is: ${lastTime}`)
+  for (const _ of pool) tasks.put(null) // leaving the with block: shutdown(wait=True)
+  for (const p of pool) {
+    p.join()
+    if (p.exitCode !== 0) failures.push(`${fnName} process ${p.name} exited with ${p.exitCode}`)
+  }
+  return { lastTime, results: got }
+}
+
+console.log('# 多进程: fib(25..39) on 2 processes (the stand-in for ProcessPoolExecutor(2))')
+const fibProcesses = onProcesses(2, 'fib', range(25, 40))
+if ([...fibProcesses.results].sort((a, b) => a - b).join() !== range(25, 40).map(fib).join()) failures.push(`fib on 2 processes returned [${fibProcesses.results.join(', ')}]`)
+console.log('# 多进程: random_sleep(2) x 30 on 3 processes (the stand-in for ProcessPoolExecutor(3))')
+const sleepProcesses = onProcesses(3, 'randomSleep', Array(30).fill(2))
+if (sleepProcesses.results.filter((r) => r === 2).length !== 30) failures.push(`random_sleep on processes: [${sleepProcesses.results.join(', ')}]`)
 
 console.log(
-  `fib(25..39): 1 thread ${one.toFixed(2)} s, 2 threads ${two.toFixed(2)} s (x${(one / two).toFixed(2)}): ` +
-    `2 threads ${two < one ? 'beat' : 'did NOT beat'} 1 thread (at best about x1.6: fib(39) alone is 38% of the work); random_sleep x 30 on 3 threads: ${ioTime.toFixed(2)} s (30 x 0.1 s / 3 = 1 s)`,
+  `fib(25..39): 1 thread ${one.toFixed(2)} s, 2 threads ${two.toFixed(2)} s (x${(one / two).toFixed(2)}), 2 processes ${fibProcesses.lastTime.toFixed(2)} s: ` +
+    `2 threads ${two < one ? 'beat' : 'did NOT beat'} 1 thread (at best about x1.6: fib(39) alone is 38% of the work); ` +
+    `random_sleep x 30: 3 threads ${ioTime.toFixed(2)} s, 3 processes ${sleepProcesses.lastTime.toFixed(2)} s (30 x 0.1 s / 3 = 1 s)`,
 )
 console.log(
-  'Node: no GIL: worker threads run JavaScript in parallel, so CPU-bound work scales with threads like it does with processes in CPython ' +
-    '(where 2 threads take as long as 1); IO-bound waits overlap on threads in both.',
+  'Node: no GIL: worker threads run JavaScript in parallel, so CPU-bound work scales with threads as it does with processes ' +
+    '(in CPython 2 threads take as long as 1, and only processes scale); IO-bound waits overlap on threads and on processes alike.',
 )
 if (failures.length > 0) {
   console.error(`FAIL: ${failures.join('; ')}`)
