@@ -267,7 +267,7 @@ if (isMainThread) {
       `${ended.filter(Boolean).length} of ${CONSUMERS} consumers ended`,
   )
   console.log(
-    'Node: the 11 threads really run at once (no GIL); the RLock is what keeps two consumers from popping the same URL, ' +
+    'Node: the 11 threads really run at once (no GIL), so only the RLock keeps two consumers from popping the same URL, ' +
       'and the main thread serves HTTP and awaits meanwhile; a module-level list is per thread (see above).',
   )
   const ok =

@@ -29,8 +29,9 @@
  *   on timing (the machine is shared and noisy).
  *
  * Node truth: a Tandem Thread is a worker thread with its own V8 isolate, and `start()` returns
- * before that isolate has booted, so "主" usually comes first for the thread too; a thread still starts
- * several times faster than a process, which is a new `node` (no fork) loading V8 and its modules.
+ * before that isolate has booted, so "主" usually comes first for the thread too; a thread still
+ * starts faster than a process (about twice as fast on the machine this was written on), which is
+ * a new `node` (no fork) loading V8 and its modules.
  */
 import { isMainThread } from 'node:worker_threads'
 import { currentProcess, Process } from '@tandem/ipc/process'
