@@ -23,6 +23,10 @@
  *       return n                                               return n
  *   ... the same with executor.submit(random_sleep, (num)) for num in [2]*30
  *
+ *   # 多进程                                                // 多进程 (a stand-in for the pool, see below)
+ *   with ProcessPoolExecutor(3) as executor:               onProcesses(2, 'fib', range(25, 40))
+ *       ... the same                                       onProcesses(3, 'randomSleep', Array(30).fill(2))
+ *
  * Differences:
  * - The process half. The seed runs each part a second time on ProcessPoolExecutor(3) to show
  *   that, under CPython's GIL, processes beat threads for CPU-bound work. Tandem has no
@@ -40,10 +44,9 @@
  *   caps the gain near x1.6. The demo prints the two times and whether 2 beat 1, and does not
  *   fail on timing (the machine is shared and noisy).
  * - Before each timed run the pool's workers are started (one quick call per worker; each process
- *   puts a `null` on `results` when it is ready), so that the
- *   clock, started after the submits as in the seed, measures the calls and not the start-up of
- *   the workers' V8 isolates (a fraction of a second each; a CPython thread starts in
- *   microseconds).
+ *   puts a `null` on `results` when it is ready), so that the clock, started after the submits as
+ *   in the seed, measures the calls and not the start-up of the workers' V8 isolates or of the
+ *   processes (a fraction of a second each; a CPython thread starts in microseconds).
  * - `random_sleep(2)` sleeps 0.1 s (divided by 20; it still returns 2, as printed in the seed), on
  *   ThreadPoolExecutor(3) as in the seed: 30 calls, 3 at a time, take about 30 x 0.1 / 3 = 1 s.
  * - The task functions are shipped to the workers by source text: `fib` calls itself by its own
