@@ -1,9 +1,24 @@
 /**
  * `@tandem/ipc`: Python's `multiprocessing` for Node.js. Re-exports only; import a subpath
- * (`@tandem/ipc/shared`, ...) to load just what you use. So far: `Value`/`Array` on shared
- * memory for threads; processes, pipes, process queues and the manager are planned.
+ * (`@tandem/ipc/process`, `/pipe`, `/queue`, `/connection`, `/shared`, `/errors`) to load just
+ * what you use.
  * @module
  */
+export { Client, ClientAsync, Listener, wait, waitAsync, type Address, type ClientOptions, type ListenerOptions } from './connection.ts'
+export {
+  AuthenticationError,
+  BrokenPipeError,
+  BufferTooShort,
+  ConnectionClosedError,
+  ConnectionModeError,
+  EOFError,
+  MessageTooLongError,
+  ProcessLostError,
+  ProcessStateError,
+} from './errors.ts'
+export { Connection, Pipe, type RecvAsyncOptions, type RecvBytesAsyncOptions } from './pipe.ts'
+export { activeChildren, cpuCount, currentProcess, parentProcess, Process, type ParentProcess, type ProcessOptions } from './process.ts'
+export { JoinableQueue, Queue, SimpleQueue } from './queue.ts'
 export {
   Array,
   Value,

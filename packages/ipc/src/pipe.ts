@@ -439,6 +439,11 @@ function makePair(r: boolean, w: boolean): [Connection, Connection] {
   return [a, b]
 }
 
+/** @internal Two connected ends (for the I/O thread's sockets). */
+export function _pair(r: boolean, w: boolean): [Connection, Connection] {
+  return makePair(r, w)
+}
+
 /**
  * Creates a pipe: a pair of connected {@link Connection}s, as Python's `multiprocessing.Pipe`.
  * @param duplex true (default): both ends send and receive; false: the first end only receives

@@ -20,12 +20,11 @@
 import { codedError, TimeoutError } from '@tandem/sync/errors'
 import { asyncOptions, checkTimeout, describe, type AsyncWaitOptions } from '@tandem/sync/kit'
 import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
-import { deserializeError } from '@tandem/sync/task'
 import type { GetOptions, PutOptions } from '@tandem/queue/queue'
 import { QueueEmpty, QueueFull } from '@tandem/queue/errors'
 import { decodeItem, encodeItem } from '@tandem/queue/kit'
 import { Queue as LocalQueue } from '@tandem/queue/queue'
-import { hub, myPid, nextId } from './internal/hub-client.ts'
+import { awaitReply, awaitReplyAsync as awaitHubReply, hub, myPid, nextId, replyQueue, unwrapReply } from './internal/hub-client.ts'
 import type { Reply, ReqHeader } from './internal/queue-server.ts'
 
 interface Home {
@@ -40,42 +39,19 @@ interface Remote {
 
 let reviving: { home?: Home; remote?: Remote; qid: number } | undefined
 
-/** This thread's queue for replies to its requests (created on first use). */
-let replies: LocalQueue<Reply> | undefined
-
 function request(r: Remote, h: ReqHeader, item?: { tag: number; value: number; bytes: Uint8Array | undefined }, wantReply = true): number {
   const rid = wantReply ? nextId() || nextId() : 0
-  replies ??= new LocalQueue<Reply>()
-  hub().put({ op: 'qreq', home: r.home, qid: r.qid, rid, kind: h.kind, args: h, bytes: item?.bytes ?? null, tag: item?.tag ?? 0, value: item?.value ?? 0, reply: replies })
+  hub().put({ op: 'qreq', home: r.home, qid: r.qid, rid, kind: h.kind, args: h, bytes: item?.bytes ?? null, tag: item?.tag ?? 0, value: item?.value ?? 0, reply: replyQueue() })
   return rid
 }
 
 function settle(reply: Reply): unknown {
-  if (reply.ok) return reply.raw === undefined ? reply.value : decodeItem(reply.raw.tag, reply.raw.value, reply.raw.bytes)
-  throw deserializeError(reply.error!)
+  if (reply.ok && reply.raw !== undefined) return decodeItem(reply.raw.tag, reply.raw.value, reply.raw.bytes)
+  return unwrapReply(reply)
 }
 
-function awaitReply(rid: number): Reply {
-  for (;;) {
-    const r = replies!.get()
-    if (r.rid === rid) return r
-  }
-}
-
-async function awaitReplyAsync(r: Remote, rid: number, signal: AbortSignal | undefined): Promise<Reply> {
-  const onAbort = (): void => void hub().put({ op: 'qcancel', home: r.home, rid })
-  signal?.addEventListener('abort', onAbort, { once: true })
-  try {
-    for (;;) {
-      const reply = await replies!.getAsync()
-      if (reply.rid === rid) return reply
-      // A reply for another request of this thread (async requests may overlap): hand it on.
-      replies!.put(reply)
-      await new Promise<void>((res) => setImmediate(res))
-    }
-  } finally {
-    signal?.removeEventListener('abort', onAbort)
-  }
+function awaitReplyAsync(r: Remote, rid: number, signal: AbortSignal | undefined): Promise<Reply> {
+  return awaitHubReply(rid, signal, () => void hub().put({ op: 'qcancel', home: r.home, rid }))
 }
 
 /** Options of {@link Queue.put} and {@link Queue.get}: Python's `block` and `timeout`. */

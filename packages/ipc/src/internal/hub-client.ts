@@ -18,7 +18,7 @@ import { isMainThread } from 'node:worker_threads'
 import { codedError } from '@tandem/sync/errors'
 import { alloc, arenaBuffer, IPC_HUB, IPC_NEXT_ID, IPC_NONDAEMON, newCell, processState, shareCell, type CellRef } from '@tandem/sync/kit'
 import { decode, encode } from '@tandem/sync/shareable'
-import { moduleRef } from '@tandem/sync/task'
+import { deserializeError, moduleRef, type SerializedError } from '@tandem/sync/task'
 import { Thread } from '@tandem/sync/thread'
 import { Queue } from '@tandem/queue/queue'
 import type { Connection } from '../pipe.ts'
@@ -32,6 +32,11 @@ export type Command =
   | { op: 'qreq'; home: number; qid: number; rid: number; kind: string; args: unknown; bytes: Uint8Array | null; tag: number; value: number; reply: Queue<unknown> }
   | { op: 'qcancel'; home: number; rid: number }
   | { op: 'qexport'; qid: number; queue: unknown }
+  | { op: 'listen'; lid: number; address: string | { host: string; port: number }; authkey: Uint8Array | null; rid: number; reply: Queue<unknown> }
+  | { op: 'accept'; lid: number; rid: number; reply: Queue<unknown> }
+  | { op: 'unlisten'; lid: number }
+  | { op: 'connect'; address: string | { host: string; port: number }; authkey: Uint8Array | null; rid: number; reply: Queue<unknown> }
+  | { op: 'cancel'; rid: number }
 
 /** How the I/O thread starts. */
 export interface HubBoot {
@@ -120,6 +125,55 @@ export function flushHub(timeoutMs: number): boolean {
   const done = newCell({}, 1)
   hub().put({ op: 'flush', done: shareCell(done) })
   return Atomics.wait(done, 0, 0, timeoutMs) !== 'timed-out'
+}
+
+/** An answer of the I/O thread to a request of one thread (`rid` says which). */
+export interface HubReply {
+  readonly rid: number
+  readonly ok: boolean
+  readonly value?: unknown
+  readonly error?: SerializedError
+  readonly raw?: { tag: number; value: number; bytes: Uint8Array | undefined }
+}
+
+let replies: Queue<HubReply> | undefined
+
+/** This thread's queue for answers of the I/O thread (created on first use). */
+export function replyQueue(): Queue<HubReply> {
+  replies ??= new Queue<HubReply>()
+  return replies
+}
+
+/** Waits (blocking) for the answer to request `rid`, dropping stale answers to abandoned ones. */
+export function awaitReply(rid: number): HubReply {
+  const q = replyQueue()
+  for (;;) {
+    const r = q.get()
+    if (r.rid === rid) return r
+  }
+}
+
+/** Async form of {@link awaitReply}; on abort calls `onAbort` and still waits for the final answer. */
+export async function awaitReplyAsync(rid: number, signal: AbortSignal | undefined, onAbort: () => void): Promise<HubReply> {
+  const q = replyQueue()
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    for (;;) {
+      const reply = await q.getAsync()
+      if (reply.rid === rid) return reply
+      // An answer for another request of this thread (async requests may overlap): hand it on.
+      q.put(reply)
+      await new Promise<void>((res) => setImmediate(res))
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+/** The value of an answer, or its error thrown. */
+export function unwrapReply(reply: HubReply): unknown {
+  if (reply.ok) return reply.value
+  throw deserializeError(reply.error!)
 }
 
 let hooked = false

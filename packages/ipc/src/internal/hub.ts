@@ -35,6 +35,7 @@ import type { Command, HubBoot } from './hub-client.ts'
 import { type Frame, Link } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
 import { QueueServer } from './queue-server.ts'
+import { SocketServer } from './sockets.ts'
 
 export const T_BOOT = 1
 export const T_MSG_TO_EXPORT = 2
@@ -83,6 +84,7 @@ export class Hub {
   readonly early = new Map<number, Frame[]>()
   readonly imports = new Map<string, Import>()
   readonly queues: QueueServer
+  readonly sockets = new SocketServer()
   readonly gone = new Set<number>()
 
   constructor() {
@@ -238,6 +240,13 @@ export class Hub {
       case 'qcancel':
       case 'qexport':
         this.queues.command(c)
+        return
+      case 'listen':
+      case 'accept':
+      case 'unlisten':
+      case 'connect':
+      case 'cancel':
+        this.sockets.command(c)
         return
     }
   }

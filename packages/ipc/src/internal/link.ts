@@ -27,6 +27,8 @@ import type { Socket } from 'node:net'
 export const HEADER = 24
 /** Largest payload by default: 512 MiB and change (messages of 256 MiB and more fit). */
 export const MAX_FRAME = 2 ** 29 + 4096
+/** Payloads up to this size are allocated whole when their header arrives. */
+const EAGER_BODY = 1 << 20
 
 export interface Frame {
   readonly type: number
@@ -54,6 +56,8 @@ export class Link {
   #have = 0
   #body: Buffer | undefined
   #bodyHave = 0
+  #bodyLen = 0
+  #pieces: Buffer[] = []
   #frame: Omit<Frame, 'payload'> | undefined
   #out: Buffer[] = []
   #scheduled = false
@@ -82,6 +86,7 @@ export class Link {
     if (this.#closed) return
     this.#closed = true
     this.#body = undefined
+    this.#pieces = []
     this.socket.destroy()
     this.#handlers.onClose(this, err)
   }
@@ -127,18 +132,24 @@ export class Link {
           continue
         }
         this.#frame = frame
-        this.#body = Buffer.allocUnsafe(len)
+        this.#bodyLen = len
         this.#bodyHave = 0
+        // Small bodies are allocated at once; large ones grow with the bytes that arrive, so a
+        // peer announcing a length it never sends costs us no more than what it sent.
+        this.#body = len <= EAGER_BODY ? Buffer.allocUnsafe(len) : undefined
+        this.#pieces = []
       }
-      const body = this.#body!
-      const take = Math.min(body.length - this.#bodyHave, n - at)
-      chunk.copy(body, this.#bodyHave, at, at + take)
+      const take = Math.min(this.#bodyLen - this.#bodyHave, n - at)
+      if (this.#body !== undefined) chunk.copy(this.#body, this.#bodyHave, at, at + take)
+      else this.#pieces.push(Buffer.from(chunk.subarray(at, at + take)))
       this.#bodyHave += take
       at += take
-      if (this.#bodyHave === body.length) {
+      if (this.#bodyHave === this.#bodyLen) {
         const frame = this.#frame!
+        const body = this.#body ?? Buffer.concat(this.#pieces, this.#bodyLen)
         this.#frame = undefined
         this.#body = undefined
+        this.#pieces = []
         this.#handlers.onFrame({ ...frame, payload: body }, this)
       }
     }

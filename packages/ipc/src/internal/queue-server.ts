@@ -26,7 +26,7 @@ import { serializeError, type SerializedError } from '@tandem/sync/task'
 import type { RawItem } from '@tandem/queue/kit'
 import type { Queue } from '@tandem/queue/queue'
 import { ProcessLostError } from '../errors.ts'
-import type { Command } from './hub-client.ts'
+import type { Command, HubReply } from './hub-client.ts'
 import type { Frame } from './link.ts'
 
 const T_QREQ = 9
@@ -41,13 +41,7 @@ export interface ReqHeader {
 }
 
 /** A reply, as the waiting thread receives it. */
-export interface Reply {
-  readonly rid: number
-  readonly ok: boolean
-  readonly value?: unknown
-  readonly error?: SerializedError
-  readonly raw?: RawItem
-}
+export type Reply = HubReply
 
 interface Router {
   readonly pid: number
