@@ -1,19 +1,18 @@
 /**
- * Entry point of every Tandem child process: reads the boot record the parent's I/O thread sent
- * as the first frame on descriptor 3, starts this process's own I/O thread on that descriptor,
- * then runs the target (or the subclass's `run()`) with its args revived. An error escaping the
+ * Entry point of every Tandem child process: starts this process's own I/O thread on descriptor 3
+ * (the socket to the parent), waits for the boot record the parent's I/O thread sends as the
+ * first frame on it, then runs the target (or the subclass's `run()`) with its args revived. An error escaping the
  * target is printed under `Process NAME:` and the exit code is 1, as in Python.
  *
  * @module
  */
-import { readSync } from 'node:fs'
 import { deserialize } from 'node:v8'
 import { decode, preload } from '@tandem/sync/shareable'
 import { loadTask, type TaskSpec } from '@tandem/sync/task'
 import { TaskModuleError } from '@tandem/sync/errors'
+import { Queue } from '@tandem/queue/queue'
 import { Process, _setCurrentProcess, currentProcess } from '../process.ts'
 import { startHub } from './hub-client.ts'
-import { HEADER } from './link.ts'
 import { setProcessInfo, type ProcessInfo } from './process-info.ts'
 
 const FD = 3
@@ -22,34 +21,13 @@ type Run =
   | { kind: 'target'; target: TaskSpec | undefined; args: unknown[]; shareables: boolean; modules: string[] }
   | { kind: 'subclass'; module: string; exportName: string; fields: Record<string, unknown>; shareables: boolean; modules: string[] }
 
-const pause = new Int32Array(new SharedArrayBuffer(4))
-
-/** Reads exactly `n` bytes from the (blocking) pipe to the parent. */
-function readExactly(n: number): Buffer {
-  const buf = Buffer.allocUnsafe(n)
-  let got = 0
-  while (got < n) {
-    let k: number
-    try {
-      k = readSync(FD, buf, got, n - got, null)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-        Atomics.wait(pause, 0, 0, 1)
-        continue
-      }
-      throw err
-    }
-    if (k === 0) process.exit(1) // the parent went away before sending the boot record
-    got += k
-  }
-  return buf
-}
-
-const header = readExactly(HEADER)
-const boot = deserialize(readExactly(header.readUInt32BE(0))) as { info: ProcessInfo; run: Run }
+// Start-up happens before the boot record arrives (this process may be a spare started ahead
+// of need, see hub.ts): the I/O thread reads the pipe and hands the record over.
+const bootQueue = new Queue<Uint8Array>()
+startHub({ parentFd: FD, bootQueue })
+const boot = deserialize(bootQueue.get()) as { info: ProcessInfo; run: Run }
 const info = boot.info
 setProcessInfo(info)
-startHub({ parentFd: FD })
 
 async function main(run: Run): Promise<void> {
   await preload(run.modules)

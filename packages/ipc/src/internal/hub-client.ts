@@ -43,6 +43,8 @@ export interface HubBoot {
   /** In a child: the descriptor of the pipe to the parent, and bytes already read from it. */
   readonly parentFd?: number
   readonly leftover?: Uint8Array
+  /** In a child: the queue on which the I/O thread puts the boot record when it arrives. */
+  readonly bootQueue?: Queue<Uint8Array>
 }
 
 let commands: Queue<Command> | undefined

@@ -34,6 +34,7 @@ import '@tandem/queue/queue'
 import type { Command, HubBoot } from './hub-client.ts'
 import { type Frame, Link } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
+import { ENV_KEY } from './process-info.ts'
 import { QueueServer } from './queue-server.ts'
 import { SocketServer } from './sockets.ts'
 
@@ -86,6 +87,8 @@ export class Hub {
   readonly queues: QueueServer
   readonly sockets = new SocketServer()
   readonly gone = new Set<number>()
+  /** In a child: where the boot record goes (the child's main thread waits on it). */
+  bootQueue: Queue<Uint8Array> | undefined
 
   constructor() {
     this.queues = new QueueServer(this)
@@ -141,6 +144,9 @@ export class Hub {
 
   dispatch(f: Frame, from: Link | undefined): void {
     switch (f.type) {
+      case T_BOOT:
+        this.bootQueue?.put(f.payload.slice())
+        return
       case T_ANNOUNCE:
         if (from !== undefined) this.announce(f.id, from)
         return
@@ -306,15 +312,60 @@ export class Hub {
 
   // ---- Processes -----------------------------------------------------------------------------------
 
+  /**
+   * A child started ahead of need: it has loaded Node and Tandem and waits for its boot record, so
+   * `start()` costs a frame instead of a Node start-up (CPython's forkserver does the same).
+   */
+  spare: { proc: ChildProcess; socket: Socket; key: string } | undefined
+
+  #launch(execArgv: string[], entry: string): ChildProcess {
+    const env = { ...process.env }
+    delete env[ENV_KEY]
+    return spawn(process.execPath, [...execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env, windowsHide: true })
+  }
+
+  #prepareSpare(execArgv: string[], entry: string): void {
+    if (this.spare !== undefined || process.env.TANDEM_NO_SPARE === '1') return
+    let proc: ChildProcess
+    try {
+      proc = this.#launch(execArgv, entry)
+    } catch {
+      return
+    }
+    if (proc.pid === undefined) {
+      proc.on('error', () => {})
+      return
+    }
+    const spare = { proc, socket: proc.stdio[3] as Socket, key: JSON.stringify([execArgv, entry]) }
+    this.spare = spare
+    proc.on('error', () => {})
+    proc.once('exit', () => {
+      if (this.spare === spare) this.spare = undefined
+    })
+  }
+
   spawnChild(c: Extract<Command, { op: 'spawn' }>): void {
     const holder = {}
     const control = adoptCell(holder, reviveCell(c.control))
     let proc: ChildProcess
-    try {
-      proc = spawn(process.execPath, [...c.execArgv, c.entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: process.env, windowsHide: true })
-    } catch (err) {
-      fail(err)
-      return
+    let socket: Socket
+    const spare = this.spare
+    if (spare !== undefined && spare.key === JSON.stringify([c.execArgv, c.entry]) && spare.proc.exitCode === null && spare.proc.signalCode === null) {
+      this.spare = undefined
+      proc = spare.proc
+      socket = spare.socket
+    } else {
+      try {
+        proc = this.#launch(c.execArgv, c.entry)
+      } catch (err) {
+        fail(err)
+        return
+      }
+      if (proc.pid === undefined) {
+        proc.once('error', fail)
+        return
+      }
+      socket = proc.stdio[3] as Socket
     }
     function fail(err: unknown): void {
       process.stderr.write(`Process ${c.name} could not be started: ${(err as Error)?.message ?? err}\n`)
@@ -322,13 +373,21 @@ export class Hub {
       Atomics.store(control, CONTROL_STATE, SPAWN_FAILED)
       Atomics.notify(control, CONTROL_STATE)
     }
-    if (proc.pid === undefined) {
-      proc.once('error', fail)
-      return
-    }
-    const pid = proc.pid
-    const socket = proc.stdio[3] as Socket
-    const link = new Link(socket, { onFrame: (f, l) => this.onFrame(f, l), onClose: () => {} }, { validType })
+    const pid = proc.pid!
+    // The child is gone for its bridges once it has exited AND everything it wrote has been read.
+    let exited = false
+    let drained = false
+    const link = new Link(
+      socket,
+      {
+        onFrame: (f, l) => this.onFrame(f, l),
+        onClose: () => {
+          drained = true
+          if (exited) this.processGone(pid, undefined)
+        },
+      },
+      { validType },
+    )
     this.children.set(pid, { proc, link, daemon: c.daemon, holder })
     this.routes.set(pid, link)
     this.gone.delete(pid)
@@ -339,7 +398,7 @@ export class Hub {
     Atomics.store(control, CONTROL_STATE, RUNNING)
     Atomics.notify(control, CONTROL_STATE)
     proc.on('error', () => {})
-    proc.on('exit', (code, signal) => {
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       const exit = code ?? (signal ? -(constants.signals[signal] ?? 1) : 1)
       Atomics.store(control, CONTROL_EXIT, exit)
       Atomics.store(control, CONTROL_STATE, ENDED)
@@ -349,9 +408,14 @@ export class Hub {
         Atomics.sub(processState, IPC_NONDAEMON, 1)
         Atomics.notify(processState, IPC_NONDAEMON)
       }
-      link.close()
-      this.processGone(pid, undefined)
-    })
+      exited = true
+      if (drained) this.processGone(pid, undefined)
+      // Its socket ends once the kernel has handed us its last bytes; do not wait forever.
+      setTimeout(() => link.close(), 1000).unref()
+    }
+    if (proc.exitCode !== null || proc.signalCode !== null) onExit(proc.exitCode, proc.signalCode)
+    else proc.once('exit', onExit)
+    setImmediate(() => this.#prepareSpare(c.execArgv, c.entry))
   }
 
   /** A process died: end everything involving it, and tell the rest of the tree. */
@@ -393,6 +457,7 @@ function rawOf(f: Frame): RawItem {
 /** Entry of the I/O thread (a daemon Tandem Thread target). */
 export async function runHub(commands: Queue<Command>, boot: HubBoot): Promise<void> {
   const hub = new Hub()
+  hub.bootQueue = boot.bootQueue as Queue<Uint8Array> | undefined
   if (boot.parentFd !== undefined) {
     const socket = new Socket({ fd: boot.parentFd, readable: true, writable: true })
     hub.parent = new Link(socket, { onFrame: (f, l) => hub.onFrame(f, l), onClose: () => hub.onParentClosed() }, { validType, leftover: boot.leftover })
