@@ -13,7 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { type AddressInfo, createServer, type Server, type Socket, connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AuthenticationError, clientHandshake, MAX_FRAME, serverHandshake, toAuthkey } from '../src/internal/auth.ts'
+import { AuthenticationError } from '../src/errors.ts'
+import { clientHandshake, MAX_FRAME, serverHandshake, toAuthkey } from '../src/internal/auth.ts'
 
 interface Ctx {
   servers: Server[]

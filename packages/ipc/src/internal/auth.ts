@@ -40,7 +40,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Socket } from 'node:net'
-import { InternalStateError, rangeError, TandemError, typeError } from '@tandem/sync/errors'
+import { InternalStateError, rangeError, typeError } from '@tandem/sync/errors'
+import { AuthenticationError } from '../errors.ts'
 
 /** Longest handshake frame accepted (CPython's `recv_bytes(256)`). */
 export const MAX_FRAME = 256
@@ -71,20 +72,8 @@ const ANSWERABLE: ReadonlyMap<string, string> = new Map([
 /** Longest `{digest}` prefix, braces included. */
 const MAX_DIGEST_PREFIX = 2 + Math.max(...[...ANSWERABLE.keys()].map((d) => d.length))
 
-/**
- * The authentication handshake failed: wrong key, protocol violation, oversized frame, the peer
- * closed the connection or stayed silent past the timeout. CPython's
- * `multiprocessing.AuthenticationError`. The socket has been destroyed.
- */
-export class AuthenticationError extends TandemError {
-  /**
-   * @param message What went wrong (sentence case).
-   * @param options `cause`: the socket error behind it, if any.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_AUTHENTICATION', message, options)
-  }
-}
+/** Re-exported for the handshake's callers and tests; defined (and documented) in `errors.ts`. */
+export { AuthenticationError }
 
 /** Options of {@link serverHandshake} and {@link clientHandshake}. */
 export interface HandshakeOptions {
@@ -203,7 +192,7 @@ function handshake(socket: Socket, authkey: Uint8Array, opts: HandshakeOptions |
     let ourNonce: Buffer | undefined
     let expect: Expect
 
-    const timer = false
+    const timer = Number.isFinite(timeoutMs)
       ? setTimeout(() => fail(`The authentication handshake did not finish within ${timeoutMs} ms`), Math.min(timeoutMs, MAX_TIMER_MS))
       : undefined
 
