@@ -877,7 +877,7 @@ export class BaseQueue<T> {
 
   /** @internal */
   [SHARE](ctx: ShareContext): unknown {
-    if (ctx.target !== 'thread') throw notShareableToProcess(this.kindName, 'use a SyncManager Queue() from @tandem/ipc')
+    if (ctx.target !== 'thread') throw notShareableToProcess(this.kindName, 'use a process Queue from @tandem/ipc/queue (or a SyncManager Queue())')
     return {
       cell: shareCell(this.#cell),
       mutex: ctx.encode(this.mutex),
