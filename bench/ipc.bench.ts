@@ -1,0 +1,441 @@
+/**
+ * `pnpm bench ipc`: `@tandem/ipc`'s process half (Pipe between processes, process Queue, Process
+ * start-up) against CPython's `multiprocessing`, and the thread Pipe against raw `postMessage`,
+ * each baseline measured in the same run.
+ *
+ * The process scenarios run in a driver process of their own (`ipc-driver.mjs`, with its child
+ * targets in `ipc-child.mjs`), so that it can be placed with `taskset`: same core (`taskset -c 0`
+ * for the whole pair) or different cores (the parent under `taskset -c 0`, the child pinning
+ * itself to CPU 1). The CPython script below is placed the same way. Without `taskset` the pairs
+ * run unpinned. The thread Pipe row runs in this process (`ipc-workers.ts`).
+ *
+ * @module
+ */
+import { execFile } from 'node:child_process'
+import { statSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { Pipe } from '@tandem/ipc/pipe'
+import { POST_MESSAGE_WORKER } from './queue-workers.ts'
+import { CONTROL_WORDS, REP_MS, SIZE } from './sync-workers.ts'
+import { rate, rounds, runThreads, sharedFloats, sharedInts, type BenchContext, type Rate, type Row, type Scenario, type Skipped } from './lib.ts'
+
+const DRIVER = fileURLToPath(new URL('./ipc-driver.mjs', import.meta.url))
+const WORKERS = new URL('./ipc-workers.ts', import.meta.url)
+const IPC_PACKAGE = new URL('../packages/ipc/', import.meta.url)
+
+/** Sizes: rounds of (Tandem, baselines), timed repetitions per side and round, target duration of one. */
+function sizes(quick: boolean) {
+  return quick
+    ? { rounds: 1, reps: 2, repMs: 30, rtWarmup: 1_000, owWarmup: 2_000, startReps: 2 }
+    : { rounds: 3, reps: 3, repMs: 250, rtWarmup: 5_000, owWarmup: 50_000, startReps: 5 }
+}
+
+/** Where the two processes of a pair run. */
+interface Placement {
+  readonly name: string
+  /** Prefix of the parent's command line, e.g. `taskset -c 0`. */
+  readonly prefix: readonly string[]
+  /** CPU the child pins itself to, -1 for none (it inherits the parent's placement). */
+  readonly childCpu: number
+}
+
+const SAME: Placement = { name: 'same core', prefix: ['taskset', '-c', '0'], childCpu: -1 }
+const DIFFERENT: Placement = { name: 'different cores', prefix: ['taskset', '-c', '0'], childCpu: 1 }
+const UNPINNED: Placement = { name: 'unpinned', prefix: [], childCpu: -1 }
+
+function run(file: string, args: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 1 << 20, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${file} ${args.slice(0, 6).join(' ')} ...: ${err.message}\n${stderr}`))
+      else resolve({ stdout, stderr })
+    })
+  })
+}
+
+function lastJson(out: string): unknown {
+  const lines = out.trim().split('\n')
+  return JSON.parse(lines[lines.length - 1]!)
+}
+
+/** Whether `taskset` runs here and there are at least 2 CPUs to place on. */
+async function tasksetWorks(): Promise<boolean> {
+  try {
+    await run('taskset', ['-c', '0,1', 'true'], 10_000)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Rates of the driver's sync and async forms. */
+interface DriverRuns {
+  sync: number[]
+  async: number[]
+  /** The served child's exit code (0 expected). */
+  childExit: number | null
+}
+
+/** Driver runs whose child exited with a code other than 0 after serving every message. */
+const childFailures: string[] = []
+
+/**
+ * Runs `ipc-driver.mjs` once: under tsx against the sources (as `pnpm bench` runs), or with plain
+ * `node` against `dist/` (`dist` true); `cold`: without the spare child Tandem starts ahead of
+ * need (`TANDEM_NO_SPARE=1`), so that every `start()` launches a new node.
+ */
+async function driverRuns(mode: string, placement: Placement, n0: number, reps: number, repMs: number, dist = false, cold = false): Promise<DriverRuns> {
+  const node = [process.execPath, ...(dist ? [] : ['--import=tsx', '--conditions=@tandem/source']), DRIVER]
+  const cmd = [...placement.prefix, ...node, mode, String(placement.childCpu), String(n0), String(reps), String(repMs)]
+  const { stdout, stderr } = await run(cmd[0]!, cmd.slice(1), 180_000, cold ? { TANDEM_NO_SPARE: '1' } : {})
+  const out = lastJson(stdout) as DriverRuns
+  if (!Array.isArray(out.sync) || !Array.isArray(out.async)) throw new Error(`ipc-driver printed ${JSON.stringify(out)}`)
+  if (out.childExit !== 0) {
+    const error = stderr.split('\n').find((l) => /Error/.test(l)) ?? 'no error on stderr'
+    childFailures.push(`${mode}, ${placement.name}${dist ? ', dist' : ''}: exit code ${out.childExit} (${error.trim()})`)
+  }
+  return out
+}
+
+// CPython baseline: `mode child_cpu n0 reps rep_ms` -> JSON list of rates, the same shape as
+// ipc-driver.mjs: one child (fork start method: the targets live in this -c script) pinned to
+// child_cpu unless -1, serving commands over a multiprocessing.Pipe: 'rt' echoes n messages
+// (round trips: the parent sends i then recv()s), 'ow' sends the ints 0..n-1 then None, 'q' puts
+// them on a multiprocessing.Queue() made by the parent; the parent checks the sum. A warm-up
+// repetition of n0, then reps timed ones each sized from the previous rate to last about rep_ms.
+// Modes 'spawn' and 'fork': Process(target=first, args=(conn,)).start() until the parent recv()s
+// the child's first message, reps + 1 times (the first a warm-up); rate = 1 / time. `first` lives
+// in a module written to a temporary directory, since a spawned child cannot import this -c
+// script's functions (spawn passes sys.path on, so the child finds it).
+const PYTHON = String.raw`
+import json, os, shutil, sys, tempfile, time, multiprocessing as mp
+mode, child_cpu, n0, reps, rep_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+perf = time.perf_counter
+
+def serve(conn, q):
+    if child_cpu >= 0: os.sched_setaffinity(0, {child_cpu})
+    recv, send = conn.recv, conn.send
+    send('ready')
+    while True:
+        cmd = recv()
+        if cmd is None: break
+        what, n = cmd
+        if what == 'rt':
+            for _ in range(n): send(recv())
+        elif what == 'ow':
+            for i in range(n): send(i)
+            send(None)
+        else:
+            put = q.put
+            for i in range(n): put(i)
+            put(None)
+    conn.close()
+
+def measure(conn, q, what, n):
+    recv, send = conn.recv, conn.send
+    total = 0
+    if what == 'rt':
+        send((what, n))
+        t0 = perf()
+        for i in range(n):
+            send(i)
+            total += recv()
+    else:
+        get = recv if what == 'ow' else q.get
+        t0 = perf()
+        send((what, n))
+        while True:
+            x = get()
+            if x is None: break
+            total += x
+    t1 = perf()
+    if total != n * (n - 1) // 2: raise SystemExit('%s: id sum %d for %d messages' % (what, total, n))
+    return n / (t1 - t0)
+
+def throughput(what):
+    ctx = mp.get_context('fork')
+    parent, child = ctx.Pipe()
+    q = ctx.Queue() if what == 'q' else None
+    p = ctx.Process(target=serve, args=(child, q), daemon=True)
+    p.start()
+    if parent.recv() != 'ready': raise SystemExit('the child did not start')
+    n = n0
+    rate = measure(parent, q, what, n)
+    out = []
+    for _ in range(reps):
+        n = max(1000, min(n * 20, int(rate * rep_ms / 1000)))
+        rate = measure(parent, q, what, n)
+        out.append(rate)
+    parent.send(None)
+    p.join()
+    if p.exitcode != 0: raise SystemExit('the child exited with %s' % p.exitcode)
+    return out
+
+def start(method):
+    ctx = mp.get_context(method)
+    d = tempfile.mkdtemp()
+    try:
+        with open(os.path.join(d, 'tandem_bench_ipc_child.py'), 'w') as f:
+            f.write('def first(conn):\n    conn.send("ready")\n    conn.close()\n')
+        sys.path.insert(0, d)
+        from tandem_bench_ipc_child import first
+        out = []
+        for k in range(reps + 1):
+            a, b = ctx.Pipe(False)
+            t0 = perf()
+            p = ctx.Process(target=first, args=(b,), daemon=True)
+            p.start()
+            got = a.recv()
+            t1 = perf()
+            if got != 'ready': raise SystemExit('first message %r' % (got,))
+            p.join()
+            a.close()
+            b.close()
+            if k > 0: out.append(1 / (t1 - t0))
+        return out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+print(json.dumps(start(mode) if mode in ('spawn', 'fork') else throughput(mode)))
+`
+
+/** Runs the CPython script under `placement`; skipped without python. */
+async function pythonRuns(ctx: BenchContext, placement: Placement, args: readonly (string | number)[]): Promise<number[] | Skipped> {
+  if (ctx.python.version === undefined) return { skipped: `${ctx.python.executable} not found` }
+  const cmd = [...placement.prefix, ctx.python.executable, '-c', PYTHON, args[0]!, placement.childCpu, ...args.slice(1)].map(String)
+  const runs = lastJson((await run(cmd[0]!, cmd.slice(1), 180_000)).stdout)
+  if (!Array.isArray(runs) || runs.length === 0 || runs.some((r) => typeof r !== 'number')) throw new Error(`CPython baseline printed ${JSON.stringify(runs)}`)
+  return runs as number[]
+}
+
+const MODES = {
+  rt: {
+    title: 'Pipe round trip, parent main thread <-> child process',
+    unit: 'round trips/s',
+    tandem: 'blocking `send` + `recv`',
+    async: '`send` + `await recvAsync()`',
+    python: 'CPython multiprocessing.Pipe',
+    target: 2,
+  },
+  ow: {
+    title: 'Pipe one way, child process -> parent, small ints',
+    unit: 'msgs/s',
+    tandem: 'blocking `recv`',
+    async: '`await recvAsync()`',
+    python: 'CPython multiprocessing.Pipe',
+    target: 3,
+  },
+  q: {
+    title: 'process Queue() SPSC, child process puts, parent gets, small ints',
+    unit: 'items/s',
+    tandem: 'blocking `get`',
+    async: '`await getAsync()`',
+    python: 'CPython multiprocessing.Queue()',
+    target: 3,
+  },
+} as const
+type Mode = keyof typeof MODES
+
+/** Rows of one mode and placement: the blocking form and the async form against CPython's blocking form. */
+async function processRows(ctx: BenchContext, mode: Mode, placement: Placement): Promise<Row[]> {
+  const s = sizes(ctx.quick)
+  const m = MODES[mode]
+  const n0 = mode === 'rt' ? s.rtWarmup : s.owWarmup
+  ctx.log(`${m.title}, ${placement.name}: ${s.rounds} rounds x ${s.reps} runs of ~${s.repMs} ms per side (blocking, async, CPython)`)
+  const asyncRuns: number[] = []
+  const measured = await rounds(s.rounds, async () => {
+    const out = await driverRuns(mode, placement, n0, s.reps, s.repMs)
+    asyncRuns.push(...out.async)
+    return out.sync
+  }, [() => pythonRuns(ctx, placement, [mode, n0, s.reps, s.repMs])])
+  const common = { unit: m.unit, baselineName: `${m.python}, ${placement.name}`, baseline: measured.baselines[0]!, idleBefore: measured.idleBefore }
+  return [
+    { scenario: `${m.title}, ${placement.name}: ${m.tandem}`, tandem: measured.tandem, target: m.target, ...common },
+    { scenario: `${m.title}, ${placement.name}: ${m.async} (async form)`, tandem: rate(asyncRuns), target: 1, ...common },
+  ]
+}
+
+/** Waits for a raw worker to exit cleanly. */
+function exited(w: Worker, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    w.once('error', reject)
+    w.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${what} worker exited with code ${code}`))))
+  })
+}
+
+/** Rates of the timed repetitions (the first is a warm-up) of a two-party run. */
+function spanRates(times: Float64Array, counts: number[]): number[] {
+  const out: number[] = []
+  for (let r = 1; r < counts.length; r++) {
+    const start = Math.min(times[r * 4]!, times[r * 4 + 2]!)
+    const end = Math.max(times[r * 4 + 1]!, times[r * 4 + 3]!)
+    out.push((counts[r]! * 1000) / (end - start))
+  }
+  return out
+}
+
+/** Throws unless every repetition received `n` items with the id sum n(n-1)/2. */
+function checkCounts(what: string, stats: Float64Array, expected: number[]): void {
+  for (let r = 0; r < expected.length; r++) {
+    const n = expected[r]!
+    if (stats[r * 2] !== n || stats[r * 2 + 1] !== (n * (n - 1)) / 2) {
+      throw new Error(`${what}, repetition ${r}: received ${stats[r * 2]} items (id sum ${stats[r * 2 + 1]}), expected ${n} (id sum ${(n * (n - 1)) / 2})`)
+    }
+  }
+}
+
+function control(warmup: number, repMs: number): Int32Array {
+  const ctl = sharedInts(CONTROL_WORDS)
+  ctl[SIZE] = warmup
+  ctl[REP_MS] = repMs
+  return ctl
+}
+
+/** Thread Pipe one way: two Tandem Threads, one `Pipe()`; rates of the timed repetitions. */
+async function threadPipeRuns(ctx: BenchContext, sized: number[]): Promise<number[]> {
+  const s = sizes(ctx.quick)
+  const reps = s.reps + 1
+  const [a, b] = Pipe()
+  const ctl = control(s.owWarmup, s.repMs)
+  const repSizes = sharedInts(reps)
+  repSizes[0] = s.owWarmup
+  const times = sharedFloats(reps * 4)
+  const stats = sharedFloats(reps * 2)
+  await runThreads(
+    WORKERS,
+    'pipeParty',
+    [0, 1].map((k) => [k, k === 0 ? a : b, ctl, repSizes, times, stats]),
+    120_000,
+  )
+  const counts = Array.from(repSizes)
+  checkCounts('Tandem thread Pipe', stats, counts)
+  sized.push(...counts.slice(1))
+  return spanRates(times, counts)
+}
+
+/** Raw postMessage one way between two plain worker threads (the queue bench's worker, ints). */
+async function postMessageRuns(ctx: BenchContext, sized: number[]): Promise<number[]> {
+  const s = sizes(ctx.quick)
+  const reps = s.reps + 1
+  const ctl = control(s.owWarmup, s.repMs)
+  const times = sharedFloats(reps * 4)
+  const stats = sharedFloats(reps * 2)
+  const { port1, port2 } = new MessageChannel()
+  const common = { kind: 'int', ctl, reps, times, stats }
+  const producer = new Worker(POST_MESSAGE_WORKER, { eval: true, workerData: { ...common, role: 'producer', port: port1 }, transferList: [port1] })
+  const consumer = new Worker(POST_MESSAGE_WORKER, { eval: true, workerData: { ...common, role: 'consumer', port: port2 }, transferList: [port2] })
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('postMessage baseline still running after 120 s')), 120_000)
+  })
+  try {
+    await Promise.race([Promise.all([exited(producer, 'postMessage producer'), exited(consumer, 'postMessage consumer')]), timeout])
+  } finally {
+    clearTimeout(timer)
+    await Promise.all([producer.terminate(), consumer.terminate()])
+  }
+  const counts = Array.from({ length: reps }, (_, r) => stats[r * 2]!)
+  checkCounts('postMessage', stats, counts)
+  sized.push(...counts.slice(1))
+  return spanRates(times, counts)
+}
+
+/** Whether `packages/ipc/dist` is built and no older than the sources it compiles. */
+function distState(): string | undefined {
+  const files = ['pipe', 'process', 'queue', 'internal/hub', 'internal/child-main']
+  for (const f of files) {
+    let dist: number
+    try {
+      dist = statSync(new URL(`dist/${f}.js`, IPC_PACKAGE)).mtimeMs
+    } catch {
+      return `packages/ipc/dist/${f}.js missing: run pnpm build`
+    }
+    if (statSync(new URL(`src/${f}.ts`, IPC_PACKAGE)).mtimeMs > dist) return `packages/ipc/dist/${f}.js older than its source: run pnpm build`
+  }
+  return undefined
+}
+
+const ms = (r: Rate | Skipped): string => ('best' in r ? `${(1000 / r.best).toFixed(1)} ms (median ${(1000 / r.median).toFixed(1)} ms)` : r.skipped)
+
+const scenario: Scenario = {
+  title: '@tandem/ipc: Pipe, process Queue and Process start-up',
+  async run(ctx) {
+    const s = sizes(ctx.quick)
+    childFailures.length = 0
+    const pinned = await tasksetWorks()
+    const placements = pinned ? [SAME, DIFFERENT] : [UNPINNED]
+    const rows: Row[] = []
+    const asyncRows: Row[] = []
+    for (const mode of Object.keys(MODES) as Mode[]) {
+      for (const placement of placements) {
+        const [blocking, async] = await processRows(ctx, mode, placement)
+        rows.push(blocking!)
+        asyncRows.push(async!)
+      }
+    }
+    rows.push(...asyncRows)
+
+    ctx.log(`Thread Pipe one way: 2 Tandem Threads vs raw postMessage between 2 worker threads, ${s.rounds} rounds x ${s.reps} runs of ~${s.repMs} ms`)
+    const pipeSized: number[] = []
+    const postSized: number[] = []
+    const threads = await rounds(s.rounds, () => threadPipeRuns(ctx, pipeSized), [() => postMessageRuns(ctx, postSized)])
+    rows.push({
+      scenario: 'thread Pipe one way, worker thread -> worker thread, small ints',
+      unit: 'msgs/s',
+      tandem: threads.tandem,
+      baselineName: 'raw postMessage over a MessageChannel',
+      baseline: threads.baselines[0]!,
+      target: 2,
+      idleBefore: threads.idleBefore,
+    })
+
+    const dist = distState()
+    ctx.log(
+      `Process start to first message: ${s.rounds} rounds x ${s.startReps} starts per side (Tandem sources with and without the spare child, CPython spawn and fork, Tandem dist with and without the spare${dist === undefined ? '' : `: skipped, ${dist}`})`,
+    )
+    const startRuns = (compiled: boolean, cold: boolean) => async (): Promise<number[] | Skipped> =>
+      compiled && dist !== undefined ? { skipped: dist } : (await driverRuns('start', UNPINNED, 0, s.startReps, 0, compiled, cold)).sync
+    const start = await rounds(s.rounds, async () => (await driverRuns('start', UNPINNED, 0, s.startReps, 0)).sync, [
+      startRuns(false, true),
+      () => pythonRuns(ctx, UNPINNED, ['spawn', 0, s.startReps, 0]),
+      () => pythonRuns(ctx, UNPINNED, ['fork', 0, s.startReps, 0]),
+      startRuns(true, false),
+      startRuns(true, true),
+    ])
+    const [tsxCold, spawn, fork, distWarm, distCold] = start.baselines as [Rate | Skipped, Rate | Skipped, Rate | Skipped, Rate | Skipped, Rate | Skipped]
+    const startCommon = { unit: 'starts/s', idleBefore: start.idleBefore }
+    const startRow = (what: string, tandem: Rate | Skipped, baselineName: string, baseline: Rate | Skipped, target: number): Row[] =>
+      'best' in tandem
+        ? [{ scenario: `Process start to first message over a Pipe, ${what}${target === 0 ? ' (info)' : ''}`, tandem, baselineName, baseline, target, ...startCommon }]
+        : []
+    rows.push(
+      ...startRow('tsx + sources, spare child ready', start.tandem, 'CPython spawn', spawn, 1),
+      ...startRow('tsx + sources, spare child ready', start.tandem, 'CPython fork', fork, 0),
+      ...startRow('tsx + sources, no spare (a new node per start)', tsxCold, 'CPython spawn', spawn, 0),
+      ...startRow('plain node + dist, spare child ready', distWarm, 'CPython spawn', spawn, 0),
+      ...startRow('plain node + dist, spare child ready', distWarm, 'CPython fork', fork, 0),
+      ...startRow('plain node + dist, no spare (a new node per start)', distCold, 'CPython spawn', spawn, 0),
+    )
+
+    if (childFailures.length > 0) ctx.log(`WARNING: served children failed after the measurement: ${childFailures.join('; ')}`)
+    const range = (xs: readonly number[]): string => (xs.length === 0 ? '-' : `${Math.min(...xs).toLocaleString('en')}-${Math.max(...xs).toLocaleString('en')}`)
+    return {
+      rows,
+      notes: [
+        `Runs: every measurement is ${s.rounds} rounds; a round is a CPU-idle sample, the Tandem side, then each baseline. A side runs a warm-up then ${s.reps} timed repetitions per round (${s.startReps} starts for the start-up rows), so ${s.rounds * s.reps} runs per side; the table shows each side's best run.`,
+        `Placement (${pinned ? '`taskset` found' : '`taskset` missing or fewer than 2 CPUs: every pair ran unpinned'}): same core = the whole parent process (every thread) under \`taskset -c 0\`, its child inheriting it; different cores = the parent under \`taskset -c 0\` and the child pinning all its threads to CPU 1 once it runs (Tandem: \`taskset -a -p -c 1 <pid>\` from the child target; CPython: \`os.sched_setaffinity(0, {1})\` in the forked child). Tandem's processes each have an I/O thread (the hub) besides the main thread; it is placed with its process.`,
+        `Process pairs: the parent side is \`bench/ipc-driver.mjs\`, run as its own process (\`node --import=tsx --conditions=@tandem/source\`, as \`pnpm bench\` runs), with one Tandem \`Process\` whose target is \`serve\` in \`bench/ipc-child.mjs\` (a \`moduleRef\`), given one end of a \`Pipe()\` (and the \`Queue()\`). The child is started once per driver run (start-up is not timed) and serves commands: round trips (the parent sends i, then receives the echo), one way (the child sends the ints 0..n-1 then null; the parent receives until null), queue (the child puts the same on the process \`Queue()\` the parent created, unbounded as CPython's default; the parent gets). The parent times each repetition on its main thread and checks the id sum. Repetitions size themselves from the previous rate to last about ${s.repMs} ms (warm-up ${s.rtWarmup.toLocaleString('en')} round trips or ${s.owWarmup.toLocaleString('en')} messages). The async rows are the same driver run right after the blocking repetitions, with \`await conn.recvAsync()\` / \`await q.getAsync()\` on the parent's main thread (the child unchanged), against the same CPython runs (blocking \`recv\`/\`get\`).`,
+        `CPython: a child process (\`python3 -c\`, the script inline in \`bench/ipc.bench.ts\`) with the same shape under the same placement: the fork start method for the throughput rows (the child's target lives in the -c script), \`multiprocessing.Pipe()\` and \`multiprocessing.Queue()\`, bound \`send\`/\`recv\`/\`put\`/\`get\`, the same sizing and sum check.`,
+        `Thread Pipe: two Tandem Threads (\`pipeParty\` in \`bench/ipc-workers.ts\`) on the two ends of one \`Pipe()\`, the first sending the ints 0..n-1 and a null, the second receiving; rate = messages over the span from the first start to the last end, the threads of a repetition released together. Baseline: raw \`port.postMessage(i)\` between two plain worker threads over a \`MessageChannel\`, received with a \`message\` listener (the worker source \`POST_MESSAGE_WORKER\` of \`bench/queue-workers.ts\`). Messages per repetition: Pipe ${range(pipeSized)}, postMessage ${range(postSized)}.`,
+        `Start-up: the time from \`new Process({ target, args: [end] })\` + \`start()\` until the parent's \`recv()\` returns the child's first message (a \`Pipe(false)\`; the target \`first\` in \`bench/ipc-child.mjs\`, a \`moduleRef\`), unpinned; rate = 1 / that time, so ratio = CPython time / Tandem time. Best (median) times: Tandem tsx + sources ${ms(start.tandem)} with the spare child, ${ms(tsxCold)} without; plain node + dist ${ms(distWarm)} with the spare, ${ms(distCold)} without; CPython spawn ${ms(spawn)}; CPython fork ${ms(fork)}. Tandem keeps one spare child started ahead of need (it has loaded Node and Tandem and waits for its boot record; launched right after each start, like CPython's forkserver), so every start but the first of a program, when the spare has had time to boot, costs a message instead of a Node start-up; the no-spare rows (\`TANDEM_NO_SPARE=1\`) show the cost of a new node, which the first \`start()\` of a program, and any start right after another one, pays. The tsx rows are how \`pnpm bench\` and the tests run (every child loads tsx and transpiles the sources); the dist rows run the same driver with plain \`node\` against \`packages/ipc/dist\` (built by \`pnpm build\`), as an installed package runs. CPython's spawn child imports its target from a module written to a temporary directory; fork is shown for information (Node has no fork).`,
+        ...(childFailures.length === 0
+          ? []
+          : [
+              `**Children that failed after serving every message** (their measurements stand: every sum was checked; the failure is a bug to fix): ${childFailures.length} of the driver runs: ${childFailures.join('; ')}.`,
+            ]),
+      ],
+    }
+  },
+}
+
+export default scenario
