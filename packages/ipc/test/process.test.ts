@@ -30,7 +30,7 @@ const SCRIPT = fileURLToPath(new URL('./fixtures/proc-script.ts', import.meta.ur
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
 /** Bound for every wait on a child: generous, the machine is shared and has 2 cores. */
-const WAIT = 30_000
+const WAIT = 60_000
 
 const ref = (name: string) => moduleRef(TARGETS, name)
 
@@ -91,7 +91,7 @@ function runScript(t: ExecutionContext, mode: string): Promise<ScriptResult> {
     const child = execFile(
       process.execPath,
       ['--import=tsx', '--conditions=@tandem/source', SCRIPT, mode],
-      { cwd: ROOT, timeout: 50_000, killSignal: 'SIGKILL' },
+      { cwd: ROOT, timeout: 100_000, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
         const e = err as (Error & { code?: unknown; signal?: string | null }) | null
         const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
@@ -156,7 +156,7 @@ test('new Process(): name Process-N counting up, daemon false unless given, pid/
 })
 
 test('Process lifecycle: running child has a pid (= ident), is alive, in activeChildren, exitCode null; after join exitCode 0, not alive, gone from activeChildren (test_process)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], name: 'SomeProcess', daemon: true })
   track(t, p)
@@ -180,7 +180,7 @@ test('Process lifecycle: running child has a pid (= ident), is alive, in activeC
 })
 
 test('Process.start() twice throws ProcessStateError ERR_PROCESS_STATE, while running and after the end', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], daemon: true })
   track(t, p)
@@ -204,7 +204,7 @@ test('Process.join()/joinAsync() before start() throw ProcessStateError', async 
 })
 
 test('Process.join(timeout) returns false while the child runs (join(0) too), joinAsync(timeout) too; both true after the end, repeatedly', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], daemon: true })
   track(t, p)
@@ -227,7 +227,7 @@ test('Process.join(timeout) returns false while the child runs (join(0) too), jo
 })
 
 test('Process.join(-1) throws RangeError ERR_OUT_OF_RANGE (a negative timeout; CPython treats it as 0)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], daemon: true })
   track(t, p)
@@ -241,7 +241,7 @@ test('Process.join(-1) throws RangeError ERR_OUT_OF_RANGE (a negative timeout; C
 
 /** CPython `_kill_process`: a sleeping daemon child, checked, then ended by `meth`; returns its exit code. */
 async function killProcess(t: ExecutionContext, meth: (p: Process) => void): Promise<number | null> {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('sleepForever'), args: [theirs], daemon: true })
   track(t, p)
@@ -269,7 +269,7 @@ test('Process.kill(): a sleeping child ends with exitCode -9 (test_kill)', async
 })
 
 test('Process.terminate() on a child blocked in Atomics.wait ends it with -15', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('blockForever'), args: [theirs], daemon: true })
   track(t, p)
@@ -281,7 +281,7 @@ test('Process.terminate() on a child blocked in Atomics.wait ends it with -15', 
 })
 
 test('Process exitCode is n after process.exit(n) in the target (test_sys_exit)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const ps = [0, 3, 8].map((n) => new Process({ target: ref('exitWith'), args: [n], daemon: true }))
   track(t, ...ps)
   for (const p of ps) p.start()
@@ -293,7 +293,7 @@ test('Process exitCode is n after process.exit(n) in the target (test_sys_exit)'
 })
 
 test('Process exitCode is 1 after an uncaught error (a source target and a rejected async module target)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const a = new Process({
     name: 'ExpectedFailure-sync',
     daemon: true,
@@ -312,7 +312,7 @@ test('Process exitCode is 1 after an uncaught error (a source target and a rejec
 })
 
 test('Process.terminate() right after start(): five fresh children all end with -15; five short ones end with 0 (test_many_processes)', async (t) => {
-  t.timeout(90_000)
+  t.timeout(150_000)
   const quick = Array.from({ length: 5 }, () => new Process({ target: ref('exitWith'), args: [0] }))
   track(t, ...quick)
   for (const p of quick) p.start()
@@ -333,7 +333,7 @@ test('Process.terminate() right after start(): five fresh children all end with 
 })
 
 test('Process.close(): throws ProcessStateError while running; fine after the end, then isAlive/join/terminate throw; close twice is fine (test_close)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], daemon: true })
   track(t, p)
@@ -370,7 +370,7 @@ test('Process.close(): throws ProcessStateError while running; fine after the en
 // ---- what the child sees --------------------------------------------------------------------------
 
 test('in the child: currentProcess() is the Process (name, pid, daemon, alive), parentProcess() is the root (pid, MainProcess, alive)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('reportSelf'), args: [theirs], name: 'Reporter', daemon: true })
   track(t, p)
@@ -394,7 +394,7 @@ test('in the child: currentProcess() is the Process (name, pid, daemon, alive), 
 })
 
 test('in the child: a default-named Process sees its Process-N name (test_process)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('reportSelf'), args: [theirs], daemon: true })
   track(t, p)
@@ -407,7 +407,7 @@ test('in the child: a default-named Process sees its Process-N name (test_proces
 })
 
 test('in the child: parentProcess().join(200) returns false while the parent lives', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('parentJoinWhileAlive'), args: [theirs], daemon: true })
   track(t, p)
@@ -418,7 +418,7 @@ test('in the child: parentProcess().join(200) returns false while the parent liv
 })
 
 test('in the child: stdin is /dev/null (reads as empty)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('readStdin'), args: [theirs], daemon: true })
   track(t, p)
@@ -430,7 +430,7 @@ test('in the child: stdin is /dev/null (reads as empty)', async (t) => {
 // ---- targets ---------------------------------------------------------------------------------------
 
 test('a source target runs in the child and can import @tandem/ipc/pipe there', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({
     daemon: true,
@@ -450,7 +450,7 @@ test('a source target runs in the child and can import @tandem/ipc/pipe there', 
 })
 
 test('an async target is awaited: the child runs until its promise settles, then exits 0', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('asyncGate'), args: [theirs], daemon: true })
   track(t, p)
@@ -465,7 +465,7 @@ test('an async target is awaited: the child runs until its promise settles, then
 })
 
 test('Process args cross by value (test_args_argument)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const values: unknown[] = [1, 'str', [1], { a: { b: [2, 'x'] } }, null, 2n ** 70n, new Map([[1, 'x']]), new Set(['s']), new Date(0), new Uint8Array([1, 2, 3]), true, -0.5]
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('echoArgs'), args: [theirs, ...values], daemon: true })
@@ -477,7 +477,7 @@ test('Process args cross by value (test_args_argument)', async (t) => {
 })
 
 test('Process args: a local object changed after start() is not seen by the child (copied at start)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const obj = { n: 1 }
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('echoArgs'), args: [theirs, obj], daemon: true })
@@ -489,7 +489,7 @@ test('Process args: a local object changed after start() is not seen by the chil
 })
 
 test('Process args: a Connection in args works in the child both ways', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const [ask, answer] = pipe()
   const p = new Process({
@@ -539,7 +539,7 @@ test('Process.start() with a thread Queue, a thread-side Value, a function (nest
 // ---- subclasses --------------------------------------------------------------------------------------
 
 test('Process subclass: UpperCaser upper-cases over its own Pipe fields (test_subclassing)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [childConn, parentConn] = pipe()
   const u = new UpperCaser(childConn, parentConn)
   u.daemon = true
@@ -553,7 +553,7 @@ test('Process subclass: UpperCaser upper-cases over its own Pipe fields (test_su
 })
 
 test('Process subclass: own fields reach run() in the child; currentProcess() there is the instance', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const r = new FieldReporter(theirs, 'x1')
   r.daemon = true
@@ -583,7 +583,7 @@ test('Process subclass: a field holding a @tandem/sync Lock makes start() throw 
 })
 
 test('Process subclass: an async run() is awaited', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const a = new AsyncRunner(theirs)
   a.daemon = true
@@ -600,7 +600,7 @@ test('Process subclass: an async run() is awaited', async (t) => {
 // ---- children that start processes and threads ----------------------------------------------------
 
 test('a child starts its own Process: the grandchild sees the child as its parent; the child joins it (exit 0)', async (t) => {
-  t.timeout(90_000)
+  t.timeout(150_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('spawnGrandchild'), args: [theirs] })
   track(t, p)
@@ -627,7 +627,7 @@ test('a child starts its own Process: the grandchild sees the child as its paren
 test('a Connection end passed to one child, then (after that child ended) to a second child, still reaches the reader (as in CPython)', async (t) => {
   // CPython: the parent's copy of wconn stays open until it is closed, so it can be handed to
   // one child after another. test_recursion below relies on this.
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [rconn, wconn] = pipe(false)
   const a = new Process({ target: ref('sendTag'), args: [wconn, 'a'], daemon: true })
   track(t, a)
@@ -644,7 +644,7 @@ test('a Connection end passed to one child, then (after that child ended) to a s
 })
 
 test('children start children recursively; messages arrive in depth-first order over one pipe (test_recursion)', async (t) => {
-  t.timeout(120_000)
+  t.timeout(180_000)
   const [rconn, wconn] = pipe(false)
   // CPython calls _test_recursion(wconn, []) in the test process; here the top level runs in a
   // child too, so that its blocking joins do not hold up the test's event loop.
@@ -660,7 +660,7 @@ test('children start children recursively; messages arrive in depth-first order 
 })
 
 test('a child runs a @tandem/sync Thread and joins it', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const [mine, theirs] = pipe()
   const p = new Process({ target: ref('runThread'), args: [theirs], daemon: true })
   track(t, p)
@@ -671,7 +671,7 @@ test('a child runs a @tandem/sync Thread and joins it', async (t) => {
 })
 
 test('a child waits for its non-daemon threads before it exits (test_wait_for_threads)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const dir = mkdtempSync(joinPath(tmpdir(), 'tandem-proc-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = joinPath(dir, 'flag.txt')
@@ -686,7 +686,7 @@ test('a child waits for its non-daemon threads before it exits (test_wait_for_th
 // ---- what a child prints (run as its own node process) ---------------------------------------------
 
 test('an uncaught error in a child: exitCode 1, stderr has "Process NAME:" and the stack (test_stderr_flush)', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const r = await runScript(t, 'throw')
   t.is(r.code, 0, r.stderr)
   t.deepEqual(r.result, { joined: true, exitCode: 1, name: 'Failer' })
@@ -697,7 +697,7 @@ test('an uncaught error in a child: exitCode 1, stderr has "Process NAME:" and t
 })
 
 test('an uncaught error in a module-reference target: the stack names the module file', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const r = await runScript(t, 'throw-module')
   t.deepEqual(r.result, { joined: true, exitCode: 1, name: 'ModFailer' })
   t.regex(r.stderr, /Process ModFailer:/)
@@ -706,7 +706,7 @@ test('an uncaught error in a module-reference target: the stack names the module
 })
 
 test('a rejected async target: exitCode 1 and "Process NAME:" with the error on stderr', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const r = await runScript(t, 'reject')
   t.deepEqual(r.result, { joined: true, exitCode: 1, name: 'AsyncFailer' })
   t.regex(r.stderr, /Process AsyncFailer:/)
@@ -714,14 +714,14 @@ test('a rejected async target: exitCode 1 and "Process NAME:" with the error on 
 })
 
 test('process.exit(3) in a child: exitCode 3 and no error report on stderr', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const r = await runScript(t, 'exit')
   t.deepEqual(r.result, { joined: true, exitCode: 3, name: 'Exiter' })
   t.notRegex(r.stderr, /Process Exiter/)
 })
 
 test('a child inherits stdout and stderr', async (t) => {
-  t.timeout(60_000)
+  t.timeout(120_000)
   const r = await runScript(t, 'stdout')
   t.deepEqual(r.result, { joined: true, exitCode: 0, name: 'Printer' })
   t.regex(r.stdout, /hello from the child\n/)
