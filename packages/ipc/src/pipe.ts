@@ -34,7 +34,9 @@ import {
   checkTimeout,
   deadlineOf,
   describe,
-  newCell,
+  alloc,
+  int32At,
+  retain,
   reviveCell,
   runAsync,
   runBlocking,
@@ -428,8 +430,10 @@ function build(cell: Int32Array, side: number, inQ: Queue<unknown> | undefined, 
 
 /** Two connected ends: the first readable if `r`, writable if `w` (the second the reverse). */
 function makePair(r: boolean, w: boolean): [Connection, Connection] {
-  const holder = {}
-  const cell = newCell(holder, WORDS)
+  // One reference for each end's handle (each adopts one).
+  const at = alloc(WORDS * 4)
+  retain(at)
+  const cell = int32At(at, WORDS)
   cell[LOCAL] = OPEN
   cell[LOCAL + 1] = OPEN
   const toFirst = r ? new Queue<unknown>() : undefined

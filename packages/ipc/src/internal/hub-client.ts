@@ -146,29 +146,58 @@ export function replyQueue(): Queue<HubReply> {
   return replies
 }
 
-/** Waits (blocking) for the answer to request `rid`, dropping stale answers to abandoned ones. */
+// Answers for this thread's async requests, by rid; the blocking and async waits of one thread
+// share one reply queue, so whoever takes an answer hands it to its owner.
+const asyncWaiters = new Map<number, (reply: HubReply) => void>()
+let pump: AbortController | undefined
+
+function deliver(reply: HubReply): void {
+  const w = asyncWaiters.get(reply.rid)
+  if (w === undefined) return // the answer to an abandoned request
+  asyncWaiters.delete(reply.rid)
+  w(reply)
+}
+
+/** Takes answers for async waiters while there are any. */
+async function runPump(): Promise<void> {
+  const q = replyQueue()
+  const ctl = new AbortController()
+  pump = ctl
+  try {
+    while (asyncWaiters.size > 0) {
+      let reply: HubReply
+      try {
+        reply = await q.getAsync({ signal: ctl.signal })
+      } catch {
+        return
+      }
+      deliver(reply)
+    }
+  } finally {
+    if (pump === ctl) pump = undefined
+  }
+}
+
+/** Waits (blocking) for the answer to request `rid`, handing others to their async waiters. */
 export function awaitReply(rid: number): HubReply {
   const q = replyQueue()
   for (;;) {
     const r = q.get()
     if (r.rid === rid) return r
+    deliver(r)
   }
 }
 
 /** Async form of {@link awaitReply}; on abort calls `onAbort` and still waits for the final answer. */
 export async function awaitReplyAsync(rid: number, signal: AbortSignal | undefined, onAbort: () => void): Promise<HubReply> {
-  const q = replyQueue()
+  const answered = new Promise<HubReply>((resolve) => asyncWaiters.set(rid, resolve))
+  if (pump === undefined) void runPump()
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    for (;;) {
-      const reply = await q.getAsync()
-      if (reply.rid === rid) return reply
-      // An answer for another request of this thread (async requests may overlap): hand it on.
-      q.put(reply)
-      await new Promise<void>((res) => setImmediate(res))
-    }
+    return await answered
   } finally {
     signal?.removeEventListener('abort', onAbort)
+    if (asyncWaiters.size === 0) pump?.abort()
   }
 }
 
