@@ -24,6 +24,7 @@ import type { GetOptions, PutOptions } from '@tandem/queue/queue'
 import { QueueEmpty, QueueFull } from '@tandem/queue/errors'
 import { decodeItem, encodeItem } from '@tandem/queue/kit'
 import { Queue as LocalQueue } from '@tandem/queue/queue'
+import { ProcessLostError } from './errors.ts'
 import { awaitReply, awaitReplyAsync as awaitHubReply, hub, myPid, nextId, replyQueue, unwrapReply } from './internal/hub-client.ts'
 import type { Reply, ReqHeader } from './internal/queue-server.ts'
 
@@ -132,6 +133,7 @@ export class Queue<T = unknown> {
     const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, 0, 'process')
     const { block, timeout } = blockOptions(opts)
     if (r.maxsize === 0) {
+      checkHome(r, this.kindName)
       request(r, { kind: 'put' }, enc, false)
       return
     }
@@ -154,6 +156,7 @@ export class Queue<T = unknown> {
     const r = this.#remote!
     const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, 0, 'process')
     if (r.maxsize === 0) {
+      checkHome(r, this.kindName)
       request(r, { kind: 'put' }, enc, false)
       return
     }
@@ -170,6 +173,7 @@ export class Queue<T = unknown> {
    * @throws {ProcessLostError} `ERR_PROCESS_LOST` if the queue's home process died
    */
   get(opts?: GetOptions): T {
+    this.#open('get')
     if (this.#home !== undefined) return this.#home.q.get(opts) as T
     const { block, timeout } = blockOptions(opts)
     return settle(awaitReply(request(this.#remote!, { kind: 'get', block, timeout }))) as T
@@ -185,6 +189,7 @@ export class Queue<T = unknown> {
    * item was already on its way, then it resolves with it).
    */
   async getAsync(opts?: number | AsyncWaitOptions): Promise<T> {
+    this.#open('getAsync')
     if (this.#home !== undefined) return (await this.#home.q.getAsync(opts)) as T
     const { timeout, signal } = asyncOptions(opts)
     if (signal?.aborted) throw signal.reason
@@ -213,7 +218,7 @@ export class Queue<T = unknown> {
     return this.#home !== undefined ? this.#home.q.full() : (this.#ask('full') as boolean)
   }
 
-  /** This process will put no more items (Python's `close()`); later puts here throw `ERR_QUEUE_CLOSED`. */
+  /** Closes the queue in this process (Python's `close()`): later puts and gets here throw `ERR_QUEUE_CLOSED`. */
   close(): void {
     this.#closed = true
   }
@@ -258,6 +263,15 @@ export class Queue<T = unknown> {
     } finally {
       reviving = undefined
     }
+  }
+}
+
+/** A put that does not wait for an answer first checks that the home still runs. */
+function checkHome(r: Remote, kind: string): void {
+  try {
+    process.kill(r.home, 0)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new ProcessLostError(`${kind}.put(): the process ${r.home} that holds this queue has exited`)
   }
 }
 

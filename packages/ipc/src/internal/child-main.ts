@@ -12,6 +12,9 @@ import { loadTask, type TaskSpec } from '@tandem/sync/task'
 import { TaskModuleError } from '@tandem/sync/errors'
 import { Queue } from '@tandem/queue/queue'
 import { Process, _setCurrentProcess, currentProcess } from '../process.ts'
+// The kinds a child receives most (loaded as ES modules here, not by the decoder's require fallback).
+import '../pipe.ts'
+import '../queue.ts'
 import { startHub } from './hub-client.ts'
 import { setProcessInfo, type ProcessInfo } from './process-info.ts'
 

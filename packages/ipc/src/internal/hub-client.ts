@@ -47,7 +47,11 @@ export interface HubBoot {
   readonly bootQueue?: Queue<Uint8Array>
 }
 
-let commands: Queue<Command> | undefined
+// One per thread, shared by every copy of this module the thread may load (an ES module import
+// and a require() fallback of the shareable decoder can each load one under tsx).
+const GLOBAL_KEY = Symbol.for('tandem.ipc.hub')
+const slot = ((globalThis as Record<symbol, unknown>)[GLOBAL_KEY] ??= { commands: undefined }) as { commands: Queue<Command> | undefined }
+let commands: Queue<Command> | undefined = slot.commands
 let hubThread: Thread | undefined
 
 const HUB_URL = new URL(`./hub${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href
@@ -64,10 +68,11 @@ export function nextId(): number {
 
 /** The I/O thread's command queue, starting the I/O thread if this is the main thread. */
 export function hub(): Queue<Command> {
+  commands ??= slot.commands
   if (commands !== undefined) return commands
   const at = Atomics.load(processState, IPC_HUB)
   if (at !== 0) {
-    commands = readAddress(at)
+    commands = slot.commands ??= readAddress(at)
     return commands
   }
   if (!isMainThread) {
@@ -90,7 +95,7 @@ export function startHub(boot: HubBoot): void {
   const at = alloc(json.length + 4)
   new DataView(arenaBuffer()).setInt32(at, json.length, true)
   new Uint8Array(arenaBuffer(), at + 4, json.length).set(json)
-  commands = q
+  commands = slot.commands = q
   Atomics.store(processState, IPC_HUB, at)
   installExitHooks()
 }

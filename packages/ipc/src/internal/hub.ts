@@ -143,6 +143,7 @@ export class Hub {
   }
 
   dispatch(f: Frame, from: Link | undefined): void {
+    if (process.env.TANDEM_DEBUG) process.stderr.write(`[${this.pid}] frame ${f.type} id ${f.id} src ${f.src} len ${f.payload.length}\n`)
     switch (f.type) {
       case T_BOOT:
         this.bootQueue?.put(f.payload.slice())
@@ -215,6 +216,7 @@ export class Hub {
   // ---- Commands from this process's threads ------------------------------------------------------
 
   command(c: Command): void {
+    if (process.env.TANDEM_DEBUG) process.stderr.write(`[${this.pid}] command ${c.op} ${'id' in c ? c.id : ''}\n`)
     switch (c.op) {
       case 'export': {
         this.exports.set(c.id, { end: c.end, importer: 0, abort: undefined })
