@@ -51,6 +51,9 @@ export const T_QREP = 10
 export const T_QCANCEL = 11
 const LAST_TYPE = 11
 
+/** `TANDEM_DEBUG=1` traces frames and commands on stderr. */
+const DEBUG = process.env.TANDEM_DEBUG === '1'
+
 const validType = (t: number): boolean => t >= 1 && t <= LAST_TYPE
 
 interface Export {
@@ -143,7 +146,7 @@ export class Hub {
   }
 
   dispatch(f: Frame, from: Link | undefined): void {
-    if (process.env.TANDEM_DEBUG) process.stderr.write(`[${this.pid}] frame ${f.type} id ${f.id} src ${f.src} len ${f.payload.length}\n`)
+    if (DEBUG) process.stderr.write(`[${this.pid}] frame ${f.type} id ${f.id} src ${f.src} len ${f.payload.length}\n`)
     switch (f.type) {
       case T_BOOT:
         this.bootQueue?.put(f.payload.slice())
@@ -216,7 +219,7 @@ export class Hub {
   // ---- Commands from this process's threads ------------------------------------------------------
 
   command(c: Command): void {
-    if (process.env.TANDEM_DEBUG) process.stderr.write(`[${this.pid}] command ${c.op} ${'id' in c ? c.id : ''}\n`)
+    if (DEBUG) process.stderr.write(`[${this.pid}] command ${c.op} ${'id' in c ? c.id : ''}\n`)
     switch (c.op) {
       case 'export': {
         this.exports.set(c.id, { end: c.end, importer: 0, abort: undefined })
