@@ -13,7 +13,8 @@
  * - `q`: the same through a process `Queue()` created by the parent (the child `put`s, the
  *   parent `get()`s, then `await getAsync()`).
  * - `start`: `new Process()` + `start()` until the parent receives the child's first message over
- *   a `Pipe`, REPS + 1 times (the first a warm-up); no async form.
+ *   a `Pipe`, REPS + 1 times (the first a warm-up); no async form. REP_MS is a pause before each
+ *   timed start (not timed), which lets the spare child Tandem launches after each start boot.
  *
  * The throughput modes start one child (pinned to CHILD_CPU unless it is -1; the parent is
  * placed by whoever starts this driver), run one warm-up repetition of N0 items, then REPS timed
@@ -108,6 +109,7 @@ async function startup() {
   const target = moduleRef(CHILD, 'first')
   const out = []
   for (let r = 0; r <= reps; r++) {
+    if (r > 0 && repMs > 0) await new Promise((resolve) => setTimeout(resolve, repMs))
     const [a, b] = Pipe(false)
     const t0 = performance.now()
     const p = new Process({ target, args: [b], daemon: true })
