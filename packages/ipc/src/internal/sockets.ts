@@ -110,7 +110,15 @@ export class SocketServer {
       socket.destroy()
       return
     }
-    const mine = bridge(socket)
+    // A peer that breaks the protocol before its connection is accepted is forgotten at once
+    // (it carried nothing usable), so garbage connections cannot pile up in the backlog.
+    const mine = bridge(socket, () => {
+      const i = l.ready.indexOf(mine)
+      if (i >= 0) {
+        l.ready.splice(i, 1)
+        mine.close()
+      }
+    })
     const w = l.waiters.shift()
     if (w !== undefined) {
       this.#accepting.delete(w.rid)
@@ -164,8 +172,8 @@ export class SocketServer {
   }
 }
 
-/** Bridges a socket to a new local pipe; returns the end for the user. */
-function bridge(socket: Socket): Connection {
+/** Bridges a socket to a new local pipe; returns the end for the user. `onBroken`: the peer broke the protocol. */
+function bridge(socket: Socket, onBroken?: () => void): Connection {
   const [mine, far] = _pair(true, true)
   far._export()
   const abort = new AbortController()
@@ -179,9 +187,10 @@ function bridge(socket: Socket): Connection {
           link.close()
         }
       },
-      onClose() {
+      onClose(_link, err) {
         abort.abort()
         far._bridgeEnded()
+        if (err !== undefined && (err as { code?: string }).code === 'ERR_IPC_PROTOCOL') onBroken?.()
       },
     },
     { validType: (t) => t === T_SOCK_MSG },
