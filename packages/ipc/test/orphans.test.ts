@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { moduleRef } from '@tandem/sync/task'
 import { EOFError } from '../src/errors.ts'
-import { type Connection, Pipe } from '../src/pipe.ts'
+import { Pipe } from '../src/pipe.ts'
 import { Process } from '../src/process.ts'
 
 const TARGETS = new URL('./fixtures/proc-targets.ts', import.meta.url)
@@ -29,19 +29,6 @@ const GONE_BOUND = 10_000
 const WAIT = 60_000
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/**
- * `Pipe(duplex)`, with both ends kept reachable until this file's run ends. A Connection that
- * the garbage collector reclaims currently crashes the process ("Arena block at N released more
- * often than retained", from the arena's FinalizationRegistry); that is a pipe bug, guarded in the
- * pipe tests, and it must not hide what this file checks about processes.
- */
-const held: Connection[] = []
-function pipe(duplex = true): [Connection, Connection] {
-  const ends = Pipe(duplex)
-  held.push(...ends)
-  return ends
-}
 
 /** True once `pid` no longer runs: no such process, or a zombie waiting to be reaped. */
 function isGone(pid: number): boolean {
@@ -203,7 +190,7 @@ test('Process.join() in a parent returns when its child is killed with SIGKILL m
 
 test('a grandchild whose parent is terminated reports the parent not alive, or is gone; either way it does not outlive it (test_parent_process)', async (t) => {
   t.timeout(150_000)
-  const [rconn, wconn] = pipe(false)
+  const [rconn, wconn] = Pipe(false)
   const p = new Process({ target: moduleRef(TARGETS, 'createGrandchild'), args: [wconn] })
   let gpid: number | undefined
   t.teardown(() => {

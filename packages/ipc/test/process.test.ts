@@ -34,19 +34,6 @@ const WAIT = 60_000
 
 const ref = (name: string) => moduleRef(TARGETS, name)
 
-/**
- * `Pipe(duplex)`, with both ends kept reachable until this file's run ends. A Connection that
- * the garbage collector reclaims currently crashes the process ("Arena block at N released more
- * often than retained", from the arena's FinalizationRegistry); that is a pipe bug, guarded in the
- * pipe tests, and it must not hide what this file checks about processes.
- */
-const held: Connection[] = []
-function pipe(duplex = true): [Connection, Connection] {
-  const ends = Pipe(duplex)
-  held.push(...ends)
-  return ends
-}
-
 /** Kills `ps` in teardown if they still run (a closed Process throws on use: ignored). */
 function track(t: ExecutionContext, ...ps: Process[]): void {
   t.teardown(() => {
@@ -157,7 +144,7 @@ test('new Process(): name Process-N counting up, daemon false unless given, pid/
 
 test('Process lifecycle: running child has a pid (= ident), is alive, in activeChildren, exitCode null; after join exitCode 0, not alive, gone from activeChildren (test_process)', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], name: 'SomeProcess', daemon: true })
   track(t, p)
   p.start()
@@ -179,9 +166,33 @@ test('Process lifecycle: running child has a pid (= ident), is alive, in activeC
   t.is(p.pid !== null && p.pid > 0, true, 'pid stays readable after the end')
 })
 
+test("Process.daemon: settable before start(), ProcessStateError after; a child's new Process defaults to the child's daemon flag (test_daemon_argument)", async (t) => {
+  t.timeout(120_000)
+  const results: unknown[] = []
+  for (const daemon of [true, false]) {
+    const [mine, theirs] = Pipe()
+    const p = new Process({ target: ref('defaultDaemon'), args: [theirs] })
+    track(t, p)
+    p.daemon = daemon
+    t.is(p.daemon, daemon)
+    p.start()
+    t.is(
+      codeOf(() => {
+        p.daemon = !daemon
+      }),
+      'ERR_PROCESS_STATE',
+    )
+    t.is(p.daemon, daemon)
+    results.push(await recv(mine))
+    await ended(t, p)
+    t.is(p.exitCode, 0)
+  }
+  t.deepEqual(results, [true, false])
+})
+
 test('Process.start() twice throws ProcessStateError ERR_PROCESS_STATE, while running and after the end', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -205,7 +216,7 @@ test('Process.join()/joinAsync() before start() throw ProcessStateError', async 
 
 test('Process.join(timeout) returns false while the child runs (join(0) too), joinAsync(timeout) too; both true after the end, repeatedly', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -228,7 +239,7 @@ test('Process.join(timeout) returns false while the child runs (join(0) too), jo
 
 test('Process.join(-1) throws RangeError ERR_OUT_OF_RANGE (a negative timeout; CPython treats it as 0)', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -242,7 +253,7 @@ test('Process.join(-1) throws RangeError ERR_OUT_OF_RANGE (a negative timeout; C
 /** CPython `_kill_process`: a sleeping daemon child, checked, then ended by `meth`; returns its exit code. */
 async function killProcess(t: ExecutionContext, meth: (p: Process) => void): Promise<number | null> {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('sleepForever'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -270,7 +281,7 @@ test('Process.kill(): a sleeping child ends with exitCode -9 (test_kill)', async
 
 test('Process.terminate() on a child blocked in Atomics.wait ends it with -15', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('blockForever'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -334,7 +345,7 @@ test('Process.terminate() right after start(): five fresh children all end with 
 
 test('Process.close(): throws ProcessStateError while running; fine after the end, then isAlive/join/terminate throw; close twice is fine (test_close)', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('waitForGo'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -371,7 +382,7 @@ test('Process.close(): throws ProcessStateError while running; fine after the en
 
 test('in the child: currentProcess() is the Process (name, pid, daemon, alive), parentProcess() is the root (pid, MainProcess, alive)', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('reportSelf'), args: [theirs], name: 'Reporter', daemon: true })
   track(t, p)
   p.start()
@@ -395,7 +406,7 @@ test('in the child: currentProcess() is the Process (name, pid, daemon, alive), 
 
 test('in the child: a default-named Process sees its Process-N name (test_process)', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('reportSelf'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -408,7 +419,7 @@ test('in the child: a default-named Process sees its Process-N name (test_proces
 
 test('in the child: parentProcess().join(200) returns false while the parent lives', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('parentJoinWhileAlive'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -419,7 +430,7 @@ test('in the child: parentProcess().join(200) returns false while the parent liv
 
 test('in the child: stdin is /dev/null (reads as empty)', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('readStdin'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -431,7 +442,7 @@ test('in the child: stdin is /dev/null (reads as empty)', async (t) => {
 
 test('a source target runs in the child and can import @tandem/ipc/pipe there', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({
     daemon: true,
     args: [theirs, 20, 22],
@@ -451,7 +462,7 @@ test('a source target runs in the child and can import @tandem/ipc/pipe there', 
 
 test('an async target is awaited: the child runs until its promise settles, then exits 0', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('asyncGate'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
@@ -467,7 +478,7 @@ test('an async target is awaited: the child runs until its promise settles, then
 test('Process args cross by value (test_args_argument)', async (t) => {
   t.timeout(120_000)
   const values: unknown[] = [1, 'str', [1], { a: { b: [2, 'x'] } }, null, 2n ** 70n, new Map([[1, 'x']]), new Set(['s']), new Date(0), new Uint8Array([1, 2, 3]), true, -0.5]
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('echoArgs'), args: [theirs, ...values], daemon: true })
   track(t, p)
   p.start()
@@ -479,7 +490,7 @@ test('Process args cross by value (test_args_argument)', async (t) => {
 test('Process args: a local object changed after start() is not seen by the child (copied at start)', async (t) => {
   t.timeout(120_000)
   const obj = { n: 1 }
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('echoArgs'), args: [theirs, obj], daemon: true })
   track(t, p)
   p.start()
@@ -490,8 +501,8 @@ test('Process args: a local object changed after start() is not seen by the chil
 
 test('Process args: a Connection in args works in the child both ways', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
-  const [ask, answer] = pipe()
+  const [mine, theirs] = Pipe()
+  const [ask, answer] = Pipe()
   const p = new Process({
     daemon: true,
     args: [theirs, answer],
@@ -540,10 +551,11 @@ test('Process.start() with a thread Queue, a thread-side Value, a function (nest
 
 test('Process subclass: UpperCaser upper-cases over its own Pipe fields (test_subclassing)', async (t) => {
   t.timeout(120_000)
-  const [childConn, parentConn] = pipe()
+  const [childConn, parentConn] = Pipe()
   const u = new UpperCaser(childConn, parentConn)
   u.daemon = true
   track(t, u)
+  t.regex(u.name, /^UpperCaser-\d+$/, 'a subclass is named after its class, as in CPython')
   u.start()
   t.is(await u.submit('hello'), 'HELLO')
   t.is(await u.submit('world'), 'WORLD')
@@ -554,7 +566,7 @@ test('Process subclass: UpperCaser upper-cases over its own Pipe fields (test_su
 
 test('Process subclass: own fields reach run() in the child; currentProcess() there is the instance', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const r = new FieldReporter(theirs, 'x1')
   r.daemon = true
   track(t, r)
@@ -573,7 +585,7 @@ test('Process subclass: own fields reach run() in the child; currentProcess() th
 })
 
 test('Process subclass: a field holding a @tandem/sync Lock makes start() throw TypeError ERR_NOT_SHAREABLE', (t) => {
-  const [, theirs] = pipe()
+  const [, theirs] = Pipe()
   const r = new FieldReporter(theirs, 'locked')
   ;(r as unknown as { extra: Lock }).extra = new Lock()
   track(t, r)
@@ -584,7 +596,7 @@ test('Process subclass: a field holding a @tandem/sync Lock makes start() throw 
 
 test('Process subclass: an async run() is awaited', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const a = new AsyncRunner(theirs)
   a.daemon = true
   track(t, a)
@@ -601,7 +613,7 @@ test('Process subclass: an async run() is awaited', async (t) => {
 
 test('a child starts its own Process: the grandchild sees the child as its parent; the child joins it (exit 0)', async (t) => {
   t.timeout(150_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('spawnGrandchild'), args: [theirs] })
   track(t, p)
   p.start()
@@ -628,7 +640,7 @@ test('a Connection end passed to one child, then (after that child ended) to a s
   // CPython: the parent's copy of wconn stays open until it is closed, so it can be handed to
   // one child after another. test_recursion below relies on this.
   t.timeout(120_000)
-  const [rconn, wconn] = pipe(false)
+  const [rconn, wconn] = Pipe(false)
   const a = new Process({ target: ref('sendTag'), args: [wconn, 'a'], daemon: true })
   track(t, a)
   a.start()
@@ -645,7 +657,7 @@ test('a Connection end passed to one child, then (after that child ended) to a s
 
 test('children start children recursively; messages arrive in depth-first order over one pipe (test_recursion)', async (t) => {
   t.timeout(180_000)
-  const [rconn, wconn] = pipe(false)
+  const [rconn, wconn] = Pipe(false)
   // CPython calls _test_recursion(wconn, []) in the test process; here the top level runs in a
   // child too, so that its blocking joins do not hold up the test's event loop.
   const top = new Process({ target: ref('recursion'), args: [wconn, []], daemon: false })
@@ -661,7 +673,7 @@ test('children start children recursively; messages arrive in depth-first order 
 
 test('a child runs a @tandem/sync Thread and joins it', async (t) => {
   t.timeout(120_000)
-  const [mine, theirs] = pipe()
+  const [mine, theirs] = Pipe()
   const p = new Process({ target: ref('runThread'), args: [theirs], daemon: true })
   track(t, p)
   p.start()
