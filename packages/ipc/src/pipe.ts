@@ -60,6 +60,9 @@ const CLOSED = 0
 const OPEN = 1
 const DORMANT = 2
 
+/** How long a dormant copy waits, once no process holds the end any more, before the peer sees EOF. */
+const DORMANT_GRACE_MS = 300
+
 /** Data of a thread-side end. */
 interface ThreadData {
   readonly cell: CellRef
@@ -363,13 +366,22 @@ export class Connection {
   /** @internal Marks this end as sent to one more process; the local copy goes dormant. */
   _export(): void {
     this.#use()
+    if (Atomics.load(this.#cell, DONE + this.#side) !== 0) throw new ConnectionClosedError('This end was closed in every process that held it; it cannot be sent on')
     Atomics.add(this.#cell, BRIDGES + this.#side, 1)
     Atomics.compareExchange(this.#cell, LOCAL + this.#side, OPEN, DORMANT)
   }
 
-  /** @internal A process this end was exported to has closed it or died. */
+  /**
+   * @internal A process this end was exported to has closed it or died. When that leaves only a
+   * dormant local copy, the end is closed everywhere after {@link DORMANT_GRACE_MS} unless the
+   * local copy is used or sent again meanwhile (handing one end to child after child works).
+   */
   _bridgeEnded(): void {
     if (Atomics.sub(this.#cell, BRIDGES + this.#side, 1) <= 0) Atomics.store(this.#cell, BRIDGES + this.#side, 0)
+    if (Atomics.load(this.#cell, LOCAL + this.#side) === DORMANT && Atomics.load(this.#cell, BRIDGES + this.#side) === 0) {
+      setTimeout(() => this.#settle(), DORMANT_GRACE_MS).unref?.()
+      return
+    }
     this.#settle()
   }
 

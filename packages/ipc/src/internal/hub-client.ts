@@ -186,10 +186,18 @@ async function runPump(): Promise<void> {
 /** Waits (blocking) for the answer to request `rid`, handing others to their async waiters. */
 export function awaitReply(rid: number): HubReply {
   const q = replyQueue()
-  for (;;) {
-    const r = q.get()
-    if (r.rid === rid) return r
-    deliver(r)
+  // An async take pending on the same queue could be handed the wake-up this blocking wait
+  // needs, and could not use it while the thread blocks: stop it, and restart it afterwards.
+  pump?.abort()
+  pump = undefined
+  try {
+    for (;;) {
+      const r = q.get()
+      if (r.rid === rid) return r
+      deliver(r)
+    }
+  } finally {
+    if (asyncWaiters.size > 0 && pump === undefined) void runPump()
   }
 }
 
