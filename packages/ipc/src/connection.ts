@@ -83,7 +83,7 @@ export class Listener {
     const authkey = toAuthkey(opts.authkey) ?? null
     this.#lid = nextId()
     const rid = nextId()
-    hub().put({ op: 'listen', lid: this.#lid, address, authkey, rid, reply: replyQueue() })
+    hub().put({ op: 'listen', lid: this.#lid, address, authkey, rid, reply: replyQueue(false) })
     this.#address = unwrapReply(awaitReply(rid)) as Address
   }
 
@@ -99,7 +99,7 @@ export class Listener {
   accept(): Connection {
     if (this.#closed) throw new ConnectionClosedError('Listener.accept(): the listener is closed')
     const rid = nextId()
-    hub().put({ op: 'accept', lid: this.#lid, rid, reply: replyQueue() })
+    hub().put({ op: 'accept', lid: this.#lid, rid, reply: replyQueue(false) })
     return unwrapReply(awaitReply(rid)) as Connection
   }
 
@@ -109,7 +109,7 @@ export class Listener {
     if (signal?.aborted) throw signal.reason
     if (this.#closed) throw new ConnectionClosedError('Listener.acceptAsync(): the listener is closed')
     const rid = nextId()
-    hub().put({ op: 'accept', lid: this.#lid, rid, reply: replyQueue() })
+    hub().put({ op: 'accept', lid: this.#lid, rid, reply: replyQueue(true) })
     const cancel = (): void => void hub().put({ op: 'cancel', rid })
     const timer = Number.isFinite(timeout) ? setTimeout(cancel, timeout) : undefined
     try {
@@ -139,12 +139,12 @@ export interface ClientOptions {
   authkey?: string | Uint8Array
 }
 
-function connectRequest(address: unknown, opts: ClientOptions | undefined, what: string): number {
+function connectRequest(address: unknown, opts: ClientOptions | undefined, what: string, async: boolean): number {
   const addr = checkAddress(address, what)
   if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw typeError(`${what}: options must be an object; received ${describe(opts)}`)
   const authkey = toAuthkey(opts?.authkey) ?? null
   const rid = nextId()
-  hub().put({ op: 'connect', address: addr, authkey, rid, reply: replyQueue() })
+  hub().put({ op: 'connect', address: addr, authkey, rid, reply: replyQueue(async) })
   return rid
 }
 
@@ -165,7 +165,7 @@ function connectRequest(address: unknown, opts: ClientOptions | undefined, what:
  * ```
  */
 export function Client(address: Address, opts?: ClientOptions): Connection {
-  return unwrapReply(awaitReply(connectRequest(address, opts, 'Client()'))) as Connection
+  return unwrapReply(awaitReply(connectRequest(address, opts, 'Client()', false))) as Connection
 }
 
 /**
@@ -182,7 +182,7 @@ export function Client(address: Address, opts?: ClientOptions): Connection {
  * ```
  */
 export async function ClientAsync(address: Address, opts?: ClientOptions): Promise<Connection> {
-  const rid = connectRequest(address, opts, 'ClientAsync()')
+  const rid = connectRequest(address, opts, 'ClientAsync()', true)
   return unwrapReply(await awaitReplyAsync(rid, undefined, () => {})) as Connection
 }
 

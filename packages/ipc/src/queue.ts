@@ -40,9 +40,11 @@ interface Remote {
 
 let reviving: { home?: Home; remote?: Remote; qid: number } | undefined
 
-function request(r: Remote, h: ReqHeader, item?: { tag: number; value: number; bytes: Uint8Array | undefined }, wantReply = true): number {
-  const rid = wantReply ? nextId() || nextId() : 0
-  hub().put({ op: 'qreq', home: r.home, qid: r.qid, rid, kind: h.kind, args: h, bytes: item?.bytes ?? null, tag: item?.tag ?? 0, value: item?.value ?? 0, reply: replyQueue() })
+/** Sends a request to the queue's home; `answer`: false (no answer wanted), 'sync' or 'async' (which reply queue). */
+function request(r: Remote, h: ReqHeader, item: { tag: number; value: number; bytes: Uint8Array | undefined } | undefined, answer: false | 'sync' | 'async'): number {
+  const rid = answer === false ? 0 : nextId() || nextId()
+  const reply = answer === false ? null : replyQueue(answer === 'async')
+  hub().put({ op: 'qreq', home: r.home, qid: r.qid, rid, kind: h.kind, args: h, bytes: item?.bytes ?? null, tag: item?.tag ?? 0, value: item?.value ?? 0, reply })
   return rid
 }
 
@@ -137,7 +139,7 @@ export class Queue<T = unknown> {
       request(r, { kind: 'put' }, enc, false)
       return
     }
-    const reply = awaitReply(request(r, { kind: 'put', block, timeout }, enc))
+    const reply = awaitReply(request(r, { kind: 'put', block, timeout }, enc, 'sync'))
     if (!reply.ok && reply.error?.name === 'QueueFull') throw new QueueFull(item, `${this.kindName}.put(): the queue is full (maxsize ${r.maxsize})`)
     settle(reply)
   }
@@ -160,7 +162,7 @@ export class Queue<T = unknown> {
       request(r, { kind: 'put' }, enc, false)
       return
     }
-    const reply = await awaitReplyAsync(r, request(r, { kind: 'put', block: true, timeout }, enc), signal)
+    const reply = await awaitReplyAsync(r, request(r, { kind: 'put', block: true, timeout }, enc, 'async'), signal)
     if (!reply.ok && reply.error?.name === 'AbortError') throw signal!.reason
     if (!reply.ok && reply.error?.name === 'QueueFull') throw new QueueFull(item, `${this.kindName}.putAsync(): the queue is full (maxsize ${r.maxsize})`)
     settle(reply)
@@ -176,7 +178,7 @@ export class Queue<T = unknown> {
     this.#open('get')
     if (this.#home !== undefined) return this.#home.q.get(opts) as T
     const { block, timeout } = blockOptions(opts)
-    return settle(awaitReply(request(this.#remote!, { kind: 'get', block, timeout }))) as T
+    return settle(awaitReply(request(this.#remote!, { kind: 'get', block, timeout }, undefined, 'sync'))) as T
   }
 
   /** `get({ block: false })`. */
@@ -194,13 +196,13 @@ export class Queue<T = unknown> {
     const { timeout, signal } = asyncOptions(opts)
     if (signal?.aborted) throw signal.reason
     const r = this.#remote!
-    const reply = await awaitReplyAsync(r, request(r, { kind: 'get', block: true, timeout }), signal)
+    const reply = await awaitReplyAsync(r, request(r, { kind: 'get', block: true, timeout }, undefined, 'async'), signal)
     if (!reply.ok && reply.error?.name === 'AbortError') throw signal!.reason
     return settle(reply) as T
   }
 
   #ask(kind: ReqHeader['kind']): unknown {
-    return settle(awaitReply(request(this.#remote!, { kind })))
+    return settle(awaitReply(request(this.#remote!, { kind }, undefined, 'sync')))
   }
 
   /** Approximate number of items. */
@@ -232,7 +234,7 @@ export class Queue<T = unknown> {
   /** @internal For JoinableQueue. */
   protected _join(timeout: number): boolean {
     if (this.#home !== undefined) return this.#home.q.join(timeout)
-    return settle(awaitReply(request(this.#remote!, { kind: 'join', timeout }))) as boolean
+    return settle(awaitReply(request(this.#remote!, { kind: 'join', timeout }, undefined, 'sync'))) as boolean
   }
 
   /** @internal For JoinableQueue. */
@@ -240,7 +242,7 @@ export class Queue<T = unknown> {
     if (this.#home !== undefined) return this.#home.q.joinAsync(opts)
     const { timeout, signal } = asyncOptions(opts)
     const r = this.#remote!
-    const reply = await awaitReplyAsync(r, request(r, { kind: 'join', timeout }), signal)
+    const reply = await awaitReplyAsync(r, request(r, { kind: 'join', timeout }, undefined, 'async'), signal)
     if (!reply.ok && reply.error?.name === 'AbortError') throw signal!.reason
     return settle(reply) as boolean
   }

@@ -29,7 +29,7 @@ export type Command =
   | { op: 'import'; home: number; id: number; end: Connection }
   | { op: 'spawn'; control: CellRef; boot: Uint8Array; daemon: boolean; name: string; execArgv: string[]; entry: string }
   | { op: 'flush'; done: CellRef }
-  | { op: 'qreq'; home: number; qid: number; rid: number; kind: string; args: unknown; bytes: Uint8Array | null; tag: number; value: number; reply: Queue<unknown> }
+  | { op: 'qreq'; home: number; qid: number; rid: number; kind: string; args: unknown; bytes: Uint8Array | null; tag: number; value: number; reply: Queue<unknown> | null }
   | { op: 'qcancel'; home: number; rid: number }
   | { op: 'qexport'; qid: number; queue: unknown }
   | { op: 'listen'; lid: number; address: string | { host: string; port: number }; authkey: Uint8Array | null; rid: number; reply: Queue<unknown> }
@@ -143,12 +143,17 @@ export interface HubReply {
   readonly raw?: { tag: number; value: number; bytes: Uint8Array | undefined }
 }
 
-let replies: Queue<HubReply> | undefined
+let blockingReplies: Queue<HubReply> | undefined
+let asyncReplies: Queue<HubReply> | undefined
 
-/** This thread's queue for answers of the I/O thread (created on first use). */
-export function replyQueue(): Queue<HubReply> {
-  replies ??= new Queue<HubReply>()
-  return replies
+/**
+ * This thread's queue for the I/O thread's answers: one for blocking requests, one for async ones
+ * (a thread must not wait on one queue both blocking and async: a wake-up handed to its async
+ * waiter could not be used while the thread blocks).
+ */
+export function replyQueue(async: boolean): Queue<HubReply> {
+  if (async) return (asyncReplies ??= new Queue<HubReply>())
+  return (blockingReplies ??= new Queue<HubReply>())
 }
 
 // Answers for this thread's async requests, by rid; the blocking and async waits of one thread
@@ -165,7 +170,7 @@ function deliver(reply: HubReply): void {
 
 /** Takes answers for async waiters while there are any. */
 async function runPump(): Promise<void> {
-  const q = replyQueue()
+  const q = replyQueue(true)
   const ctl = new AbortController()
   pump = ctl
   try {
@@ -183,21 +188,13 @@ async function runPump(): Promise<void> {
   }
 }
 
-/** Waits (blocking) for the answer to request `rid`, handing others to their async waiters. */
+/** Waits (blocking) for the answer to blocking request `rid`. */
 export function awaitReply(rid: number): HubReply {
-  const q = replyQueue()
-  // An async take pending on the same queue could be handed the wake-up this blocking wait
-  // needs, and could not use it while the thread blocks: stop it, and restart it afterwards.
-  pump?.abort()
-  pump = undefined
-  try {
-    for (;;) {
-      const r = q.get()
-      if (r.rid === rid) return r
-      deliver(r)
-    }
-  } finally {
-    if (asyncWaiters.size > 0 && pump === undefined) void runPump()
+  const q = replyQueue(false)
+  for (;;) {
+    const r = q.get()
+    if (r.rid === rid) return r
+    // Otherwise the answer to an earlier blocking request that was abandoned: dropped.
   }
 }
 

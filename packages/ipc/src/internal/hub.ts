@@ -112,8 +112,11 @@ export class Hub {
     }
     const link = this.linkFor(dst)
     if (link === undefined || link.closed || this.gone.has(dst)) {
-      // Nobody to deliver to: the destination is gone.
-      queueMicrotask(() => this.processGone(dst, undefined))
+      // Nobody to deliver to: the destination is gone (requests to it fail at once).
+      queueMicrotask(() => {
+        this.processGone(dst, undefined)
+        this.queues.processGone(dst)
+      })
       return
     }
     link.write(type, dst, this.pid, id, payload, tag, aux)

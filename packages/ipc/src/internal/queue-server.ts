@@ -106,7 +106,7 @@ export class QueueServer {
       return
     }
     if (c.op !== 'qreq') return
-    if (c.rid !== 0) this.#pending.set(c.rid, { home: c.home, reply: c.reply })
+    if (c.rid !== 0 && c.reply !== null) this.#pending.set(c.rid, { home: c.home, reply: c.reply })
     const raw: RawItem | undefined = c.bytes === null && c.tag === 0 ? undefined : { tag: c.tag, value: c.value, bytes: c.bytes ?? undefined }
     this.#hub.send(T_QREQ, c.home, c.rid, packPayload({ ...(c.args as object), qid: c.qid }, raw), raw?.tag ?? 0, raw?.value ?? 0)
   }

@@ -124,6 +124,7 @@ const MAX_BYTES = 1 << 30
 const MAX_PAYLOAD = MAX_BYTES - ARENA_HEADER_BYTES - BLOCK_HEADER
 
 let buffer: SharedArrayBuffer | undefined
+const ARENA_KEY = Symbol.for('tandem.arena')
 // Fixed-length views over the first `viewBytes` bytes, made again when the arena has grown
 // (`fit`): element access through a length-tracking view of a growable buffer costs V8 several
 // times more. Every access to a block first fits the views to it.
@@ -145,6 +146,12 @@ function fit(end: number): void {
 /** The arena of this thread (created on first use unless inherited). */
 export function arenaBuffer(): SharedArrayBuffer {
   if (buffer === undefined) {
+    // Another copy of this module in this thread (see adoptArena) already has the arena.
+    const shared = (globalThis as Record<symbol, unknown>)[ARENA_KEY] as SharedArrayBuffer | undefined
+    if (shared !== undefined) {
+      adoptArena(shared)
+      return buffer!
+    }
     const sab = new SharedArrayBuffer(INITIAL_BYTES, { maxByteLength: MAX_BYTES })
     const w = new Int32Array(sab)
     w[MAGIC] = ARENA_MAGIC
@@ -158,7 +165,11 @@ export function arenaBuffer(): SharedArrayBuffer {
 /** Makes `sab` this thread's arena (a Tandem worker inherits its parent's). */
 export function adoptArena(sab: SharedArrayBuffer): void {
   if (buffer === sab) return
-  if (buffer !== undefined) throw new InternalStateError('This thread already has a different arena')
+  if (buffer !== undefined)
+    throw new InternalStateError('This thread already has a different arena')
+    // Published on globalThis, so a second copy of this module loaded in this thread (a require()
+    // of the TypeScript sources next to their ES module, under tsx) works on the same arena.
+  ;(globalThis as Record<symbol, unknown>)[ARENA_KEY] ??= sab
   buffer = sab
   refreshViews()
   if (words[MAGIC] !== ARENA_MAGIC) throw new InternalStateError('Not a Tandem arena')

@@ -63,7 +63,11 @@ export interface BootData {
 }
 
 /** The process-wide block: inherited from the parent Tandem thread, or new (main thread). */
-export const processState: Int32Array = boot?.global ?? new Int32Array(new SharedArrayBuffer(PROCESS_WORDS * 4))
+// Kept on globalThis too: a second copy of this module in the same thread (a require() of the
+// TypeScript sources next to their ES module, under tsx) must use the same block, not a new one.
+const STATE_KEY = Symbol.for('tandem.processState')
+export const processState: Int32Array = ((globalThis as Record<symbol, unknown>)[STATE_KEY] ??=
+  boot?.global ?? new Int32Array(new SharedArrayBuffer(PROCESS_WORDS * 4))) as Int32Array
 
 /** Marks a thread finished exactly once; returns true for the call that did it. */
 export function markFinished(control: Int32Array): boolean {
