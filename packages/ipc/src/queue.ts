@@ -92,6 +92,13 @@ export class Queue<T = unknown> {
   readonly #remote: Remote | undefined
   readonly #qid: number
   #closed = false
+  /**
+   * Whether remote puts may stream (no answer, batched). Not for JoinableQueue: its `join()` must
+   * not overtake this thread's puts on their way.
+   */
+  get #streams(): boolean {
+    return !(this instanceof JoinableQueue)
+  }
 
   /** @param maxsize 0 (default) for an unbounded queue */
   constructor(maxsize = 0) {
@@ -132,8 +139,13 @@ export class Queue<T = unknown> {
       return
     }
     const r = this.#remote!
-    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, 0, 'process')
     const { block, timeout } = blockOptions(opts)
+    if (r.maxsize === 0 && this.#streams) {
+      checkHome(r, this.kindName)
+      streamPut(r, item, this.kindName)
+      return
+    }
+    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, 0, 'process')
     if (r.maxsize === 0) {
       checkHome(r, this.kindName)
       request(r, { kind: 'put' }, enc, false)
@@ -156,6 +168,11 @@ export class Queue<T = unknown> {
     const { timeout, signal } = asyncOptions(opts)
     if (signal?.aborted) throw signal.reason
     const r = this.#remote!
+    if (r.maxsize === 0 && this.#streams) {
+      checkHome(r, this.kindName)
+      streamPut(r, item, this.kindName)
+      return
+    }
     const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, 0, 'process')
     if (r.maxsize === 0) {
       checkHome(r, this.kindName)
@@ -265,6 +282,27 @@ export class Queue<T = unknown> {
     } finally {
       reviving = undefined
     }
+  }
+}
+
+// This thread's streams of puts to remote unbounded queues, by `${home}:${qid}`: a local queue of
+// encoded items that this process's I/O thread forwards to the home as they come (batched), so a
+// producer pays a shared-memory put per item, not a request.
+const streams = new Map<string, LocalQueue<unknown>>()
+
+function streamPut(r: Remote, item: unknown, kind: string): void {
+  const key = `${r.home}:${r.qid}`
+  let out = streams.get(key)
+  if (out === undefined) {
+    out = new LocalQueue<unknown>()
+    hub().put({ op: 'qstream', home: r.home, qid: r.qid, out })
+    streams.set(key, out)
+  }
+  try {
+    out._putFor(item, undefined, 'process')
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_QUEUE_SHUT_DOWN') throw new ProcessLostError(`${kind}.put(): the process ${r.home} that holds this queue has exited`)
+    throw err
   }
 }
 

@@ -32,6 +32,7 @@ export type Command =
   | { op: 'qreq'; home: number; qid: number; rid: number; kind: string; args: unknown; bytes: Uint8Array | null; tag: number; value: number; reply: Queue<unknown> | null }
   | { op: 'qcancel'; home: number; rid: number }
   | { op: 'qexport'; qid: number; queue: unknown }
+  | { op: 'qstream'; home: number; qid: number; out: Queue<unknown> }
   | { op: 'listen'; lid: number; address: string | { host: string; port: number }; authkey: Uint8Array | null; rid: number; reply: Queue<unknown> }
   | { op: 'accept'; lid: number; rid: number; reply: Queue<unknown> }
   | { op: 'unlisten'; lid: number }

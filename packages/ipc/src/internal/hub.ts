@@ -49,7 +49,8 @@ export const T_GONE = 8
 export const T_QREQ = 9
 export const T_QREP = 10
 export const T_QCANCEL = 11
-const LAST_TYPE = 11
+export const T_QPUT = 12
+const LAST_TYPE = 12
 
 /** `TANDEM_DEBUG=1` traces frames and commands on stderr. */
 const DEBUG = process.env.TANDEM_DEBUG === '1'
@@ -208,6 +209,7 @@ export class Hub {
       case T_QREQ:
       case T_QREP:
       case T_QCANCEL:
+      case T_QPUT:
         this.queues.onFrame(f)
         return
     }
@@ -253,6 +255,7 @@ export class Hub {
       case 'qreq':
       case 'qcancel':
       case 'qexport':
+      case 'qstream':
         this.queues.command(c)
         return
       case 'listen':

@@ -32,6 +32,7 @@ import type { Frame } from './link.ts'
 const T_QREQ = 9
 const T_QREP = 10
 const T_QCANCEL = 11
+const T_QPUT = 12
 
 /** What a request asks. */
 export interface ReqHeader {
@@ -87,6 +88,8 @@ export class QueueServer {
   readonly #pending = new Map<number, Pending>()
   /** Requests being served here, by `${src}:${rid}`. */
   readonly #served = new Map<string, Served>()
+  /** Streams of this process's puts to remote queues, by home pid. */
+  readonly #streams = new Map<number, { out: Queue<unknown>; abort: AbortController }[]>()
 
   constructor(hub: Router) {
     this.#hub = hub
@@ -98,7 +101,15 @@ export class QueueServer {
       this.#queues.set(c.qid, c.queue as Queue<unknown>)
       const early = this.#early.get(c.qid)
       this.#early.delete(c.qid)
-      for (const f of early ?? []) this.#serve(f)
+      for (const f of early ?? []) this.onFrame(f)
+      return
+    }
+    if (c.op === 'qstream') {
+      const entry = { out: c.out, abort: new AbortController() }
+      let list = this.#streams.get(c.home)
+      if (list === undefined) this.#streams.set(c.home, (list = []))
+      list.push(entry)
+      void this.#forward(entry.out, entry.abort.signal, c.home, c.qid)
       return
     }
     if (c.op === 'qcancel') {
@@ -111,7 +122,41 @@ export class QueueServer {
     this.#hub.send(T_QREQ, c.home, c.rid, packPayload({ ...(c.args as object), qid: c.qid }, raw), raw?.tag ?? 0, raw?.value ?? 0)
   }
 
+  /** Forwards a stream of puts to the home, batching what has piled up. */
+  async #forward(out: Queue<unknown>, signal: AbortSignal, home: number, qid: number): Promise<void> {
+    for (;;) {
+      let raw: RawItem
+      try {
+        raw = await out._getRawAsync({ signal })
+      } catch {
+        return
+      }
+      this.#hub.send(T_QPUT, home, qid, raw.bytes, raw.tag, raw.value)
+      for (let i = 0; i < 1024; i++) {
+        const more = out._takeRaw()
+        if (more === undefined) break
+        this.#hub.send(T_QPUT, home, qid, more.bytes, more.tag, more.value)
+      }
+    }
+  }
+
   onFrame(f: Frame): void {
+    if (f.type === T_QPUT) {
+      const raw: RawItem = { tag: f.tag, value: f.aux, bytes: f.payload.length === 0 ? undefined : f.payload }
+      const q = this.#queues.get(f.id)
+      if (q === undefined) {
+        let list = this.#early.get(f.id)
+        if (list === undefined) this.#early.set(f.id, (list = []))
+        list.push({ ...f, payload: f.payload.slice() })
+        return
+      }
+      try {
+        q._putRaw(raw)
+      } catch {
+        // A queue shut down at home: the item has nowhere to go (as a put after close()).
+      }
+      return
+    }
     if (f.type === T_QREQ) {
       this.#serve(f)
       return
@@ -206,6 +251,11 @@ export class QueueServer {
   }
 
   processGone(pid: number): void {
+    for (const entry of this.#streams.get(pid) ?? []) {
+      entry.abort.abort()
+      entry.out.shutdown(true)
+    }
+    this.#streams.delete(pid)
     for (const [key, s] of this.#served) if (key.startsWith(`${pid}:`)) s.abort.abort()
     for (const [rid, p] of this.#pending) {
       if (p.home !== pid) continue
