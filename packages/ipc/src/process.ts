@@ -33,8 +33,9 @@ import {
   runBlocking,
   type AsyncWaitOptions,
   type Waiter,
+  describeRun,
+  type RunDescription,
 } from '@tandem/sync/kit'
-import { encode } from '@tandem/sync/shareable'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import { ProcessStateError } from './errors.ts'
 import { hub } from './internal/hub-client.ts'
@@ -217,23 +218,8 @@ export class Process {
     children.add(this)
   }
 
-  #runDescription(): unknown {
-    const ctor = this.constructor as typeof Process
-    const opts = { errors: 'serialize' } as const
-    if (ctor.prototype.run !== Process.prototype.run) {
-      if (!Object.hasOwn(ctor, 'module') || ctor.module === undefined) {
-        throw typeError(
-          `Process subclass ${ctor.name} overrides run(), so its child must import it: declare \`static module = import.meta.url\` in the class and export it as "${ctor.name}"`,
-        )
-      }
-      const fields: Record<string, unknown> = {}
-      for (const key of Object.keys(this)) fields[key] = (this as Record<string, unknown>)[key]
-      const enc = encode(fields, 'process', `${ctor.name} field`, opts)
-      const url = ctor.module instanceof URL ? ctor.module.href : String(ctor.module)
-      return { kind: 'subclass', module: url, exportName: ctor.name, fields: enc.value, shareables: enc.shareables, modules: enc.modules }
-    }
-    const enc = encode(this.#args, 'process', 'Process args', opts)
-    return { kind: 'target', target: this.#targetSpec, args: enc.value, shareables: enc.shareables, modules: enc.modules }
+  #runDescription(): RunDescription {
+    return describeRun(this, Process, this.#targetSpec, this.#args, 'process')
   }
 
   *#joinGen(deadline: number): Waiter<boolean> {

@@ -24,7 +24,8 @@ import { ACTIVE, boot, BOOT_KEY, EXIT_PRELUDE, FINISHED, markFinished, NEXT_NAME
 import { asyncOptions, checkHeapLimits, checkStackSize, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { hasEnded, markEnded, SLICE_MS, sweep } from './internal/liveness.ts'
 import { ABORTED, deadlineOf, op, remaining, runAsync, runBlocking, type Waiter } from './internal/wait.ts'
-import { encode, knownModules } from './shareable.ts'
+import { knownModules } from './shareable.ts'
+import { describeRun, type RunDescription } from './internal/run-target.ts'
 import { sabSnapshot } from './internal/sab-registry.ts'
 import { deserializeError, toTaskSpec, type SerializedError, type TaskFunction, type TaskSpec } from './task.ts'
 
@@ -297,23 +298,10 @@ export class Thread {
     }
   }
 
-  #runDescription(): unknown {
-    const ctor = this.constructor as typeof Thread
-    if (ctor.prototype.run !== Thread.prototype.run) {
-      if (!Object.hasOwn(ctor, 'module') || ctor.module === undefined) {
-        throw typeError(
-          `Thread subclass ${ctor.name} overrides run(), so its worker must import it: declare \`static module = import.meta.url\` in the class and export it as "${ctor.name}"`,
-        )
-      }
-      const fields: Record<string, unknown> = {}
-      for (const key of Object.keys(this)) fields[key] = (this as Record<string, unknown>)[key]
-      const enc = encode(fields, 'thread', `${ctor.name} field`)
-      const url = ctor.module instanceof URL ? ctor.module.href : String(ctor.module)
-      checkModuleFile(url)
-      return { kind: 'subclass', module: url, exportName: ctor.name, fields: enc.value, shareables: enc.shareables, modules: enc.modules }
-    }
-    const enc = encode(this.#args, 'thread', 'Thread args')
-    return { kind: 'target', target: this.#targetSpec, args: enc.value, shareables: enc.shareables, modules: enc.modules }
+  #runDescription(): RunDescription {
+    const run = describeRun(this, Thread, this.#targetSpec, this.#args, 'thread')
+    if (run.kind === 'subclass') checkModuleFile(run.module)
+    return run
   }
 
   *#joinGen(deadline: number): Waiter<boolean> {

@@ -6,14 +6,10 @@
 import { parentPort } from 'node:worker_threads'
 import { boot, markFinished } from './process-state.ts'
 import { installSyncStdio } from './stdio.ts'
-import { decode, preload } from '../shareable.ts'
-import { InternalStateError, TaskModuleError } from '../errors.ts'
-import { loadTask, serializeError, type TaskSpec } from '../task.ts'
+import { InternalStateError } from '../errors.ts'
+import { serializeError } from '../task.ts'
+import { type RunDescription, runDescribed } from './run-target.ts'
 import { currentThread, Thread, _setCurrentThread } from '../thread.ts'
-
-type Run =
-  | { kind: 'target'; target: TaskSpec | undefined; args: unknown[]; shareables: boolean; modules: string[] }
-  | { kind: 'subclass'; module: string; exportName: string; fields: Record<string, unknown>; shareables: boolean; modules: string[] }
 
 if (boot === undefined) throw new InternalStateError('worker-main must be started by Thread.start()')
 const control = boot.control
@@ -30,33 +26,21 @@ function report(err: unknown): void {
   process.stderr.write(`Exception in thread ${currentThread().name}:\n${text}\n`)
 }
 
-async function main(run: Run): Promise<void> {
-  await preload([...boot!.kinds, ...run.modules])
-  if (run.kind === 'target') {
-    const args = run.shareables ? (decode(run.args) as unknown[]) : run.args
-    if (run.target === undefined) return
-    const fn = await loadTask(run.target)
-    await fn(...args)
-    return
-  }
-  let ns: Record<string, unknown>
-  try {
-    ns = await import(run.module)
-  } catch (cause) {
-    throw new TaskModuleError(`Cannot import Thread subclass module ${run.module}: ${(cause as Error)?.message ?? cause}`, { cause })
-  }
-  const cls = ns[run.exportName]
-  if (typeof cls !== 'function' || !(cls.prototype instanceof Thread)) {
-    throw new TaskModuleError(`Module ${run.module} does not export a Thread subclass named "${run.exportName}"; export the class under its own name`)
-  }
-  const self = Thread._describe(cls as typeof Thread, { name: boot!.name, ident: currentThread().ident!, daemon: boot!.daemon, alive: true })
-  Object.assign(self, run.shareables ? decode(run.fields) : run.fields)
-  _setCurrentThread(self)
-  await self.run()
+function main(run: RunDescription): Promise<void> {
+  return runDescribed(
+    run,
+    Thread,
+    (cls) => {
+      const self = Thread._describe(cls as typeof Thread, { name: boot!.name, ident: currentThread().ident!, daemon: boot!.daemon, alive: true })
+      _setCurrentThread(self)
+      return self
+    },
+    boot!.kinds,
+  )
 }
 
 try {
-  await main(boot.run as Run)
+  await main(boot.run as RunDescription)
 } catch (err) {
   report(err)
 } finally {
