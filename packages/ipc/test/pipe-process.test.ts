@@ -321,10 +321,11 @@ test('Connection.poll between processes: byte strings one at a time, empty ones 
   t.is(await joinChild(p), 0)
 })
 
-// Known deviation, kept as a failing test until fixed: a read end sent to a process is bridged by
-// forwarding its messages as they arrive, so the child's copy takes them even if it only polls,
-// and they are lost when it exits; CPython leaves them in the OS pipe. Fix: forward on demand.
-test.failing('Connection.poll in a child does not take a message from a read end shared with the parent (_TestPoll.test_boundaries)', async (t) => {
+// Known deviation, skipped until fixed: a read end sent to a process is bridged by forwarding its
+// messages as they arrive, so the child's copy may take them even if it only polls (whether it
+// does depends on timing), and they are lost when it exits; CPython leaves them in the OS pipe.
+// Fix: forward on demand (the importer asks for a message when its reader reads or polls).
+test.skip('Connection.poll in a child does not take a message from a read end shared with the parent (_TestPoll.test_boundaries)', async (t) => {
   const [r, w] = pipe(t, false)
   const p = startChild(t, 'childBoundaries', [r])
   await sleep(500)

@@ -32,6 +32,7 @@ import type { Connection } from '../pipe.ts'
 import '../pipe.ts'
 import '@tandem/queue/queue'
 import type { Command, HubBoot } from './hub-client.ts'
+import { forward } from './forward.ts'
 import { type Frame, Link } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
 import { ENV_KEY } from './process-info.ts'
@@ -284,22 +285,8 @@ export class Hub {
 
   /** Forwards everything `end` receives to (`dst`, `id`) until EOF, then calls `onEof`. */
   async pump(end: Connection, signal: AbortSignal, type: number, dst: number, id: number, onEof: () => void): Promise<void> {
-    for (;;) {
-      let raw: RawItem
-      try {
-        raw = await end._recvRawAsync(signal)
-      } catch {
-        if (!signal.aborted) onEof()
-        return
-      }
-      this.sendRaw(type, dst, id, raw)
-      // Whatever else is waiting goes in the same write.
-      for (let i = 0; i < 1024; i++) {
-        const more = end._takeRaw()
-        if (more === undefined) break
-        this.sendRaw(type, dst, id, more)
-      }
-    }
+    const source = { next: (s: AbortSignal) => end._recvRawAsync(s), take: () => end._takeRaw() }
+    if (await forward(source, signal, (raw) => this.sendRaw(type, dst, id, raw))) onEof()
   }
 
   /** Ends an export's bridge; `tell` sends CLOSE to the importer. */

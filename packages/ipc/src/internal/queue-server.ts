@@ -27,6 +27,7 @@ import type { RawItem } from '@tandem/queue/kit'
 import type { Queue } from '@tandem/queue/queue'
 import { ProcessLostError } from '../errors.ts'
 import type { Command, HubReply } from './hub-client.ts'
+import { forward } from './forward.ts'
 import type { Frame } from './link.ts'
 
 const T_QREQ = 9
@@ -109,7 +110,9 @@ export class QueueServer {
       let list = this.#streams.get(c.home)
       if (list === undefined) this.#streams.set(c.home, (list = []))
       list.push(entry)
-      void this.#forward(entry.out, entry.abort.signal, c.home, c.qid)
+      // Puts stream to the home, batched (no answer: like Python's feeder thread).
+      const source = { next: (signal: AbortSignal) => entry.out._getRawAsync({ signal }), take: () => entry.out._takeRaw() }
+      void forward(source, entry.abort.signal, (raw) => this.#hub.send(T_QPUT, c.home, c.qid, raw.bytes, raw.tag, raw.value))
       return
     }
     if (c.op === 'qcancel') {
@@ -120,24 +123,6 @@ export class QueueServer {
     if (c.rid !== 0 && c.reply !== null) this.#pending.set(c.rid, { home: c.home, reply: c.reply })
     const raw: RawItem | undefined = c.bytes === null && c.tag === 0 ? undefined : { tag: c.tag, value: c.value, bytes: c.bytes ?? undefined }
     this.#hub.send(T_QREQ, c.home, c.rid, packPayload({ ...(c.args as object), qid: c.qid }, raw), raw?.tag ?? 0, raw?.value ?? 0)
-  }
-
-  /** Forwards a stream of puts to the home, batching what has piled up. */
-  async #forward(out: Queue<unknown>, signal: AbortSignal, home: number, qid: number): Promise<void> {
-    for (;;) {
-      let raw: RawItem
-      try {
-        raw = await out._getRawAsync({ signal })
-      } catch {
-        return
-      }
-      this.#hub.send(T_QPUT, home, qid, raw.bytes, raw.tag, raw.value)
-      for (let i = 0; i < 1024; i++) {
-        const more = out._takeRaw()
-        if (more === undefined) break
-        this.#hub.send(T_QPUT, home, qid, more.bytes, more.tag, more.value)
-      }
-    }
   }
 
   onFrame(f: Frame): void {

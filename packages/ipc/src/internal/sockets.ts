@@ -21,6 +21,7 @@ import { ConnectionClosedError } from '../errors.ts'
 import { _pair, type Connection } from '../pipe.ts'
 import { clientHandshake, serverHandshake } from './auth.ts'
 import type { Command, HubReply } from './hub-client.ts'
+import { forward } from './forward.ts'
 import { Link } from './link.ts'
 
 export const T_SOCK_MSG = 12
@@ -196,21 +197,9 @@ function bridge(socket: Socket, onBroken?: () => void): Connection {
     { validType: (t) => t === T_SOCK_MSG },
   )
   socket.resume()
-  void (async () => {
-    for (;;) {
-      try {
-        const raw = await far._recvRawAsync(abort.signal)
-        link.write(T_SOCK_MSG, 0, 0, 0, raw.bytes, raw.tag, raw.value)
-        for (let i = 0; i < 1024; i++) {
-          const more = far._takeRaw()
-          if (more === undefined) break
-          link.write(T_SOCK_MSG, 0, 0, 0, more.bytes, more.tag, more.value)
-        }
-      } catch {
-        if (!abort.signal.aborted) link.close()
-        return
-      }
-    }
-  })()
+  const source = { next: (s: AbortSignal) => far._recvRawAsync(s), take: () => far._takeRaw() }
+  void forward(source, abort.signal, (raw) => link.write(T_SOCK_MSG, 0, 0, 0, raw.bytes, raw.tag, raw.value)).then((ended) => {
+    if (ended) link.close()
+  })
   return mine
 }
