@@ -18,20 +18,45 @@ export interface RawSource {
   take(): RawItem | undefined
 }
 
+/** The loops running in this thread, for {@link drainAll}. */
+const running = new Set<{ source: RawSource; emit: (raw: RawItem) => void }>()
+
 /**
  * Forwards until the source ends (or `emit` throws): resolves true then, false once aborted.
  */
 export async function forward(source: RawSource, signal: AbortSignal, emit: (raw: RawItem) => void): Promise<boolean> {
-  for (;;) {
-    try {
-      emit(await source.next(signal))
-      for (let i = 0; i < BATCH; i++) {
-        const more = source.take()
-        if (more === undefined) break
-        emit(more)
+  const loop = { source, emit }
+  running.add(loop)
+  try {
+    for (;;) {
+      try {
+        emit(await source.next(signal))
+        for (let i = 0; i < BATCH; i++) {
+          const more = source.take()
+          if (more === undefined) break
+          emit(more)
+        }
+      } catch {
+        return !signal.aborted
       }
+    }
+  } finally {
+    running.delete(loop)
+  }
+}
+
+/**
+ * Emits, now, every item waiting in every loop's source (a flush before the process exits: a
+ * loop's own wake-up may not come in time). Call it at the start of a turn of the event loop (from
+ * a `setImmediate` callback), never from a promise continuation: a loop emits an item in the same
+ * turn it takes it, so only then is no taken item still waiting to be emitted (order is kept).
+ */
+export function drainAll(): void {
+  for (const { source, emit } of running) {
+    try {
+      for (let more = source.take(); more !== undefined; more = source.take()) emit(more)
     } catch {
-      return !signal.aborted
+      // The loop itself sees the same failure and ends.
     }
   }
 }

@@ -32,7 +32,7 @@ import type { Connection } from '../pipe.ts'
 import '../pipe.ts'
 import '@tandem/queue/queue'
 import type { Command, HubBoot } from './hub-client.ts'
-import { forward } from './forward.ts'
+import { drainAll, forward } from './forward.ts'
 import { type Frame, Link } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
 import { ENV_KEY } from './process-info.ts'
@@ -438,8 +438,13 @@ export class Hub {
   }
 
   async flush(done: Int32Array): Promise<void> {
-    // Let pumps whose reads just completed run, then wait for the kernel to take the bytes.
-    for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r))
+    // Send what waits in every forwarding loop's queue (their own wake-ups may come too late under
+    // load), then wait for the kernel to take it. drainAll() runs at the start of a turn of the
+    // event loop, never in the middle of a loop's take-then-emit (which a turn always finishes).
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((r) => setImmediate(r))
+      drainAll()
+    }
     const links = [...this.children.values()].map((c) => c.link)
     if (this.parent !== undefined) links.push(this.parent)
     await Promise.all(links.map((l) => l.drained()))
