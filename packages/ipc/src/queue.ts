@@ -22,7 +22,7 @@ import { asyncOptions, checkTimeout, describe, type AsyncWaitOptions } from '@ta
 import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
 import type { GetOptions, PutOptions } from '@tandem/queue/queue'
 import { QueueEmpty, QueueFull } from '@tandem/queue/errors'
-import { decodeItem, encodeItem } from '@tandem/queue/kit'
+import { decodeItem, encodeItem, type EncodedItem } from '@tandem/queue/kit'
 import { Queue as LocalQueue } from '@tandem/queue/queue'
 import { ProcessLostError } from './errors.ts'
 import { awaitReply, awaitReplyAsync as awaitHubReply, hub, myPid, nextId, replyQueue, unwrapReply } from './internal/hub-client.ts'
@@ -140,20 +140,29 @@ export class Queue<T = unknown> {
     }
     const r = this.#remote!
     const { block, timeout } = blockOptions(opts)
-    if (r.maxsize === 0 && this.#streams) {
-      checkHome(r, this.kindName)
-      streamPut(r, item, this.kindName)
-      return
-    }
-    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, 0, 'process')
-    if (r.maxsize === 0) {
-      checkHome(r, this.kindName)
-      request(r, { kind: 'put' }, enc, false)
-      return
-    }
+    const enc = this.#putUnbounded(r, item)
+    if (enc === undefined) return
     const reply = awaitReply(request(r, { kind: 'put', block, timeout }, enc, 'sync'))
     if (!reply.ok && reply.error?.name === 'QueueFull') throw new QueueFull(item, `${this.kindName}.put(): the queue is full (maxsize ${r.maxsize})`)
     settle(reply)
+  }
+
+  /**
+   * A remote put that needs no answer (an unbounded queue: it cannot wait or fail for lack of
+   * room) is done here and returns undefined; otherwise returns the item encoded for a request.
+   */
+  #putUnbounded(r: Remote, item: T): EncodedItem | undefined {
+    if (r.maxsize === 0) {
+      checkHome(r, this.kindName)
+      if (this.#streams) {
+        streamPut(r, item, this.kindName)
+        return undefined
+      }
+    }
+    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, 0, 'process')
+    if (r.maxsize !== 0) return enc
+    request(r, { kind: 'put' }, enc, false)
+    return undefined
   }
 
   /** `put(item, { block: false })`. */
@@ -168,17 +177,8 @@ export class Queue<T = unknown> {
     const { timeout, signal } = asyncOptions(opts)
     if (signal?.aborted) throw signal.reason
     const r = this.#remote!
-    if (r.maxsize === 0 && this.#streams) {
-      checkHome(r, this.kindName)
-      streamPut(r, item, this.kindName)
-      return
-    }
-    const enc = encodeItem(item, { tag: 0, value: 0, bytes: undefined }, 0, 'process')
-    if (r.maxsize === 0) {
-      checkHome(r, this.kindName)
-      request(r, { kind: 'put' }, enc, false)
-      return
-    }
+    const enc = this.#putUnbounded(r, item)
+    if (enc === undefined) return
     const reply = await awaitReplyAsync(r, request(r, { kind: 'put', block: true, timeout }, enc, 'async'), signal)
     if (!reply.ok && reply.error?.name === 'AbortError') throw signal!.reason
     if (!reply.ok && reply.error?.name === 'QueueFull') throw new QueueFull(item, `${this.kindName}.putAsync(): the queue is full (maxsize ${r.maxsize})`)
