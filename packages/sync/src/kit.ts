@@ -45,6 +45,7 @@ export {
 } from './internal/wait.ts'
 export { ACQUIRE_GEN, TRY_ACQUIRE, CHECK_OWNER } from './internal/acquirable.ts'
 export { describeRun, runDescribed, type RunDescription } from './internal/run-target.ts'
+export { WORKER_OPTIONS } from './internal/spawn.ts'
 export { processState, IPC_HUB, IPC_NEXT_PROCESS, IPC_NEXT_ID, IPC_NONDAEMON } from './internal/process-state.ts'
 export { hasEnded, markEnded, deathCount, sweep, onThreadExit, SLICE_MS } from './internal/liveness.ts'
 export { OwnerDiedError } from './errors.ts'

@@ -13,13 +13,13 @@
  *
  * @module
  */
-import type { Worker } from 'node:worker_threads'
+import type { Worker, WorkerOptions } from 'node:worker_threads'
 import { existsSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ThreadStateError, TaskModuleError, typeError } from './errors.ts'
 import { SELF } from './internal/ident.ts'
 import { arenaBuffer } from './internal/arena.ts'
-import { spawnWorker } from './internal/spawn.ts'
+import { spawnWorker, WORKER_OPTIONS } from './internal/spawn.ts'
 import { ACTIVE, boot, BOOT_KEY, EXIT_PRELUDE, FINISHED, markFinished, NEXT_NAME, processState, RUNNING, STATE, type BootData } from './internal/process-state.ts'
 import { asyncOptions, checkHeapLimits, checkStackSize, checkTimeout, describe, type AsyncWaitOptions } from './internal/validate.ts'
 import { hasEnded, markEnded, SLICE_MS, sweep } from './internal/liveness.ts'
@@ -190,7 +190,11 @@ export class Thread {
     this.#daemon = daemon ?? currentThread().daemon
     this.#stackKiB = stack === undefined ? defaultStackKiB : checkStack(stack)
     this.#limits = checkLimits(resourceLimits)
+    this.#workerOptions = (opts as Record<symbol, WorkerOptions | undefined>)[WORKER_OPTIONS]
   }
+
+  /** Extra options for the worker (internal: `WORKER_OPTIONS` in the kit). */
+  #workerOptions: WorkerOptions | undefined
 
   /** The thread's name (any string; not necessarily unique). */
   get name(): string {
@@ -259,6 +263,7 @@ export class Thread {
           workerData: { [BOOT_KEY]: data },
           name: this.#name,
           resourceLimits: this.#stackKiB > 0 ? { ...this.#limits, stackSizeMb: (this.#stackKiB + NODE_STACK_RESERVE_KIB) / 1024 } : this.#limits,
+          ...this.#workerOptions,
         },
         EXIT_PRELUDE,
       )

@@ -1,6 +1,6 @@
 /**
- * Entry point of every Tandem child process: starts this process's own I/O thread on descriptor 3
- * (the socket to the parent), waits for the boot record the parent's I/O thread sends as the
+ * Entry point of every Tandem child process: starts this process's own I/O thread on descriptors 3-5
+ * (the channel to the parent, `internal/channel.ts`), waits for the boot record the parent's I/O thread sends as the
  * first frame on it, then runs the target (or the subclass's `run()`) with its args revived. An error escaping the
  * target is printed under `Process NAME:` and the exit code is 1, as in Python.
  *
@@ -16,12 +16,10 @@ import '../queue.ts'
 import { startHub } from './hub-client.ts'
 import { setProcessInfo, type ProcessInfo } from './process-info.ts'
 
-const FD = 3
-
 // Start-up happens before the boot record arrives (this process may be a spare started ahead
 // of need, see hub.ts): the I/O thread reads the pipe and hands the record over.
 const bootQueue = new Queue<Uint8Array>()
-startHub({ parentFd: FD, bootQueue })
+startHub({ child: true, bootQueue })
 const boot = deserialize(bootQueue.get()) as { info: ProcessInfo; run: RunDescription }
 const info = boot.info
 setProcessInfo(info)

@@ -16,7 +16,7 @@
  */
 import { isMainThread } from 'node:worker_threads'
 import { codedError } from '@tandem/sync/errors'
-import { alloc, arenaBuffer, IPC_HUB, IPC_NEXT_ID, IPC_NONDAEMON, newCell, processState, shareCell, type CellRef } from '@tandem/sync/kit'
+import { WORKER_OPTIONS, alloc, arenaBuffer, IPC_HUB, IPC_NEXT_ID, IPC_NONDAEMON, newCell, processState, shareCell, type CellRef } from '@tandem/sync/kit'
 import { decode, encode } from '@tandem/sync/shareable'
 import { deserializeError, moduleRef, type SerializedError } from '@tandem/sync/task'
 import { Thread } from '@tandem/sync/thread'
@@ -41,9 +41,8 @@ export type Command =
 
 /** How the I/O thread starts. */
 export interface HubBoot {
-  /** In a child: the descriptor of the pipe to the parent, and bytes already read from it. */
-  readonly parentFd?: number
-  readonly leftover?: Uint8Array
+  /** In a child: true (the channel to the parent is on descriptors 3, 4 and 5, see `channel.ts`). */
+  readonly child?: boolean
   /** In a child: the queue on which the I/O thread puts the boot record when it arrives. */
   readonly bootQueue?: Queue<Uint8Array>
 }
@@ -90,7 +89,9 @@ export function hub(): Queue<Command> {
 export function startHub(boot: HubBoot): void {
   if (Atomics.load(processState, IPC_HUB) !== 0) return
   const q = new Queue<Command>()
-  hubThread = new Thread({ target: moduleRef(HUB_URL, 'runHub'), args: [q, boot], daemon: true, name: 'ipc-io' })
+  // The I/O thread opens and closes the descriptors of the channels to children, which belong to
+  // the process (Node would warn about them, and close them when the thread ends).
+  hubThread = new Thread({ target: moduleRef(HUB_URL, 'runHub'), args: [q, boot], daemon: true, name: 'ipc-io', [WORKER_OPTIONS]: { trackUnmanagedFds: false } } as ConstructorParameters<typeof Thread>[0])
   hubThread.start()
   const json = new TextEncoder().encode(JSON.stringify(encode(q, 'thread').value))
   const at = alloc(json.length + 4)

@@ -3,8 +3,8 @@
  * spawned, the pipe to its parent, and the forwarding of messages between this process's
  * shared-memory queues and other processes.
  *
- * Processes form a tree (each child has one socket pair to its parent, made by `spawn`), and frames
- * (`link.ts`) are routed along it by pid: down to the child under which the destination was
+ * Processes form a tree (each child has one channel to its parent: two FIFOs, `channel.ts`, made
+ * before `spawn` and passed as the child's descriptors 3-5), and frames are routed along it by pid: down to the child under which the destination was
  * announced, else up to the parent. So two siblings talk through their parent's I/O thread, which
  * never blocks (it only ever awaits), whatever the parent's own threads are doing.
  *
@@ -14,7 +14,7 @@
  * a new local pair and does the mirror image. Either side closing (`CLOSE_*`) or dying (`GONE`)
  * ends the bridge: `_bridgeEnded()` lets the end's peer see EOF once no copy is left.
  *
- * A child learns that its parent died when the socket to it ends, and then exits (SIGTERM, then
+ * A child learns that its parent died when the channel from it ends (every writer gone), and then exits (SIGTERM, then
  * SIGKILL half a second later): no orphans. A parent learns that a child died from its `exit`
  * event: it records the exit code for `join()`, and tells every process (`GONE`), so that bridges
  * and queue requests involving the dead process end at once.
@@ -22,7 +22,6 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { adoptCell, IPC_NONDAEMON, processState, reviveCell } from '@tandem/sync/kit'
 import type { RawItem } from '@tandem/queue/kit'
@@ -33,7 +32,8 @@ import '../pipe.ts'
 import '@tandem/queue/queue'
 import type { Command, HubBoot } from './hub-client.ts'
 import { drainAll, forward } from './forward.ts'
-import { type Frame, Link } from './link.ts'
+import { Channel, CHILD_FDS, closeFds, makeChannel, type ChannelFds } from './channel.ts'
+import type { Frame } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
 import { ENV_KEY } from './process-info.ts'
 import { QueueServer } from './queue-server.ts'
@@ -73,7 +73,7 @@ interface Import {
 
 interface Child {
   readonly proc: ChildProcess
-  readonly link: Link
+  readonly link: Channel
   readonly daemon: boolean
   /** Keeps the control block alive while the child runs. */
   readonly holder: object
@@ -81,10 +81,10 @@ interface Child {
 
 export class Hub {
   readonly pid = process.pid
-  parent: Link | undefined
+  parent: Channel | undefined
   readonly children = new Map<number, Child>()
   /** Descendants announced by a child: the link toward them. */
-  readonly routes = new Map<number, Link>()
+  readonly routes = new Map<number, Channel>()
   readonly exports = new Map<number, Export>()
   /** Frames for exports this thread has not registered yet (the export command is on its way). */
   readonly early = new Map<number, Frame[]>()
@@ -101,7 +101,7 @@ export class Hub {
 
   // ---- Routing ---------------------------------------------------------------------------------
 
-  linkFor(dst: number): Link | undefined {
+  linkFor(dst: number): Channel | undefined {
     return this.routes.get(dst) ?? this.parent
   }
 
@@ -128,7 +128,7 @@ export class Hub {
     this.send(type, dst, id, raw.bytes, raw.tag, raw.value)
   }
 
-  onFrame(frame: Frame, from: Link): void {
+  onFrame(frame: Frame, from: Channel): void {
     if (frame.type === T_ANNOUNCE || frame.type === T_GONE) {
       // News about a process (in ID), for every hop.
       this.dispatch(frame, from)
@@ -144,13 +144,13 @@ export class Hub {
     this.dispatch(frame, from)
   }
 
-  announce(pid: number, from: Link): void {
+  announce(pid: number, from: Channel): void {
     this.routes.set(pid, from)
     this.gone.delete(pid)
     this.parent?.write(T_ANNOUNCE, 0, this.pid, pid)
   }
 
-  dispatch(f: Frame, from: Link | undefined): void {
+  dispatch(f: Frame, from: Channel | undefined): void {
     if (DEBUG) process.stderr.write(`[${this.pid}] frame ${f.type} id ${f.id} src ${f.src} len ${f.payload.length}\n`)
     switch (f.type) {
       case T_BOOT:
@@ -314,31 +314,49 @@ export class Hub {
    * A child started ahead of need: it has loaded Node and Tandem and waits for its boot record, so
    * `start()` costs a frame instead of a Node start-up (CPython's forkserver does the same).
    */
-  spare: { proc: ChildProcess; socket: Socket; key: string } | undefined
+  spare: { proc: ChildProcess; fds: ChannelFds; key: string } | undefined
 
-  #launch(execArgv: string[], entry: string): ChildProcess {
+  /** Starts a child on a new channel (its ends are the child's descriptors 3, 4 and 5). */
+  #launch(execArgv: string[], entry: string): { proc: ChildProcess; fds: ChannelFds } {
     const env = { ...process.env }
     delete env[ENV_KEY]
-    return spawn(process.execPath, [...execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env, windowsHide: true })
+    const ch = makeChannel()
+    try {
+      const proc = spawn(process.execPath, [...execArgv, entry], {
+        stdio: ['ignore', 'inherit', 'inherit', ch.child.readBlocking, ch.child.read, ch.child.write],
+        env,
+        windowsHide: true,
+      })
+      return { proc, fds: ch.parent }
+    } catch (err) {
+      closeFds(ch.parent.read, ch.parent.readBlocking, ch.parent.write)
+      throw err
+    } finally {
+      closeFds(ch.child.read, ch.child.readBlocking, ch.child.write)
+    }
   }
 
   #prepareSpare(execArgv: string[], entry: string): void {
     if (this.spare !== undefined || process.env.TANDEM_NO_SPARE === '1') return
     let proc: ChildProcess
+    let fds: ChannelFds
     try {
-      proc = this.#launch(execArgv, entry)
+      ;({ proc, fds } = this.#launch(execArgv, entry))
     } catch {
       return
     }
     if (proc.pid === undefined) {
       proc.on('error', () => {})
+      closeFds(fds.read, fds.readBlocking, fds.write)
       return
     }
-    const spare = { proc, socket: proc.stdio[3] as Socket, key: JSON.stringify([execArgv, entry]) }
+    const spare = { proc, fds, key: JSON.stringify([execArgv, entry]) }
     this.spare = spare
     proc.on('error', () => {})
     proc.once('exit', () => {
-      if (this.spare === spare) this.spare = undefined
+      if (this.spare !== spare) return
+      this.spare = undefined
+      closeFds(fds.read, fds.readBlocking, fds.write)
     })
   }
 
@@ -346,24 +364,24 @@ export class Hub {
     const holder = {}
     const control = adoptCell(holder, reviveCell(c.control))
     let proc: ChildProcess
-    let socket: Socket
+    let fds: ChannelFds
     const spare = this.spare
     if (spare !== undefined && spare.key === JSON.stringify([c.execArgv, c.entry]) && spare.proc.exitCode === null && spare.proc.signalCode === null) {
       this.spare = undefined
       proc = spare.proc
-      socket = spare.socket
+      fds = spare.fds
     } else {
       try {
-        proc = this.#launch(c.execArgv, c.entry)
+        ;({ proc, fds } = this.#launch(c.execArgv, c.entry))
       } catch (err) {
         fail(err)
         return
       }
       if (proc.pid === undefined) {
+        closeFds(fds.read, fds.readBlocking, fds.write)
         proc.once('error', fail)
         return
       }
-      socket = proc.stdio[3] as Socket
     }
     function fail(err: unknown): void {
       process.stderr.write(`Process ${c.name} could not be started: ${(err as Error)?.message ?? err}\n`)
@@ -375,10 +393,10 @@ export class Hub {
     // The child is gone for its bridges once it has exited AND everything it wrote has been read.
     let exited = false
     let drained = false
-    const link = new Link(
-      socket,
+    const link = new Channel(
+      fds,
       {
-        onFrame: (f, l) => this.onFrame(f, l),
+        onFrame: (f, l) => this.onFrame(f, l as never),
         onClose: () => {
           drained = true
           if (exited) this.processGone(pid, undefined)
@@ -417,7 +435,7 @@ export class Hub {
   }
 
   /** A process died: end everything involving it, and tell the rest of the tree. */
-  processGone(pid: number, from: Link | undefined): void {
+  processGone(pid: number, from: Channel | undefined): void {
     if (pid === this.pid || this.gone.has(pid)) return
     this.gone.add(pid)
     if (this.gone.size > 100_000) this.gone.clear()
@@ -461,9 +479,8 @@ function rawOf(f: Frame): RawItem {
 export async function runHub(commands: Queue<Command>, boot: HubBoot): Promise<void> {
   const hub = new Hub()
   hub.bootQueue = boot.bootQueue as Queue<Uint8Array> | undefined
-  if (boot.parentFd !== undefined) {
-    const socket = new Socket({ fd: boot.parentFd, readable: true, writable: true })
-    hub.parent = new Link(socket, { onFrame: (f, l) => hub.onFrame(f, l), onClose: () => hub.onParentClosed() }, { validType, leftover: boot.leftover })
+  if (boot.child === true) {
+    hub.parent = new Channel(CHILD_FDS, { onFrame: (f, l) => hub.onFrame(f, l as never), onClose: () => hub.onParentClosed() }, { validType })
   }
   for (;;) {
     const c = await commands.getAsync()

@@ -27,6 +27,9 @@ function resolveTsx(): string {
   return tsxApi
 }
 
+/** Key of extra `Worker` options in a Thread's options (for Tandem's own threads, such as ipc's I/O thread). */
+export const WORKER_OPTIONS = Symbol.for('tandem.sync.workerOptions')
+
 /**
  * Starts a worker running `entry` (a module URL inside Tandem).
  * @param prelude CommonJS code run in the worker before anything is loaded (for example an
