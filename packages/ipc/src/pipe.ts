@@ -19,6 +19,11 @@
  * | 0 + e | LOCAL     | CLOSED 0, OPEN 1, DORMANT 2 (sent to another process and not used here since) | `close()`; export (OPEN to DORMANT); any use of a DORMANT end (back to OPEN) |
  * | 2 + e | BRIDGES   | processes this end was exported to and that have not closed it | export (+1); the I/O thread when the remote copy closes or its process dies (-1) |
  * | 4 + e | DONE      | 1 once the end is closed everywhere (the peer then sees EOF) | whoever finds LOCAL not OPEN and BRIDGES 0 first (CAS) |
+ * | 6 + e | ROUTE_PID | the process holding end e's only remote copy (when MODE is DIRECT) | the I/O thread, or the importing thread |
+ * | 8 + e | ROUTE_ID  | that copy's export id | the same |
+ * | 10 + e | ROUTE_TYPE | the frame type toward it (`T_MSG_TO_IMPORT` or `T_MSG_TO_EXPORT`) | the same |
+ * | 12 + e | MODE     | QUEUE 0: messages to end e go through the queue, which the I/O thread forwards; DIRECT 1: a sender writes them to the channel itself (`internal/direct.ts`) when the queue is empty and INFLIGHT is 0 | `_route` (DIRECT), `_unroute` and any use of the local copy (QUEUE) |
+ * | 14 + e | INFLIGHT | 1 while the I/O thread forwards messages it took from the queue, until the kernel has them | the I/O thread |
  *
  * An end is closed everywhere when its local copy is closed or dormant and no bridge is left: then
  * the queue it writes into is shut down (the peer reads what is left, then gets `EOFError`) and the
@@ -46,15 +51,28 @@ import {
 } from '@tandem/sync/kit'
 import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
 import { QueueEmpty, QueueShutDown } from '@tandem/queue/errors'
-import type { RawItem } from '@tandem/queue/kit'
+import { encodeItem, type EncodedItem, type RawItem } from '@tandem/queue/kit'
 import { Queue } from '@tandem/queue/queue'
 import { BrokenPipeError, BufferTooShort, ConnectionClosedError, ConnectionModeError, EOFError, MessageTooLongError } from './errors.ts'
-import { exportEnd, importEnd, myPid } from './internal/hub-client.ts'
+import { directReady, exportEnd, importEnd, myPid } from './internal/hub-client.ts'
+import { hasChannel, sendDirect } from './internal/direct.ts'
+import { T_MSG_TO_EXPORT } from './internal/frames.ts'
+
+/** Encoding scratch for direct sends (the bytes are written before the next encode). */
+const scratch: EncodedItem = { tag: 0, value: 0, bytes: undefined }
 
 const LOCAL = 0
 const BRIDGES = 2
 const DONE = 4
-const WORDS = 6
+const ROUTE_PID = 6
+const ROUTE_ID = 8
+const ROUTE_TYPE = 10
+const MODE = 12
+const INFLIGHT = 14
+const WORDS = 16
+
+const QUEUE = 0
+const DIRECT = 1
 
 const CLOSED = 0
 const OPEN = 1
@@ -163,7 +181,10 @@ export class Connection {
     const i = LOCAL + this.#side
     const state = Atomics.load(this.#cell, i)
     if (state === CLOSED) throw new ConnectionClosedError('The connection is closed; it cannot be used after close()')
-    if (state === DORMANT) Atomics.compareExchange(this.#cell, i, DORMANT, OPEN)
+    if (state === DORMANT && Atomics.compareExchange(this.#cell, i, DORMANT, OPEN) === DORMANT) {
+      // Used here again: messages to this end must reach this copy too (through the queue).
+      Atomics.store(this.#cell, MODE + this.#side, QUEUE)
+    }
   }
 
   #reader(what: string): Queue<unknown> {
@@ -185,6 +206,16 @@ export class Connection {
   }
 
   #put(out: Queue<unknown>, value: unknown): void {
+    const c = this.#cell
+    const s = 1 - this.#side
+    // The peer's only copy is in a neighbouring process and nothing sent before is still on its
+    // way through the I/O thread: write to the channel from this thread. (Checking the queue
+    // before INFLIGHT matters: the I/O thread raises INFLIGHT before it takes.)
+    if (Atomics.load(c, MODE + s) === DIRECT && out.empty() && Atomics.load(c, INFLIGHT + s) === 0 && !out.isShutdown) {
+      const enc = encodeItem(value, scratch, 0, 'process')
+      if (sendDirect(c[ROUTE_PID + s]!, c[ROUTE_TYPE + s]!, c[ROUTE_ID + s]!, enc.bytes, enc.tag, enc.value)) return
+      // The channel is gone (the peer's process is ending): the queue path reports it.
+    }
     try {
       out._putFor(value, undefined, this.#peerRemote() ? 'process' : 'thread')
     } catch (err) {
@@ -367,7 +398,8 @@ export class Connection {
   _export(): void {
     this.#use()
     if (Atomics.load(this.#cell, DONE + this.#side) !== 0) throw new ConnectionClosedError('This end was closed in every process that held it; it cannot be sent on')
-    Atomics.add(this.#cell, BRIDGES + this.#side, 1)
+    // A second remote copy: messages go through the queue, where either copy's bridge takes them.
+    if (Atomics.add(this.#cell, BRIDGES + this.#side, 1) > 0) this._unroute()
     Atomics.compareExchange(this.#cell, LOCAL + this.#side, OPEN, DORMANT)
   }
 
@@ -383,6 +415,44 @@ export class Connection {
       return
     }
     this.#settle()
+  }
+
+  /**
+   * @internal This end's only remote copy is in process `pid` (export `id`; frames of `type`
+   * reach it), a neighbour with a channel: its peer may write to the channel directly.
+   */
+  _route(pid: number, id: number, type: number): void {
+    const c = this.#cell
+    const e = this.#side
+    c[ROUTE_PID + e] = pid
+    c[ROUTE_ID + e] = id
+    c[ROUTE_TYPE + e] = type
+    if (Atomics.load(c, BRIDGES + e) === 1 && Atomics.load(c, LOCAL + e) === DORMANT) Atomics.store(c, MODE + e, DIRECT)
+  }
+
+  /** @internal Messages to this end go through the queue again. */
+  _unroute(): void {
+    Atomics.store(this.#cell, MODE + this.#side, QUEUE)
+  }
+
+  /** @internal Whether the peer may write to this end's remote copy directly. */
+  _direct(): boolean {
+    return Atomics.load(this.#cell, MODE + this.#side) === DIRECT
+  }
+
+  /** @internal The I/O thread takes messages from the queue and forwards them (1), or is done (-1). */
+  _inflight(delta: 1 | -1): void {
+    Atomics.add(this.#cell, INFLIGHT + this.#side, delta)
+  }
+
+  /** @internal Waits until a message waits or the stream ended, taking nothing; rejects on abort. */
+  async _waitRawAsync(signal: AbortSignal): Promise<void> {
+    await runAsync(this.#in!._pollGen(Infinity), signal)
+  }
+
+  /** @internal True once the peer is closed everywhere and no message is left. */
+  _eof(): boolean {
+    return this.#in!.isShutdown && this.#in!.empty()
   }
 
   /** @internal Next message as bytes (never reactivates a dormant end). @throws {EOFError} */
@@ -425,6 +495,8 @@ export class Connection {
       const [mine, bridge] = makePair(data.r, data.w)
       bridge._export()
       importEnd(data.home, data.id, bridge)
+      // The exporting process is a neighbour: send to it directly.
+      if (data.w && directReady() && hasChannel(data.home)) bridge._route(data.home, data.id, T_MSG_TO_EXPORT)
       return mine
     }
     return build(reviveCell(data.cell), data.side, data.in ?? undefined, data.out ?? undefined)

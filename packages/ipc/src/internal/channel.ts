@@ -57,6 +57,14 @@ export interface ChannelFds {
   readonly readBlocking: number
   /** Write end, non-blocking. */
   readonly write: number
+  /**
+   * In the parent: a read end and a write end of its own for the threads that use the channel
+   * directly (`direct.ts`), so that the I/O thread can close its ends (at the child's exit) while
+   * a thread still uses these. In the child, the threads share the I/O thread's ends (the channel
+   * to the parent lasts as long as the process).
+   */
+  readonly directRead?: number
+  readonly directWrite?: number
 }
 
 /** Both sides of a new channel: the parent's, and the child's (to pass as its stdio 3, 4, 5). */
@@ -91,6 +99,8 @@ export function makeChannel(): NewChannel {
         readBlocking: openSync(up, fsc.O_RDONLY),
         read: openSync(up, fsc.O_RDONLY | fsc.O_NONBLOCK),
         write: openSync(down, fsc.O_WRONLY | fsc.O_NONBLOCK),
+        directRead: openSync(up, fsc.O_RDONLY | fsc.O_NONBLOCK),
+        directWrite: openSync(down, fsc.O_WRONLY | fsc.O_NONBLOCK),
       }
       return { parent, child }
     } finally {
@@ -109,9 +119,10 @@ export function makeChannel(): NewChannel {
   }
 }
 
-/** Closes descriptors, ignoring errors. */
-export function closeFds(...fds: number[]): void {
+/** Closes descriptors, ignoring errors (and undefined ones). */
+export function closeFds(...fds: (number | undefined)[]): void {
   for (const fd of fds) {
+    if (fd === undefined) continue
     try {
       closeSync(fd)
     } catch {}
@@ -343,16 +354,7 @@ export class Channel {
     if (this.#closed) return
     this.#closed = true
     this.#in.destroy()
-    this.#releaseBlocking()
     this.#handlers.onClose(this as never, err)
-  }
-
-  #blockingOpen = true
-
-  #releaseBlocking(): void {
-    if (!this.#blockingOpen) return
-    this.#blockingOpen = false
-    closeFds(this.fds.readBlocking)
   }
 
   /** Queues a frame (its packets are written in order, each with one write()). */
@@ -393,7 +395,6 @@ export class Channel {
   close(): void {
     this.#out.end()
     this.#in.destroy()
-    this.#releaseBlocking()
     this.#closed = true
   }
 }

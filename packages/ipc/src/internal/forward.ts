@@ -19,7 +19,14 @@ export interface RawSource {
 }
 
 /** The loops running in this thread, for {@link drainAll}. */
-const running = new Set<{ source: RawSource; emit: (raw: RawItem) => void }>()
+const running = new Set<{ source: Pick<RawSource, 'take'>; emit: (raw: RawItem) => void }>()
+
+/** Lists a forwarding loop of another shape for {@link drainAll}; returns its removal. */
+export function track(source: Pick<RawSource, 'take'>, emit: (raw: RawItem) => void): () => void {
+  const loop = { source, emit }
+  running.add(loop)
+  return () => running.delete(loop)
+}
 
 /**
  * Forwards until the source ends (or `emit` throws): resolves true then, false once aborted.

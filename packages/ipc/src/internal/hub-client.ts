@@ -22,6 +22,7 @@ import { deserializeError, moduleRef, type SerializedError } from '@tandem/sync/
 import { Thread } from '@tandem/sync/thread'
 import { Queue } from '@tandem/queue/queue'
 import type { Connection } from '../pipe.ts'
+import { makeDirectory, useDirectory } from './direct.ts'
 
 /** What the I/O thread is asked to do. */
 export type Command =
@@ -45,6 +46,8 @@ export interface HubBoot {
   readonly child?: boolean
   /** In a child: the queue on which the I/O thread puts the boot record when it arrives. */
   readonly bootQueue?: Queue<Uint8Array>
+  /** Arena offset of the channel directory (`direct.ts`). */
+  readonly directory?: number
 }
 
 // One per thread, shared by every copy of this module the thread may load (an ES module import
@@ -89,23 +92,44 @@ export function hub(): Queue<Command> {
 export function startHub(boot: HubBoot): void {
   if (Atomics.load(processState, IPC_HUB) !== 0) return
   const q = new Queue<Command>()
+  const dir = makeDirectory()
+  boot = { ...boot, directory: dir }
   // The I/O thread opens and closes the descriptors of the channels to children, which belong to
   // the process (Node would warn about them, and close them when the thread ends).
   hubThread = new Thread({ target: moduleRef(HUB_URL, 'runHub'), args: [q, boot], daemon: true, name: 'ipc-io', [WORKER_OPTIONS]: { trackUnmanagedFds: false } } as ConstructorParameters<typeof Thread>[0])
   hubThread.start()
   const json = new TextEncoder().encode(JSON.stringify(encode(q, 'thread').value))
-  const at = alloc(json.length + 4)
+  const at = alloc(json.length + 8)
   new DataView(arenaBuffer()).setInt32(at, json.length, true)
-  new Uint8Array(arenaBuffer(), at + 4, json.length).set(json)
+  new DataView(arenaBuffer()).setInt32(at + 4, dir, true)
+  new Uint8Array(arenaBuffer(), at + 8, json.length).set(json)
   commands = slot.commands = q
   Atomics.store(processState, IPC_HUB, at)
   installExitHooks()
 }
 
+/**
+ * The I/O thread's address block: [i32 length of the JSON][i32 offset of the channel directory
+ * (`direct.ts`)][the command queue's shareable encoding as JSON].
+ */
 function readAddress(at: number): Queue<Command> {
-  const len = new DataView(arenaBuffer()).getInt32(at, true)
-  const text = new TextDecoder().decode(new Uint8Array(arenaBuffer(), at + 4, len).slice())
+  const view = new DataView(arenaBuffer())
+  const len = view.getInt32(at, true)
+  useDirectory(view.getInt32(at + 4, true))
+  const text = new TextDecoder().decode(new Uint8Array(arenaBuffer(), at + 8, len).slice())
   return decode(JSON.parse(text)) as Queue<Command>
+}
+
+let directoryReady = false
+
+/** Makes this thread able to use channels directly (`direct.ts`), once the I/O thread runs. */
+export function directReady(): boolean {
+  if (directoryReady) return true
+  const at = Atomics.load(processState, IPC_HUB)
+  if (at === 0) return false
+  useDirectory(new DataView(arenaBuffer()).getInt32(at + 4, true))
+  directoryReady = true
+  return true
 }
 
 /** True once the I/O thread runs in this process. */

@@ -31,30 +31,23 @@ import type { Connection } from '../pipe.ts'
 import '../pipe.ts'
 import '@tandem/queue/queue'
 import type { Command, HubBoot } from './hub-client.ts'
-import { drainAll, forward } from './forward.ts'
+import { drainAll, track } from './forward.ts'
 import { Channel, CHILD_FDS, closeFds, makeChannel, type ChannelFds } from './channel.ts'
 import type { Frame } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
 import { ENV_KEY } from './process-info.ts'
 import { QueueServer } from './queue-server.ts'
+import { hasChannel, registerChannel, retireChannel, useDirectory } from './direct.ts'
 import { SocketServer } from './sockets.ts'
 
-export const T_BOOT = 1
-export const T_MSG_TO_EXPORT = 2
-export const T_MSG_TO_IMPORT = 3
-export const T_ATTACH = 4
-export const T_CLOSE_TO_EXPORT = 5
-export const T_CLOSE_TO_IMPORT = 6
-export const T_ANNOUNCE = 7
-export const T_GONE = 8
-export const T_QREQ = 9
-export const T_QREP = 10
-export const T_QCANCEL = 11
-export const T_QPUT = 12
-const LAST_TYPE = 12
+import { LAST_TYPE, T_ANNOUNCE, T_ATTACH, T_BOOT, T_CLOSE_TO_EXPORT, T_CLOSE_TO_IMPORT, T_GONE, T_MSG_TO_EXPORT, T_MSG_TO_IMPORT, T_QCANCEL, T_QPUT, T_QREP, T_QREQ } from './frames.ts'
+export { T_ANNOUNCE, T_ATTACH, T_BOOT, T_CLOSE_TO_EXPORT, T_CLOSE_TO_IMPORT, T_GONE, T_MSG_TO_EXPORT, T_MSG_TO_IMPORT, T_QCANCEL, T_QPUT, T_QREP, T_QREQ }
 
 /** `TANDEM_DEBUG=1` traces frames and commands on stderr. */
 const DEBUG = process.env.TANDEM_DEBUG === '1'
+
+/** Messages a forwarding loop takes before it yields to the event loop again. */
+const BATCH = 1024
 
 const validType = (t: number): boolean => t >= 1 && t <= LAST_TYPE
 
@@ -281,12 +274,47 @@ export class Hub {
     if (!ex.end.readable) return
     ex.abort = new AbortController()
     void this.pump(ex.end, ex.abort.signal, T_MSG_TO_IMPORT, importer, id, () => this.endExport(id, true))
+    // The importer is a neighbour: the end's peer may write to it directly from now on.
+    if (hasChannel(importer)) ex.end._route(importer, id, T_MSG_TO_IMPORT)
   }
 
-  /** Forwards everything `end` receives to (`dst`, `id`) until EOF, then calls `onEof`. */
+  /**
+   * Forwards everything `end` receives to (`dst`, `id`) until EOF, then calls `onEof`. While the
+   * end's peer may write to the channel itself (`_direct()`), what this loop takes stays counted
+   * in INFLIGHT until the kernel has it, so that a direct write never overtakes it.
+   */
   async pump(end: Connection, signal: AbortSignal, type: number, dst: number, id: number, onEof: () => void): Promise<void> {
-    const source = { next: (s: AbortSignal) => end._recvRawAsync(s), take: () => end._takeRaw() }
-    if (await forward(source, signal, (raw) => this.sendRaw(type, dst, id, raw))) onEof()
+    const emit = (raw: RawItem): void => this.sendRaw(type, dst, id, raw)
+    const untrack = track({ take: () => end._takeRaw() }, emit)
+    try {
+      for (;;) {
+        try {
+          await end._waitRawAsync(signal)
+        } catch {
+          return
+        }
+        end._inflight(1)
+        try {
+          let n = 0
+          for (let raw = end._takeRaw(); raw !== undefined; raw = n < BATCH ? end._takeRaw() : undefined) {
+            emit(raw)
+            n++
+          }
+          if (n === 0) {
+            if (end._eof()) {
+              onEof()
+              return
+            }
+            continue
+          }
+          if (end._direct()) await this.linkFor(dst)?.drained()
+        } finally {
+          end._inflight(-1)
+        }
+      }
+    } finally {
+      untrack()
+    }
   }
 
   /** Ends an export's bridge; `tell` sends CLOSE to the importer. */
@@ -294,6 +322,7 @@ export class Hub {
     const ex = this.exports.get(id)
     if (ex === undefined) return
     this.exports.delete(id)
+    ex.end._unroute()
     ex.abort?.abort()
     if (tell && ex.importer !== 0) this.send(T_CLOSE_TO_IMPORT, ex.importer, id)
     ex.end._bridgeEnded()
@@ -303,6 +332,7 @@ export class Hub {
     const key = `${im.home}:${im.id}`
     if (this.imports.get(key) !== im) return
     this.imports.delete(key)
+    im.end._unroute()
     im.abort.abort()
     if (tell) this.send(T_CLOSE_TO_EXPORT, im.home, im.id)
     im.end._bridgeEnded()
@@ -329,7 +359,7 @@ export class Hub {
       })
       return { proc, fds: ch.parent }
     } catch (err) {
-      closeFds(ch.parent.read, ch.parent.readBlocking, ch.parent.write)
+      closeAll(ch.parent)
       throw err
     } finally {
       closeFds(ch.child.read, ch.child.readBlocking, ch.child.write)
@@ -347,7 +377,7 @@ export class Hub {
     }
     if (proc.pid === undefined) {
       proc.on('error', () => {})
-      closeFds(fds.read, fds.readBlocking, fds.write)
+      closeAll(fds)
       return
     }
     const spare = { proc, fds, key: JSON.stringify([execArgv, entry]) }
@@ -356,7 +386,7 @@ export class Hub {
     proc.once('exit', () => {
       if (this.spare !== spare) return
       this.spare = undefined
-      closeFds(fds.read, fds.readBlocking, fds.write)
+      closeAll(fds)
     })
   }
 
@@ -378,7 +408,7 @@ export class Hub {
         return
       }
       if (proc.pid === undefined) {
-        closeFds(fds.read, fds.readBlocking, fds.write)
+        closeAll(fds)
         proc.once('error', fail)
         return
       }
@@ -405,6 +435,12 @@ export class Hub {
       { validType },
     )
     this.children.set(pid, { proc, link, daemon: c.daemon, holder })
+    // Threads of this process may now write to (and read from) the child directly.
+    const direct = registerChannel(pid, { write: fds.directWrite!, readBlocking: fds.readBlocking, read: fds.directRead! })
+    const retire = (): void => {
+      if (direct === undefined) closeFds(fds.directWrite, fds.directRead, fds.readBlocking)
+      else void retireChannel(direct, () => closeFds(fds.directWrite, fds.directRead, fds.readBlocking))
+    }
     this.routes.set(pid, link)
     this.gone.delete(pid)
     if (!c.daemon) Atomics.add(processState, IPC_NONDAEMON, 1)
@@ -425,6 +461,7 @@ export class Hub {
         Atomics.notify(processState, IPC_NONDAEMON)
       }
       exited = true
+      retire()
       if (drained) this.processGone(pid, undefined)
       // Its socket ends once the kernel has handed us its last bytes; do not wait forever.
       setTimeout(() => link.close(), 1000).unref()
@@ -471,6 +508,11 @@ export class Hub {
   }
 }
 
+/** Closes every descriptor of one side of a channel. */
+function closeAll(fds: ChannelFds): void {
+  closeFds(fds.read, fds.readBlocking, fds.write, fds.directRead, fds.directWrite)
+}
+
 function rawOf(f: Frame): RawItem {
   return { tag: f.tag, value: f.aux, bytes: f.payload.length === 0 ? undefined : f.payload }
 }
@@ -479,7 +521,9 @@ function rawOf(f: Frame): RawItem {
 export async function runHub(commands: Queue<Command>, boot: HubBoot): Promise<void> {
   const hub = new Hub()
   hub.bootQueue = boot.bootQueue as Queue<Uint8Array> | undefined
+  useDirectory(boot.directory!)
   if (boot.child === true) {
+    registerChannel(process.ppid, CHILD_FDS)
     hub.parent = new Channel(CHILD_FDS, { onFrame: (f, l) => hub.onFrame(f, l as never), onClose: () => hub.onParentClosed() }, { validType })
   }
   for (;;) {

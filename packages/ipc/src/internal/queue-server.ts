@@ -30,10 +30,7 @@ import type { Command, HubReply } from './hub-client.ts'
 import { forward } from './forward.ts'
 import type { Frame } from './link.ts'
 
-const T_QREQ = 9
-const T_QREP = 10
-const T_QCANCEL = 11
-const T_QPUT = 12
+import { T_QCANCEL, T_QPUT, T_QREP, T_QREQ } from './frames.ts'
 
 /** What a request asks. */
 export interface ReqHeader {
