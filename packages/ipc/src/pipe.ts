@@ -42,6 +42,7 @@ import {
   alloc,
   int32At,
   retain,
+  remaining,
   reviveCell,
   runAsync,
   runBlocking,
@@ -51,12 +52,17 @@ import {
 } from '@tandem/sync/kit'
 import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
 import { QueueEmpty, QueueShutDown } from '@tandem/queue/errors'
-import { encodeItem, type EncodedItem, type RawItem } from '@tandem/queue/kit'
+import { decodeItem, encodeItem, type EncodedItem, type RawItem } from '@tandem/queue/kit'
 import { Queue } from '@tandem/queue/queue'
 import { BrokenPipeError, BufferTooShort, ConnectionClosedError, ConnectionModeError, EOFError, MessageTooLongError } from './errors.ts'
 import { directReady, exportEnd, importEnd, myPid } from './internal/hub-client.ts'
-import { hasChannel, sendDirect } from './internal/direct.ts'
-import { T_MSG_TO_EXPORT } from './internal/frames.ts'
+import { copyBytes } from './internal/channel.ts'
+import { hasChannel, readOwn, readOwnAsync, sendDirect } from './internal/direct.ts'
+import { T_MSG_TO_EXPORT, T_MSG_TO_IMPORT } from './internal/frames.ts'
+import { isMainThread } from 'node:worker_threads'
+
+/** No message read directly. */
+const NOTHING = Symbol('nothing')
 
 /** Encoding scratch for direct sends (the bytes are written before the next encode). */
 const scratch: EncodedItem = { tag: 0, value: 0, bytes: undefined }
@@ -79,7 +85,7 @@ const OPEN = 1
 const DORMANT = 2
 
 /** How long a dormant copy waits, once no process holds the end any more, before the peer sees EOF. */
-const DORMANT_GRACE_MS = 300
+const DORMANT_GRACE_MS = 1000
 
 /** Data of a thread-side end. */
 interface ThreadData {
@@ -253,6 +259,10 @@ export class Connection {
    */
   recv(): unknown {
     const q = this.#reader('recv')
+    if (isMainThread && q.empty()) {
+      const v = this.#recvDirect(q)
+      if (v !== NOTHING) return v
+    }
     let v: unknown
     try {
       v = q.get()
@@ -263,11 +273,37 @@ export class Connection {
   }
 
   /**
+   * The main thread's receive when everything this end receives comes over one channel: reads the
+   * channel itself (`readOwn` in `internal/direct.ts`) instead of waiting for the I/O thread.
+   */
+  #recvDirect(q: Queue<unknown>): unknown {
+    const c = this.#cell
+    const s = 1 - this.#side
+    if (Atomics.load(c, MODE + s) !== DIRECT) return NOTHING
+    const type = c[ROUTE_TYPE + s] === T_MSG_TO_IMPORT ? T_MSG_TO_EXPORT : T_MSG_TO_IMPORT
+    const f = readOwn(c[ROUTE_PID + s]!, type, c[ROUTE_ID + s]!, () => !q.empty() || q.isShutdown)
+    return f === undefined ? NOTHING : decodeItem(f.tag, f.aux, f.payload)
+  }
+
+  /**
    * Async form of {@link recv}. A timeout rejects with `TimeoutError` (`ERR_TIMEOUT`); an aborted
    * receive takes no message (the next one gets it).
    */
   async recvAsync(opts?: RecvAsyncOptions): Promise<unknown> {
     const q = this.#reader('recvAsync')
+    if (isMainThread && q.empty()) {
+      const { timeout, signal } = asyncOptions(opts)
+      const c = this.#cell
+      const s = 1 - this.#side
+      if (Atomics.load(c, MODE + s) === DIRECT && !signal?.aborted) {
+        const deadline = deadlineOf(timeout)
+        const type = c[ROUTE_TYPE + s] === T_MSG_TO_IMPORT ? T_MSG_TO_EXPORT : T_MSG_TO_IMPORT
+        const f = await readOwnAsync(c[ROUTE_PID + s]!, type, c[ROUTE_ID + s]!, () => !q.empty() || q.isShutdown, deadline, signal)
+        if (f !== undefined) return decodeItem(f.tag, f.aux, f.payload)
+        // The queue reports what ended the wait (a timeout, an abort) or holds the message.
+        opts = { timeout: remaining(deadline), signal }
+      }
+    }
     try {
       return await q.getAsync(opts)
     } catch (err) {
@@ -339,7 +375,7 @@ export class Connection {
   #into(buf: ArrayBufferView | ArrayBufferLike, offset: number, bytes: Uint8Array): number {
     const dst = bytesOf(buf, 'Connection.recvBytesInto()')
     if (bytes.length > dst.length - offset)
-      throw new BufferTooShort(bytes.slice(), `Connection.recvBytesInto(): a message of ${bytes.length} bytes does not fit in ${dst.length - offset} bytes`)
+      throw new BufferTooShort(copyBytes(bytes), `Connection.recvBytesInto(): a message of ${bytes.length} bytes does not fit in ${dst.length - offset} bytes`)
     dst.set(bytes, offset)
     return bytes.length
   }
@@ -496,7 +532,7 @@ export class Connection {
       bridge._export()
       importEnd(data.home, data.id, bridge)
       // The exporting process is a neighbour: send to it directly.
-      if (data.w && directReady() && hasChannel(data.home)) bridge._route(data.home, data.id, T_MSG_TO_EXPORT)
+      if (directReady() && hasChannel(data.home)) bridge._route(data.home, data.id, T_MSG_TO_EXPORT)
       return mine
     }
     return build(reviveCell(data.cell), data.side, data.in ?? undefined, data.out ?? undefined)

@@ -40,6 +40,14 @@ import { threadId } from 'node:worker_threads'
 import type { Frame, LinkHandlers } from './link.ts'
 import { MAX_FRAME } from './link.ts'
 
+/**
+ * A copy of `bytes` (a Node Buffer's `slice()` is a view: a frame's payload is a view into a
+ * buffer that the next read overwrites).
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes)
+}
+
 /** Bytes in a packet at most: `PIPE_BUF` (4096 on Linux, 512 on macOS and the BSDs). */
 export const PACKET = process.platform === 'linux' ? 4096 : 512
 export const PHEADER = 32
@@ -163,24 +171,48 @@ export function packets(type: number, dst: number, src: number, writer: number, 
 /** Sleeps the calling thread (never the event loop of the I/O thread: it never calls this). */
 const nap = new Int32Array(new SharedArrayBuffer(4))
 
+
+/** A one-packet frame is built here (the write is synchronous, so the buffer is free after it). */
+const one = Buffer.allocUnsafe(PACKET)
+
 /**
  * Writes a frame to a channel from any thread, blocking the thread while the pipe is full.
  * @throws the write error (EPIPE once the peer is gone, EBADF once the channel is closed)
  */
 export function writeFrameSync(fd: number, type: number, dst: number, src: number, id: number, payload: Uint8Array | undefined, tag: number, aux: number): void {
-  packets(type, dst, src, threadId, id, payload, tag, aux, (p) => {
-    let wait = 0.02
-    for (;;) {
-      try {
-        writeSync(fd, p)
-        return
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
-      }
-      Atomics.wait(nap, 0, 0, wait)
-      wait = Math.min(wait * 2, 2)
+  const total = payload?.length ?? 0
+  if (total <= BODY) {
+    const p = one
+    const len = PHEADER + total
+    p.writeUInt16LE(len, 0)
+    p[2] = type
+    p[3] = FIRST | LAST
+    p.writeUInt32LE(dst >>> 0, 4)
+    p.writeUInt32LE(src >>> 0, 8)
+    p.writeUInt32LE(threadId, 12)
+    p.writeUInt32LE(id >>> 0, 16)
+    p.writeInt32LE(aux | 0, 20)
+    p.writeUInt32LE(tag, 24)
+    p.writeUInt32LE(total, 28)
+    if (total > 0) p.set(payload!, PHEADER)
+    writePacket(fd, p, len)
+    return
+  }
+  packets(type, dst, src, threadId, id, payload, tag, aux, (p) => writePacket(fd, p, p.length))
+}
+
+function writePacket(fd: number, p: Buffer, len: number): void {
+  let wait = 0.02
+  for (;;) {
+    try {
+      writeSync(fd, p, 0, len)
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
     }
-  })
+    Atomics.wait(nap, 0, 0, wait)
+    wait = Math.min(wait * 2, 2)
+  }
 }
 
 interface Assembly {
@@ -212,16 +244,14 @@ export class PacketReader {
 
   /** The bytes of an incomplete packet (handed to another reader with its {@link prepend}). */
   leftover(): Uint8Array {
-    const out = this.#carry.subarray(0, this.#carried).slice()
+    const out = copyBytes(this.#carry.subarray(0, this.#carried))
     this.#carried = 0
     return out
   }
 
-  /** Starts with bytes another reader left. */
+  /** Starts with bytes another reader left (any number: whole packets among them are read now). */
   prepend(bytes: Uint8Array): void {
-    if (bytes.length === 0) return
-    this.#carry.set(bytes, this.#carried)
-    this.#carried += bytes.length
+    if (bytes.length > 0) this.feed(bytes, bytes.length)
   }
 
   /**
@@ -340,6 +370,7 @@ export class Channel {
     } as ConstructorParameters<typeof Socket>[0])
     this.#in.on('error', (err) => this.#end(err))
     this.#in.on('end', () => this.#end())
+    this.#in.on('close', () => this.#end())
     this.#out = new Socket({ fd: fds.write, readable: false, writable: true })
     // One write() per packet: a writev could be cut anywhere by a full pipe, mid-packet.
     ;(this.#out as unknown as { _writev: unknown })._writev = undefined
@@ -355,6 +386,15 @@ export class Channel {
     this.#closed = true
     this.#in.destroy()
     this.#handlers.onClose(this as never, err)
+    this.#whenEnded?.()
+  }
+
+  #whenEnded: (() => void) | undefined
+
+  /** Calls `fn` once the channel has ended (at once if it has). */
+  onEnded(fn: () => void): void {
+    if (this.#closed) fn()
+    else this.#whenEnded = fn
   }
 
   /** Queues a frame (its packets are written in order, each with one write()). */
@@ -394,8 +434,7 @@ export class Channel {
   /** Closes the writing side (the peer sees EOF once every writer has closed) and stops reading. */
   close(): void {
     this.#out.end()
-    this.#in.destroy()
-    this.#closed = true
+    this.#end()
   }
 }
 

@@ -22,6 +22,11 @@
  * | 3     | FD_WRITE | write end (non-blocking) | the I/O thread |
  * | 4     | FD_READ_BLOCKING | read end (blocking) | the I/O thread |
  * | 5     | FD_READ  | read end (non-blocking) | the I/O thread |
+ * | 6     | ROLE     | who reads the channel: HUB 0 (the I/O thread), WANT 1 (the main thread asks), IDLE 2 (the main thread holds it between two receives), ACTIVE 3 (the main thread reads), ENDED 4 (the channel ended) | the main thread (WANT, ACTIVE, IDLE, back to HUB); the I/O thread (IDLE when it grants, HUB when it takes it back) |
+ * | 7     | GEN      | counts the main thread's receives with the channel | the main thread |
+ * | 8     | LEFT     | bytes in LEFTOVER | whoever hands the channel over |
+ * | 9     | REG      | counts the channels this slot has held (the I/O thread's loops for an earlier one stop touching it) | the I/O thread |
+ * | 10..  | LEFTOVER | bytes read from the channel and not yet used, handed to the next reader | the same |
  *
  * A user increments USERS, then checks that PEER is still the pid it looked for and STATE is
  * OPEN; the I/O thread sets CLOSING before it looks at USERS. So either the user sees CLOSING and
@@ -29,8 +34,16 @@
  *
  * @module
  */
-import { alloc, arenaBuffer, int32At } from '@tandem/sync/kit'
-import { writeFrameSync } from './channel.ts'
+import { alloc, arenaBuffer, int32At, remaining } from '@tandem/sync/kit'
+import { constants as fsc, openSync, readSync } from 'node:fs'
+import { Socket } from 'node:net'
+import { copyBytes, PACKET, PHEADER, writeFrameSync } from './channel.ts'
+
+/** `TANDEM_DEBUG=lease` traces the hand-overs of channels on stderr. */
+export const TRACE = process.env.TANDEM_DEBUG === 'lease'
+export function trace(what: string): void {
+  if (TRACE) process.stderr.write(`[${process.pid} ${performance.now().toFixed(1)}] ${what}\n`)
+}
 
 export const SLOTS = 1024
 const PEER = 0
@@ -39,7 +52,22 @@ const USERS = 2
 const FD_WRITE = 3
 const FD_READ_BLOCKING = 4
 const FD_READ = 5
-const CELL_WORDS = 8
+export const ROLE = 6
+export const GEN = 7
+export const LEFT = 8
+export const REG = 9
+const LEFTOVER = 10
+/** The main thread reads at most this much at once, so what it hands back fits in LEFTOVER. */
+export const READ_CHUNK = 16 * 1024
+const LEFTOVER_BYTES = READ_CHUNK + 64 * 1024
+const CELL_WORDS = LEFTOVER + LEFTOVER_BYTES / 4
+
+export const HUB = 0
+export const WANT = 1
+export const IDLE = 2
+export const ACTIVE = 3
+/** The I/O thread stopped lending (the channel ended): readers use their queues. */
+export const ENDED = 4
 
 const FREE = 0
 const OPEN = 1
@@ -93,6 +121,9 @@ export function registerChannel(peer: number, fds: DirectFds): Int32Array | unde
   cell[FD_WRITE] = fds.write
   cell[FD_READ_BLOCKING] = fds.readBlocking
   cell[FD_READ] = fds.read
+  cell[ROLE] = HUB
+  cell[LEFT] = 0
+  cell[REG] = (cell[REG]! + 1) | 0
   Atomics.store(cell, STATE, OPEN)
   Atomics.store(cell, PEER, peer)
   return cell
@@ -111,15 +142,23 @@ export async function retireChannel(cell: Int32Array, close: () => void): Promis
 }
 
 /** The channel to `peer` with this thread marked as its user, or undefined (call {@link leave}). */
+let lastCell: Int32Array | undefined
+
 export function enter(peer: number): Int32Array | undefined {
   const dir = directory
   if (dir === undefined) return undefined
+  const last = lastCell
+  if (last !== undefined && Atomics.load(last, PEER) === peer) {
+    Atomics.add(last, USERS, 1)
+    if (Atomics.load(last, STATE) === OPEN && Atomics.load(last, PEER) === peer) return last
+    Atomics.sub(last, USERS, 1)
+  }
   const made = Atomics.load(dir, 0)
   for (let i = 0; i < made; i++) {
     const c = cellOf(i)
     if (c === undefined || Atomics.load(c, PEER) !== peer) continue
     Atomics.add(c, USERS, 1)
-    if (Atomics.load(c, STATE) === OPEN && Atomics.load(c, PEER) === peer) return c
+    if (Atomics.load(c, STATE) === OPEN && Atomics.load(c, PEER) === peer) return (lastCell = c)
     Atomics.sub(c, USERS, 1)
   }
   return undefined
@@ -152,5 +191,378 @@ export function sendDirect(dst: number, type: number, id: number, bytes: Uint8Ar
     return false
   } finally {
     leave(c)
+  }
+}
+
+/** Stores bytes for the next reader of the channel. */
+export function putLeftover(cell: Int32Array, bytes: Uint8Array): void {
+  if (bytes.length > LEFTOVER_BYTES) throw new Error(`Tandem ipc: ${bytes.length} bytes left over, more than ${LEFTOVER_BYTES}`)
+  new Uint8Array(cell.buffer, cell.byteOffset + LEFTOVER * 4, bytes.length).set(bytes)
+  cell[LEFT] = bytes.length
+}
+
+/** Takes the bytes a previous reader left. */
+export function takeLeftover(cell: Int32Array): Uint8Array {
+  const n = cell[LEFT]!
+  cell[LEFT] = 0
+  return new Uint8Array(cell.buffer, cell.byteOffset + LEFTOVER * 4, n).slice()
+}
+
+/** The channel's descriptors (for a user between {@link enter} and {@link leave}). */
+export function fdsOf(cell: Int32Array): DirectFds {
+  return { write: cell[FD_WRITE]!, readBlocking: cell[FD_READ_BLOCKING]!, read: cell[FD_READ]! }
+}
+
+/** What {@link readOwn} found: a message of the awaited stream (its payload is a copy). */
+export interface OwnFrame {
+  readonly tag: number
+  readonly aux: number
+  readonly payload: Uint8Array | undefined
+}
+
+const chunk = Buffer.allocUnsafe(READ_CHUNK + LEFTOVER_BYTES)
+
+/**
+ * The main thread, about to wait for a message of stream (`type`, `src` = `peer`, `id`) that can
+ * only come over the channel to `peer`: reads the channel itself instead of waiting for the I/O
+ * thread to, which saves two thread wake-ups per message.
+ *
+ * Takes the channel from the I/O thread (ROLE WANT; the I/O thread pauses its reading, hands over
+ * what it read of a partial packet, and grants IDLE), then reads packets until a one-packet frame
+ * of the stream comes. Anything else (a frame for another stream, a frame of several packets,
+ * a control frame, the end of the channel) is handed back unread with the channel, and undefined
+ * is returned: the caller then waits on its queue, where the I/O thread puts what it reads. After a
+ * message the channel stays with the main thread (IDLE), so the next receive starts reading at
+ * once; the I/O thread takes it back when it has stayed IDLE a while (`hub.ts`).
+ *
+ * @param pending true when the awaited queue already holds something (then nothing is read)
+ */
+export function readOwn(peer: number, type: number, id: number, pending: () => boolean): OwnFrame | undefined {
+  const c = enter(peer)
+  if (c === undefined) return undefined
+  try {
+    // Take the channel.
+    for (;;) {
+      const role = Atomics.load(c, ROLE)
+      if (role === IDLE) {
+        if (Atomics.compareExchange(c, ROLE, IDLE, ACTIVE) === IDLE) break
+        continue
+      }
+      if (pending()) return undefined
+      if (role === HUB) {
+        Atomics.compareExchange(c, ROLE, HUB, WANT)
+        Atomics.notify(c, ROLE)
+        continue
+      }
+      if (role !== WANT || Atomics.load(c, STATE) !== OPEN) return undefined
+      // The I/O thread grants at its next turn; meanwhile what it reads lands in the queue.
+      Atomics.wait(c, ROLE, WANT, 1)
+    }
+    Atomics.add(c, GEN, 1)
+    if (TRACE) trace(`main reads (sync) peer ${peer} left ${c[LEFT]}`)
+    if (pending()) {
+      Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
+      return undefined
+    }
+    let have = c[LEFT]!
+    if (have > 0) {
+      chunk.set(new Uint8Array(c.buffer, c.byteOffset + LEFTOVER * 4, have), 0)
+      c[LEFT] = 0
+    }
+    let at = 0
+    for (;;) {
+      // Whole packets in chunk[at, have).
+      while (have - at >= 2) {
+        const len = chunk.readUInt16LE(at)
+        if (len < PHEADER || len > PACKET) return handBack(c, at, have)
+        if (have - at < len) break
+        const frame = ownFrame(chunk, at, len, type, peer, id)
+        if (frame === undefined) return handBack(c, at, have)
+        at += len
+        if (have > at) putLeftover(c, chunk.subarray(at, have))
+        Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
+        return frame
+      }
+      // Need more bytes: keep the partial packet at the front, then read.
+      if (at > 0) {
+        chunk.copyWithin(0, at, have)
+        have -= at
+        at = 0
+      }
+      let n = spinRead(c[FD_READ]!, have)
+      if (n < 0) {
+        try {
+          n = readSync(c[FD_READ_BLOCKING]!, chunk, have, READ_CHUNK, null)
+        } catch {
+          n = 0
+        }
+      }
+      if (n === 0) return handBack(c, 0, have) // the end of the channel: the I/O thread sees it too
+      have += n
+    }
+  } finally {
+    leave(c)
+  }
+}
+
+/**
+ * The packet of `len` bytes at `buf[at]` as a message of stream (`type`, `peer`, `id`), if it is
+ * one whole (one-packet) frame of it; undefined for anything else.
+ */
+function ownFrame(buf: Buffer, at: number, len: number, type: number, peer: number, id: number): OwnFrame | undefined {
+  if (buf[at + 2] !== type || buf[at + 3] !== (FIRST_LAST) || buf.readUInt32LE(at + 8) !== peer || buf.readUInt32LE(at + 16) !== id || buf.readUInt32LE(at + 28) !== len - PHEADER) return undefined
+  return { tag: buf[at + 24]!, aux: buf.readInt32LE(at + 20), payload: len > PHEADER ? copyBytes(buf.subarray(at + PHEADER, at + len)) : undefined }
+}
+
+/** FLAGS of a one-packet frame (`channel.ts`: FIRST | LAST). */
+const FIRST_LAST = 3
+
+/** Longest spin before sleeping in read(), in ms. */
+const SPIN_MS = 0.05
+/** Receives to skip spinning after a spin that failed, at most (doubling from 1). */
+const MAX_SKIP_LOG = 10
+let skip = 0
+let fails = 0
+
+/**
+ * Tries non-blocking reads for up to {@link SPIN_MS} (only while spinning pays: the peer runs on
+ * another core and answers within the spin); returns the bytes read, or -1 (then sleep in read()).
+ * A spin that fails doubles the number of receives that do not spin, so on a single core (where
+ * the peer cannot answer while this thread spins) spinning soon costs nothing.
+ */
+function spinRead(fd: number, have: number): number {
+  if (skip > 0) {
+    skip--
+    return -1
+  }
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const t0 = performance.now()
+  let n = -1
+  try {
+    for (let tries = 0; ; tries++) {
+      try {
+        n = readSync(fd, chunk, have, READ_CHUNK, null)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return -1
+      }
+      const spent = performance.now() - t0
+      if (n >= 0) {
+        // Bytes there at once say nothing about spinning. Bytes that came during the spin, and
+        // not after this thread was preempted, say that it pays.
+        if (tries > 0) {
+          if (spent <= SPIN_MS * 2) fails = 0
+          else fail()
+        }
+        return n
+      }
+      if (spent > SPIN_MS) {
+        fail()
+        return -1
+      }
+    }
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+function fail(): void {
+  fails = Math.min(fails + 1, MAX_SKIP_LOG)
+  skip = 1 << fails
+}
+
+/** Hands the channel back to the I/O thread with the bytes `chunk[from, to)` it has not used. */
+function handBack(c: Int32Array, from: number, to: number): undefined {
+  if (TRACE) trace(`main hands back ${to - from} bytes`)
+  putLeftover(c, chunk.subarray(from, to))
+  Atomics.compareExchange(c, ROLE, ACTIVE, HUB)
+  Atomics.notify(c, ROLE)
+  return undefined
+}
+
+/** The main thread's own reader of a channel for the async forms (an event-loop handle). */
+interface AsyncReader {
+  readonly cell: Int32Array
+  readonly peer: number
+  readonly socket: Socket
+  /** Called with the bytes of each read while a receive waits; undefined between receives. */
+  onRead: ((n: number) => void) | undefined
+  onEnd: (() => void) | undefined
+  /** Bytes in hand while a receive waits (one receive at a time per channel: the lease). */
+  readonly chunk: Buffer
+}
+
+const readers = new Map<Int32Array, AsyncReader>()
+const readBuf = Buffer.allocUnsafe(READ_CHUNK)
+
+/**
+ * The main thread's reader of channel `c` (opened on a descriptor of its own, so that closing it
+ * never closes one the I/O thread or another thread uses); readers of channels that ended are
+ * dropped.
+ */
+function readerFor(c: Int32Array, peer: number): AsyncReader | undefined {
+  for (const [cell, r] of readers) {
+    if (Atomics.load(cell, PEER) !== r.peer || Atomics.load(cell, STATE) !== OPEN) {
+      r.socket.destroy()
+      readers.delete(cell)
+    }
+  }
+  let r = readers.get(c)
+  if (r !== undefined) return r
+  let fd: number
+  try {
+    fd = openSync(`/proc/self/fd/${c[FD_READ]}`, fsc.O_RDONLY | fsc.O_NONBLOCK)
+  } catch {
+    try {
+      fd = openSync(`/dev/fd/${c[FD_READ]}`, fsc.O_RDONLY | fsc.O_NONBLOCK)
+    } catch {
+      return undefined
+    }
+  }
+  const reader: AsyncReader = {
+    cell: c,
+    peer,
+    socket: undefined as unknown as Socket,
+    onRead: undefined,
+    onEnd: undefined,
+    chunk: Buffer.allocUnsafe(READ_CHUNK + LEFTOVER_BYTES),
+  }
+  const socket = new Socket({
+    fd,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer: readBuf,
+      callback: (n: number) => {
+        if (reader.onRead === undefined) return false
+        reader.onRead(n)
+        return reader.onRead !== undefined
+      },
+    },
+  } as ConstructorParameters<typeof Socket>[0])
+  socket.pause()
+  socket.unref()
+  socket.on('error', () => reader.onEnd?.())
+  socket.on('end', () => reader.onEnd?.())
+  ;(reader as { socket: Socket }).socket = socket
+  readers.set(c, reader)
+  return reader
+}
+
+/**
+ * Async form of {@link readOwn} (the main thread's `recvAsync`): reads the channel on the event
+ * loop while the receive waits. Resolves undefined when the caller must wait on its queue instead
+ * (the channel is not with the main thread now, something else came, or `deadline`/`signal`
+ * ended the wait: the queue wait then reports the timeout or the abort).
+ */
+export async function readOwnAsync(peer: number, type: number, id: number, pending: () => boolean, deadline: number, signal: AbortSignal | undefined): Promise<OwnFrame | undefined> {
+  const c = enter(peer)
+  if (c === undefined) return undefined
+  let entered = true
+  try {
+    const role = Atomics.load(c, ROLE)
+    if (role === HUB) {
+      // Ask for the channel; this receive waits on the queue, the next ones read directly.
+      Atomics.compareExchange(c, ROLE, HUB, WANT)
+      Atomics.notify(c, ROLE)
+      return undefined
+    }
+    if (role !== IDLE || Atomics.compareExchange(c, ROLE, IDLE, ACTIVE) !== IDLE) return undefined
+    Atomics.add(c, GEN, 1)
+    if (TRACE) trace(`main reads (async) peer ${peer} left ${c[LEFT]}`)
+    if (pending() || signal?.aborted) {
+      Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
+      return undefined
+    }
+    const reader = readerFor(c, peer)
+    if (reader === undefined) {
+      Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
+      return undefined
+    }
+    const asyncChunk = reader.chunk
+    let have = c[LEFT]!
+    if (have > 0) {
+      asyncChunk.set(new Uint8Array(c.buffer, c.byteOffset + LEFTOVER * 4, have), 0)
+      c[LEFT] = 0
+    }
+    // What is in hand already may hold the message.
+    const scan = (): OwnFrame | null | undefined => {
+      let at = 0
+      while (have - at >= 2) {
+        const len = asyncChunk.readUInt16LE(at)
+        if (len < PHEADER || len > PACKET) break
+        if (have - at < len) break
+        const frame = ownFrame(asyncChunk, at, len, type, peer, id)
+        if (frame === undefined) {
+          // Not ours: the I/O thread reads it (and everything after it).
+          if (TRACE) trace(`main (async) hands back ${have - at} bytes`)
+          putLeftover(c, asyncChunk.subarray(at, have))
+          Atomics.compareExchange(c, ROLE, ACTIVE, HUB)
+          Atomics.notify(c, ROLE)
+          return undefined
+        }
+        at += len
+        putLeftover(c, asyncChunk.subarray(at, have))
+        Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
+        return frame
+      }
+      if (have - at >= 2) {
+        const len = asyncChunk.readUInt16LE(at)
+        if (len < PHEADER || len > PACKET) {
+          putLeftover(c, asyncChunk.subarray(at, have))
+          Atomics.compareExchange(c, ROLE, ACTIVE, HUB)
+          Atomics.notify(c, ROLE)
+          return undefined
+        }
+      }
+      if (at > 0) {
+        asyncChunk.copyWithin(0, at, have)
+        have -= at
+      }
+      return null // need more bytes
+    }
+    const now = scan()
+    if (now !== null) return now
+    return await new Promise<OwnFrame | undefined>((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      const finish = (f: OwnFrame | undefined): void => {
+        reader.onRead = undefined
+        reader.onEnd = undefined
+        reader.socket.pause()
+        reader.socket.unref()
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', stop)
+        resolve(f)
+      }
+      // Timeout or abort: keep what was read for the next reader and leave the channel IDLE.
+      const stop = (): void => {
+        if (reader.onRead === undefined) return
+        putLeftover(c, asyncChunk.subarray(0, have))
+        Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
+        finish(undefined)
+      }
+      reader.onRead = (n) => {
+        asyncChunk.set(readBuf.subarray(0, n), have)
+        have += n
+        const f = scan()
+        if (f !== null) finish(f)
+      }
+      reader.onEnd = () => {
+        if (reader.onRead === undefined) return
+        putLeftover(c, asyncChunk.subarray(0, have))
+        Atomics.compareExchange(c, ROLE, ACTIVE, HUB)
+        Atomics.notify(c, ROLE)
+        reader.socket.destroy()
+        readers.delete(c)
+        finish(undefined)
+      }
+      signal?.addEventListener('abort', stop, { once: true })
+      if (Number.isFinite(deadline)) timer = setTimeout(stop, remaining(deadline))
+      reader.socket.ref()
+      reader.socket.resume()
+    })
+  } finally {
+    if (entered) leave(c)
+    entered = false
   }
 }

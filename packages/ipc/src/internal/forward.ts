@@ -19,7 +19,7 @@ export interface RawSource {
 }
 
 /** The loops running in this thread, for {@link drainAll}. */
-const running = new Set<{ source: Pick<RawSource, 'take'>; emit: (raw: RawItem) => void }>()
+const running = new Set<{ source: Pick<RawSource, 'take'>; emit: (raw: RawItem) => void; flush?: () => void }>()
 
 /** Lists a forwarding loop of another shape for {@link drainAll}; returns its removal. */
 export function track(source: Pick<RawSource, 'take'>, emit: (raw: RawItem) => void): () => void {
@@ -30,9 +30,10 @@ export function track(source: Pick<RawSource, 'take'>, emit: (raw: RawItem) => v
 
 /**
  * Forwards until the source ends (or `emit` throws): resolves true then, false once aborted.
+ * `flush`, if given, is called after each burst (an `emit` that gathers items sends them there).
  */
-export async function forward(source: RawSource, signal: AbortSignal, emit: (raw: RawItem) => void): Promise<boolean> {
-  const loop = { source, emit }
+export async function forward(source: RawSource, signal: AbortSignal, emit: (raw: RawItem) => void, flush?: () => void): Promise<boolean> {
+  const loop = { source, emit, flush }
   running.add(loop)
   try {
     for (;;) {
@@ -43,6 +44,7 @@ export async function forward(source: RawSource, signal: AbortSignal, emit: (raw
           if (more === undefined) break
           emit(more)
         }
+        flush?.()
       } catch {
         return !signal.aborted
       }
@@ -59,9 +61,10 @@ export async function forward(source: RawSource, signal: AbortSignal, emit: (raw
  * turn it takes it, so only then is no taken item still waiting to be emitted (order is kept).
  */
 export function drainAll(): void {
-  for (const { source, emit } of running) {
+  for (const { source, emit, flush } of running) {
     try {
       for (let more = source.take(); more !== undefined; more = source.take()) emit(more)
+      flush?.()
     } catch {
       // The loop itself sees the same failure and ends.
     }

@@ -32,12 +32,12 @@ import '../pipe.ts'
 import '@tandem/queue/queue'
 import type { Command, HubBoot } from './hub-client.ts'
 import { drainAll, track } from './forward.ts'
-import { Channel, CHILD_FDS, closeFds, makeChannel, type ChannelFds } from './channel.ts'
+import { Channel, CHILD_FDS, closeFds, copyBytes, makeChannel, type ChannelFds } from './channel.ts'
 import type { Frame } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
 import { ENV_KEY } from './process-info.ts'
 import { QueueServer } from './queue-server.ts'
-import { hasChannel, registerChannel, retireChannel, useDirectory } from './direct.ts'
+import { ENDED as LENDING_ENDED, GEN, HUB, hasChannel, IDLE, putLeftover, LEFT, REG, registerChannel, retireChannel, ROLE, takeLeftover, trace, TRACE, useDirectory } from './direct.ts'
 import { SocketServer } from './sockets.ts'
 
 import { LAST_TYPE, T_ANNOUNCE, T_ATTACH, T_BOOT, T_CLOSE_TO_EXPORT, T_CLOSE_TO_IMPORT, T_GONE, T_MSG_TO_EXPORT, T_MSG_TO_IMPORT, T_QCANCEL, T_QPUT, T_QREP, T_QREQ } from './frames.ts'
@@ -101,7 +101,7 @@ export class Hub {
   /** Sends a frame toward `dst` (delivered here if it is this process). */
   send(type: number, dst: number, id: number, payload?: Uint8Array, tag = 0, aux = 0): void {
     if (dst === this.pid) {
-      const copy = payload === undefined ? new Uint8Array(0) : payload.slice()
+      const copy = payload === undefined ? new Uint8Array(0) : copyBytes(payload)
       queueMicrotask(() => this.dispatch({ type, tag, dst, src: this.pid, id, aux, payload: copy }, undefined))
       return
     }
@@ -147,7 +147,7 @@ export class Hub {
     if (DEBUG) process.stderr.write(`[${this.pid}] frame ${f.type} id ${f.id} src ${f.src} len ${f.payload.length}\n`)
     switch (f.type) {
       case T_BOOT:
-        this.bootQueue?.put(f.payload.slice())
+        this.bootQueue?.put(copyBytes(f.payload))
         return
       case T_ANNOUNCE:
         if (from !== undefined) this.announce(f.id, from)
@@ -212,7 +212,7 @@ export class Hub {
   later(f: Frame): void {
     let list = this.early.get(f.id)
     if (list === undefined) this.early.set(f.id, (list = []))
-    list.push({ ...f, payload: f.payload.slice() })
+    list.push({ ...f, payload: copyBytes(f.payload) })
   }
 
   // ---- Commands from this process's threads ------------------------------------------------------
@@ -437,9 +437,15 @@ export class Hub {
     this.children.set(pid, { proc, link, daemon: c.daemon, holder })
     // Threads of this process may now write to (and read from) the child directly.
     const direct = registerChannel(pid, { write: fds.directWrite!, readBlocking: fds.readBlocking, read: fds.directRead! })
+    const stopLending = direct === undefined ? undefined : lendReading(direct, link)
     const retire = (): void => {
-      if (direct === undefined) closeFds(fds.directWrite, fds.directRead, fds.readBlocking)
-      else void retireChannel(direct, () => closeFds(fds.directWrite, fds.directRead, fds.readBlocking))
+      const close = (): void => closeFds(fds.directWrite, fds.directRead, fds.readBlocking)
+      if (direct === undefined) close()
+      else
+        void retireChannel(direct, () => {
+          stopLending!()
+          close()
+        })
     }
     this.routes.set(pid, link)
     this.gone.delete(pid)
@@ -508,6 +514,74 @@ export class Hub {
   }
 }
 
+/** How long the main thread may hold a channel without receiving before this thread takes it back. */
+const LEASE_IDLE_MS = 2
+
+/**
+ * Lends the reading of a channel to the main thread when it asks (`readOwn` in `direct.ts`), and
+ * takes it back when the main thread hands it back or has not received for {@link LEASE_IDLE_MS}
+ * (then frames for others, which the main thread would only see at its next receive, flow again).
+ */
+function lendReading(cell: Int32Array, link: Channel): () => void {
+  // Every write to the cell happens on this thread, right after checking that the slot still
+  // holds this channel (`direct.ts` reuses slots).
+  const reg = cell[REG]
+  let lent = false
+  let stopped = false
+  const mine = (): boolean => cell[REG] === reg && !link.closed && !stopped
+  /** Takes the channel back for good (no thread uses the slot any more: USERS is 0). */
+  const stop = (): void => {
+    if (cell[REG] !== reg || stopped) return
+    stopped = true
+    if (lent) link.resume(takeLeftover(cell))
+    lent = false
+    Atomics.store(cell, ROLE, LENDING_ENDED)
+    Atomics.notify(cell, ROLE)
+  }
+  link.onEnded(stop)
+  void (async () => {
+    for (;;) {
+      while (Atomics.load(cell, ROLE) === HUB && mine()) {
+        const w = Atomics.waitAsync(cell, ROLE, HUB)
+        if (w.async) await w.value
+      }
+      if (!mine()) {
+        if (TRACE) trace(`hub stops lending ${cell[0]}`)
+        return
+      }
+      // Grant: stop reading (between two reads, so at most a partial packet is in hand).
+      putLeftover(cell, link.pause())
+      if (TRACE) trace(`hub grants ${cell[0]} (left ${cell[LEFT]})`)
+      lent = true
+      Atomics.store(cell, ROLE, IDLE)
+      Atomics.notify(cell, ROLE)
+      let gen = Atomics.load(cell, GEN)
+      for (;;) {
+        await new Promise((r) => setTimeout(r, LEASE_IDLE_MS))
+        if (!mine()) {
+          if (TRACE) trace(`hub stops lending ${cell[0]} while lent`)
+          return
+        }
+        const role = Atomics.load(cell, ROLE)
+        if (role === HUB) break
+        if (role !== IDLE) continue
+        const g = Atomics.load(cell, GEN)
+        if (g === gen && Atomics.compareExchange(cell, ROLE, IDLE, HUB) === IDLE) break
+        gen = g
+      }
+      lent = false
+      if (TRACE) trace(`hub takes back ${cell[0]} (${Atomics.load(cell, ROLE) === HUB ? 'handed back' : 'idle'}, left ${cell[LEFT]})`)
+      link.resume(takeLeftover(cell))
+    }
+  })().catch((err: unknown) => {
+    // A bug, not a state: say so, and keep reading the channel here.
+    process.stderr.write(`Tandem ipc I/O thread: lending a channel failed: ${(err as Error)?.stack ?? err}\n`)
+    stopped = true
+    if (lent) link.resume(new Uint8Array(0))
+  })
+  return stop
+}
+
 /** Closes every descriptor of one side of a channel. */
 function closeAll(fds: ChannelFds): void {
   closeFds(fds.read, fds.readBlocking, fds.write, fds.directRead, fds.directWrite)
@@ -523,8 +597,9 @@ export async function runHub(commands: Queue<Command>, boot: HubBoot): Promise<v
   hub.bootQueue = boot.bootQueue as Queue<Uint8Array> | undefined
   useDirectory(boot.directory!)
   if (boot.child === true) {
-    registerChannel(process.ppid, CHILD_FDS)
+    const direct = registerChannel(process.ppid, CHILD_FDS)
     hub.parent = new Channel(CHILD_FDS, { onFrame: (f, l) => hub.onFrame(f, l as never), onClose: () => hub.onParentClosed() }, { validType })
+    if (direct !== undefined) lendReading(direct, hub.parent)
   }
   for (;;) {
     const c = await commands.getAsync()

@@ -27,10 +27,67 @@ import type { RawItem } from '@tandem/queue/kit'
 import type { Queue } from '@tandem/queue/queue'
 import { ProcessLostError } from '../errors.ts'
 import type { Command, HubReply } from './hub-client.ts'
+import { copyBytes } from './channel.ts'
 import { forward } from './forward.ts'
 import type { Frame } from './link.ts'
 
 import { T_QCANCEL, T_QPUT, T_QREP, T_QREQ } from './frames.ts'
+
+/** Bytes before each item in a packed `T_QPUT` frame: tag (u8), value (i32 LE), length (u32 LE). */
+const ITEM_HEADER = 9
+/** A pack is sent once it holds this many bytes (and at the end of every burst). */
+const PACK_BYTES = 60 * 1024
+
+/** Gathers encoded items into one frame: `[tag][value][length][bytes]` per item. */
+export class ItemPack {
+  readonly #send: (bytes: Uint8Array, count: number) => void
+  #buf = Buffer.allocUnsafe(PACK_BYTES + ITEM_HEADER)
+  #len = 0
+  #count = 0
+
+  constructor(send: (bytes: Uint8Array, count: number) => void) {
+    this.#send = send
+  }
+
+  add(raw: RawItem): void {
+    const n = raw.bytes?.length ?? 0
+    if (this.#len > 0 && this.#len + ITEM_HEADER + n > PACK_BYTES) this.flush()
+    if (this.#buf.length < ITEM_HEADER + n) this.#buf = Buffer.allocUnsafe(ITEM_HEADER + n)
+    const b = this.#buf
+    b[this.#len] = raw.tag
+    b.writeInt32LE(raw.value | 0, this.#len + 1)
+    b.writeUInt32LE(n, this.#len + 5)
+    if (n > 0) b.set(raw.bytes!, this.#len + ITEM_HEADER)
+    this.#len += ITEM_HEADER + n
+    this.#count++
+  }
+
+  flush(): void {
+    if (this.#count === 0) return
+    const bytes = this.#buf.subarray(0, this.#len)
+    const count = this.#count
+    this.#len = 0
+    this.#count = 0
+    this.#send(bytes, count)
+    if (this.#buf.length > PACK_BYTES + ITEM_HEADER) this.#buf = Buffer.allocUnsafe(PACK_BYTES + ITEM_HEADER)
+  }
+}
+
+/** Calls `put` with each of the `count` items of a packed frame (lengths checked). */
+export function unpackItems(payload: Uint8Array, count: number, put: (raw: RawItem) => void): void {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength)
+  let at = 0
+  for (let i = 0; i < count; i++) {
+    if (payload.length - at < ITEM_HEADER) throw new Error('a packed item header runs past the frame')
+    const tag = payload[at]!
+    const value = view.getInt32(at + 1, true)
+    const n = view.getUint32(at + 5, true)
+    at += ITEM_HEADER
+    if (payload.length - at < n) throw new Error('a packed item runs past the frame')
+    put({ tag, value, bytes: n === 0 ? undefined : payload.subarray(at, at + n) })
+    at += n
+  }
+}
 
 /** What a request asks. */
 export interface ReqHeader {
@@ -73,7 +130,7 @@ export function unpackPayload(f: Frame): { header: unknown; raw: RawItem } {
   if (hlen > p.length - 4) throw new RangeError('truncated queue frame header')
   const header = deserialize(Buffer.from(p.buffer, p.byteOffset + 4, hlen))
   const rest = p.subarray(4 + hlen)
-  return { header, raw: { tag: f.tag, value: f.aux, bytes: rest.length === 0 ? undefined : rest.slice() } }
+  return { header, raw: { tag: f.tag, value: f.aux, bytes: rest.length === 0 ? undefined : copyBytes(rest) } }
 }
 
 export class QueueServer {
@@ -107,9 +164,15 @@ export class QueueServer {
       let list = this.#streams.get(c.home)
       if (list === undefined) this.#streams.set(c.home, (list = []))
       list.push(entry)
-      // Puts stream to the home, batched (no answer: like Python's feeder thread).
+      // Puts stream to the home (no answer: like Python's feeder thread), many items per frame.
       const source = { next: (signal: AbortSignal) => entry.out._getRawAsync({ signal }), take: () => entry.out._takeRaw() }
-      void forward(source, entry.abort.signal, (raw) => this.#hub.send(T_QPUT, c.home, c.qid, raw.bytes, raw.tag, raw.value))
+      const pack = new ItemPack((bytes, count) => this.#hub.send(T_QPUT, c.home, c.qid, bytes, 0, count))
+      void forward(
+        source,
+        entry.abort.signal,
+        (raw) => pack.add(raw),
+        () => pack.flush(),
+      )
       return
     }
     if (c.op === 'qcancel') {
@@ -124,18 +187,17 @@ export class QueueServer {
 
   onFrame(f: Frame): void {
     if (f.type === T_QPUT) {
-      const raw: RawItem = { tag: f.tag, value: f.aux, bytes: f.payload.length === 0 ? undefined : f.payload }
       const q = this.#queues.get(f.id)
       if (q === undefined) {
         let list = this.#early.get(f.id)
         if (list === undefined) this.#early.set(f.id, (list = []))
-        list.push({ ...f, payload: f.payload.slice() })
+        list.push({ ...f, payload: copyBytes(f.payload) })
         return
       }
       try {
-        q._putRaw(raw)
+        unpackItems(f.payload, f.aux, (raw) => q._putRaw(raw))
       } catch {
-        // A queue shut down at home: the item has nowhere to go (as a put after close()).
+        // A queue shut down at home: the items have nowhere to go (as puts after close()).
       }
       return
     }
@@ -183,7 +245,7 @@ export class QueueServer {
     if (q === undefined) {
       let list = this.#early.get(header.qid)
       if (list === undefined) this.#early.set(header.qid, (list = []))
-      list.push({ ...f, payload: f.payload.slice() })
+      list.push({ ...f, payload: copyBytes(f.payload) })
       return
     }
     void this.#run(q, f.src, f.id, header, raw)
