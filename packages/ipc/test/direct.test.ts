@@ -180,7 +180,7 @@ function frameStream(count: number, seed: number): { bytes: Uint8Array; frames: 
   const parts: Buffer[] = []
   const frames: { id: number; len: number }[] = []
   let x = seed
-  const rnd = (): number => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32)
+  const rnd = (): number => (x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32
   for (let i = 0; i < count; i++) {
     const len = rnd() < 0.2 ? Math.floor(rnd() * 3 * PACKET) : Math.floor(rnd() * 200)
     const payload = new Uint8Array(len).map((_, k) => (i + k) & 255)
@@ -237,7 +237,7 @@ test('PacketReader: a partial packet handed to another reader (leftover/prepend)
 
 test('PacketReader: 20,000 random inputs either parse or throw ERR_IPC_PROTOCOL; nothing else', (t) => {
   let x = 12345
-  const rnd = (): number => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32)
+  const rnd = (): number => (x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32
   let protocolErrors = 0
   for (let i = 0; i < 20_000; i++) {
     const n = Math.floor(rnd() * 200)
@@ -254,4 +254,3 @@ test('PacketReader: 20,000 random inputs either parse or throw ERR_IPC_PROTOCOL;
   }
   t.true(protocolErrors > 1000, `${protocolErrors} inputs refused`)
 })
-

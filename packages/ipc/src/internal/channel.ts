@@ -140,7 +140,17 @@ export function closeFds(...fds: (number | undefined)[]): void {
 /**
  * Splits a frame into packets: calls `emit` with each (a fresh buffer the callee may keep).
  */
-export function packets(type: number, dst: number, src: number, writer: number, id: number, payload: Uint8Array | undefined, tag: number, aux: number, emit: (p: Buffer) => void): void {
+export function packets(
+  type: number,
+  dst: number,
+  src: number,
+  writer: number,
+  id: number,
+  payload: Uint8Array | undefined,
+  tag: number,
+  aux: number,
+  emit: (p: Buffer) => void,
+): void {
   const total = payload?.length ?? 0
   let at = 0
   let flags = FIRST
@@ -170,7 +180,6 @@ export function packets(type: number, dst: number, src: number, writer: number, 
 
 /** Sleeps the calling thread (never the event loop of the I/O thread: it never calls this). */
 const nap = new Int32Array(new SharedArrayBuffer(4))
-
 
 /** A one-packet frame is built here (the write is synchronous, so the buffer is free after it). */
 const one = Buffer.allocUnsafe(PACKET)

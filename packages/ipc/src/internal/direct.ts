@@ -310,7 +310,8 @@ export function readOwn(peer: number, type: number, id: number, pending: () => b
  * one whole (one-packet) frame of it; undefined for anything else.
  */
 function ownFrame(buf: Buffer, at: number, len: number, type: number, peer: number, id: number): OwnFrame | undefined {
-  if (buf[at + 2] !== type || buf[at + 3] !== (FIRST_LAST) || buf.readUInt32LE(at + 8) !== peer || buf.readUInt32LE(at + 16) !== id || buf.readUInt32LE(at + 28) !== len - PHEADER) return undefined
+  if (buf[at + 2] !== type || buf[at + 3] !== FIRST_LAST || buf.readUInt32LE(at + 8) !== peer || buf.readUInt32LE(at + 16) !== id || buf.readUInt32LE(at + 28) !== len - PHEADER)
+    return undefined
   return { tag: buf[at + 24]!, aux: buf.readInt32LE(at + 20), payload: len > PHEADER ? copyBytes(buf.subarray(at + PHEADER, at + len)) : undefined }
 }
 
@@ -407,7 +408,7 @@ function readerFor(c: Int32Array, peer: number): AsyncReader | undefined {
       readers.delete(cell)
     }
   }
-  let r = readers.get(c)
+  const r = readers.get(c)
   if (r !== undefined) return r
   let fd: number
   try {
@@ -455,7 +456,14 @@ function readerFor(c: Int32Array, peer: number): AsyncReader | undefined {
  * (the channel is not with the main thread now, something else came, or `deadline`/`signal`
  * ended the wait: the queue wait then reports the timeout or the abort).
  */
-export async function readOwnAsync(peer: number, type: number, id: number, pending: () => boolean, deadline: number, signal: AbortSignal | undefined): Promise<OwnFrame | undefined> {
+export async function readOwnAsync(
+  peer: number,
+  type: number,
+  id: number,
+  pending: () => boolean,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<OwnFrame | undefined> {
   const c = enter(peer)
   if (c === undefined) return undefined
   let entered = true

@@ -96,7 +96,13 @@ export function startHub(boot: HubBoot): void {
   boot = { ...boot, directory: dir }
   // The I/O thread opens and closes the descriptors of the channels to children, which belong to
   // the process (Node would warn about them, and close them when the thread ends).
-  hubThread = new Thread({ target: moduleRef(HUB_URL, 'runHub'), args: [q, boot], daemon: true, name: 'ipc-io', [WORKER_OPTIONS]: { trackUnmanagedFds: false } } as ConstructorParameters<typeof Thread>[0])
+  hubThread = new Thread({
+    target: moduleRef(HUB_URL, 'runHub'),
+    args: [q, boot],
+    daemon: true,
+    name: 'ipc-io',
+    [WORKER_OPTIONS]: { trackUnmanagedFds: false },
+  } as ConstructorParameters<typeof Thread>[0])
   hubThread.start()
   const json = new TextEncoder().encode(JSON.stringify(encode(q, 'thread').value))
   const at = alloc(json.length + 8)

@@ -37,10 +37,40 @@ import type { Frame } from './link.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, ENDED, RUNNING, SPAWN_FAILED } from './process-control.ts'
 import { ENV_KEY } from './process-info.ts'
 import { QueueServer } from './queue-server.ts'
-import { ENDED as LENDING_ENDED, GEN, HUB, hasChannel, IDLE, putLeftover, LEFT, REG, registerChannel, retireChannel, ROLE, takeLeftover, trace, TRACE, useDirectory } from './direct.ts'
+import {
+  ENDED as LENDING_ENDED,
+  GEN,
+  HUB,
+  hasChannel,
+  IDLE,
+  putLeftover,
+  LEFT,
+  REG,
+  registerChannel,
+  retireChannel,
+  ROLE,
+  takeLeftover,
+  trace,
+  TRACE,
+  useDirectory,
+} from './direct.ts'
 import { SocketServer } from './sockets.ts'
 
-import { LAST_TYPE, T_ANNOUNCE, T_ATTACH, T_BOOT, T_CLOSE_TO_EXPORT, T_CLOSE_TO_IMPORT, T_GONE, T_MSG_TO_EXPORT, T_MSG_TO_IMPORT, T_QCANCEL, T_QPUT, T_QREP, T_QREQ } from './frames.ts'
+import {
+  LAST_TYPE,
+  T_ANNOUNCE,
+  T_ATTACH,
+  T_BOOT,
+  T_CLOSE_TO_EXPORT,
+  T_CLOSE_TO_IMPORT,
+  T_GONE,
+  T_MSG_TO_EXPORT,
+  T_MSG_TO_IMPORT,
+  T_QCANCEL,
+  T_QPUT,
+  T_QREP,
+  T_QREQ,
+} from './frames.ts'
 export { T_ANNOUNCE, T_ATTACH, T_BOOT, T_CLOSE_TO_EXPORT, T_CLOSE_TO_IMPORT, T_GONE, T_MSG_TO_EXPORT, T_MSG_TO_IMPORT, T_QCANCEL, T_QPUT, T_QREP, T_QREQ }
 
 /** `TANDEM_DEBUG=1` traces frames and commands on stderr. */
