@@ -24,9 +24,10 @@
  * | 5     | FD_READ  | read end (non-blocking) | the I/O thread |
  * | 6     | ROLE     | who reads the channel: HUB 0 (the I/O thread), WANT 1 (the main thread asks), IDLE 2 (the main thread holds it between two receives), ACTIVE 3 (the main thread reads), ENDED 4 (the channel ended) | the main thread (WANT, ACTIVE, IDLE, back to HUB); the I/O thread (IDLE when it grants, HUB when it takes it back) |
  * | 7     | GEN      | counts the main thread's receives with the channel | the main thread |
- * | 8     | LEFT     | bytes in LEFTOVER | whoever hands the channel over |
+ * | 8     | LEFT     | end of the bytes in LEFTOVER | whoever holds the channel |
  * | 9     | REG      | counts the channels this slot has held (the I/O thread's loops for an earlier one stop touching it) | the I/O thread |
- * | 10..  | LEFTOVER | bytes read from the channel and not yet used, handed to the next reader | the same |
+ * | 10    | LSTART   | start of the bytes in LEFTOVER | whoever holds the channel |
+ * | 12..  | LEFTOVER | bytes read from the channel and not yet used (LSTART to LEFT), handed to the next reader; the main thread's blocking reads land here directly | the same |
  *
  * A user increments USERS, then checks that PEER is still the pid it looked for and STATE is
  * OPEN; the I/O thread sets CLOSING before it looks at USERS. So either the user sees CLOSING and
@@ -56,7 +57,8 @@ export const ROLE = 6
 export const GEN = 7
 export const LEFT = 8
 export const REG = 9
-const LEFTOVER = 10
+const LSTART = 10
+const LEFTOVER = 12
 /** The main thread reads at most this much at once, so what it hands back fits in LEFTOVER. */
 export const READ_CHUNK = 16 * 1024
 const LEFTOVER_BYTES = READ_CHUNK + 64 * 1024
@@ -123,6 +125,7 @@ export function registerChannel(peer: number, fds: DirectFds): Int32Array | unde
   cell[FD_READ] = fds.read
   cell[ROLE] = HUB
   cell[LEFT] = 0
+  cell[LSTART] = 0
   cell[REG] = (cell[REG]! + 1) | 0
   Atomics.store(cell, STATE, OPEN)
   Atomics.store(cell, PEER, peer)
@@ -198,14 +201,25 @@ export function sendDirect(dst: number, type: number, id: number, bytes: Uint8Ar
 export function putLeftover(cell: Int32Array, bytes: Uint8Array): void {
   if (bytes.length > LEFTOVER_BYTES) throw new Error(`Tandem ipc: ${bytes.length} bytes left over, more than ${LEFTOVER_BYTES}`)
   new Uint8Array(cell.buffer, cell.byteOffset + LEFTOVER * 4, bytes.length).set(bytes)
+  cell[LSTART] = 0
   cell[LEFT] = bytes.length
 }
 
 /** Takes the bytes a previous reader left. */
 export function takeLeftover(cell: Int32Array): Uint8Array {
-  const n = cell[LEFT]!
+  const from = cell[LSTART]!
+  const to = cell[LEFT]!
+  cell[LSTART] = 0
   cell[LEFT] = 0
-  return new Uint8Array(cell.buffer, cell.byteOffset + LEFTOVER * 4, n).slice()
+  return new Uint8Array(cell.buffer, cell.byteOffset + LEFTOVER * 4 + from, to - from).slice()
+}
+
+/** The LEFTOVER area of a cell as a Buffer (in shared memory: no copy hands it over). */
+const areas = new Map<Int32Array, Buffer>()
+function areaOf(c: Int32Array): Buffer {
+  let a = areas.get(c)
+  if (a === undefined) areas.set(c, (a = Buffer.from(c.buffer, c.byteOffset + LEFTOVER * 4, LEFTOVER_BYTES)))
+  return a
 }
 
 /** The channel's descriptors (for a user between {@link enter} and {@link leave}). */
@@ -219,8 +233,6 @@ export interface OwnFrame {
   readonly aux: number
   readonly payload: Uint8Array | undefined
 }
-
-const chunk = Buffer.allocUnsafe(READ_CHUNK + LEFTOVER_BYTES)
 
 /**
  * The main thread, about to wait for a message of stream (`type`, `src` = `peer`, `id`) that can
@@ -264,40 +276,39 @@ export function readOwn(peer: number, type: number, id: number, pending: () => b
       Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
       return undefined
     }
+    // The bytes in hand are area[at, have): what earlier readers left, then what this one reads.
+    const area = areaOf(c)
+    let at = c[LSTART]!
     let have = c[LEFT]!
-    if (have > 0) {
-      chunk.set(new Uint8Array(c.buffer, c.byteOffset + LEFTOVER * 4, have), 0)
-      c[LEFT] = 0
-    }
-    let at = 0
     for (;;) {
-      // Whole packets in chunk[at, have).
       while (have - at >= 2) {
-        const len = chunk.readUInt16LE(at)
+        const len = area.readUInt16LE(at)
         if (len < PHEADER || len > PACKET) return handBack(c, at, have)
         if (have - at < len) break
-        const frame = ownFrame(chunk, at, len, type, peer, id)
+        const frame = ownFrame(area, at, len, type, peer, id)
         if (frame === undefined) return handBack(c, at, have)
         at += len
-        if (have > at) putLeftover(c, chunk.subarray(at, have))
+        if (at === have) at = have = 0
+        c[LSTART] = at
+        c[LEFT] = have
         Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
         return frame
       }
-      // Need more bytes: keep the partial packet at the front, then read.
-      if (at > 0) {
-        chunk.copyWithin(0, at, have)
+      // Need more bytes: make room after the partial packet, then read.
+      if (have + READ_CHUNK > LEFTOVER_BYTES) {
+        area.copyWithin(0, at, have)
         have -= at
         at = 0
       }
-      let n = spinRead(c[FD_READ]!, have)
+      let n = spinRead(c[FD_READ]!, area, have)
       if (n < 0) {
         try {
-          n = readSync(c[FD_READ_BLOCKING]!, chunk, have, READ_CHUNK, null)
+          n = readSync(c[FD_READ_BLOCKING]!, area, have, READ_CHUNK, null)
         } catch {
           n = 0
         }
       }
-      if (n === 0) return handBack(c, 0, have) // the end of the channel: the I/O thread sees it too
+      if (n === 0) return handBack(c, at, have) // the end of the channel: the I/O thread sees it too
       have += n
     }
   } finally {
@@ -331,7 +342,7 @@ let fails = 0
  * A spin that fails doubles the number of receives that do not spin, so on a single core (where
  * the peer cannot answer while this thread spins) spinning soon costs nothing.
  */
-function spinRead(fd: number, have: number): number {
+function spinRead(fd: number, into: Buffer, have: number): number {
   if (skip > 0) {
     skip--
     return -1
@@ -343,7 +354,7 @@ function spinRead(fd: number, have: number): number {
   try {
     for (let tries = 0; ; tries++) {
       try {
-        n = readSync(fd, chunk, have, READ_CHUNK, null)
+        n = readSync(fd, into, have, READ_CHUNK, null)
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return -1
       }
@@ -372,10 +383,11 @@ function fail(): void {
   skip = 1 << fails
 }
 
-/** Hands the channel back to the I/O thread with the bytes `chunk[from, to)` it has not used. */
+/** Hands the channel back to the I/O thread with the bytes LEFTOVER[from, to) it has not used. */
 function handBack(c: Int32Array, from: number, to: number): undefined {
   if (TRACE) trace(`main hands back ${to - from} bytes`)
-  putLeftover(c, chunk.subarray(from, to))
+  c[LSTART] = from
+  c[LEFT] = to
   Atomics.compareExchange(c, ROLE, ACTIVE, HUB)
   Atomics.notify(c, ROLE)
   return undefined
@@ -389,8 +401,6 @@ interface AsyncReader {
   /** Called with the bytes of each read while a receive waits; undefined between receives. */
   onRead: ((n: number) => void) | undefined
   onEnd: (() => void) | undefined
-  /** Bytes in hand while a receive waits (one receive at a time per channel: the lease). */
-  readonly chunk: Buffer
 }
 
 const readers = new Map<Int32Array, AsyncReader>()
@@ -426,7 +436,6 @@ function readerFor(c: Int32Array, peer: number): AsyncReader | undefined {
     socket: undefined as unknown as Socket,
     onRead: undefined,
     onEnd: undefined,
-    chunk: Buffer.allocUnsafe(READ_CHUNK + LEFTOVER_BYTES),
   }
   const socket = new Socket({
     fd,
@@ -487,45 +496,32 @@ export async function readOwnAsync(
       Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
       return undefined
     }
-    const asyncChunk = reader.chunk
+    // The bytes in hand are area[at, have), in the cell (nothing to copy when the channel changes hands).
+    const area = areaOf(c)
+    let at = c[LSTART]!
     let have = c[LEFT]!
-    if (have > 0) {
-      asyncChunk.set(new Uint8Array(c.buffer, c.byteOffset + LEFTOVER * 4, have), 0)
-      c[LEFT] = 0
+    const keep = (): void => {
+      c[LSTART] = at
+      c[LEFT] = have
     }
-    // What is in hand already may hold the message.
     const scan = (): OwnFrame | null | undefined => {
-      let at = 0
       while (have - at >= 2) {
-        const len = asyncChunk.readUInt16LE(at)
-        if (len < PHEADER || len > PACKET) break
-        if (have - at < len) break
-        const frame = ownFrame(asyncChunk, at, len, type, peer, id)
+        const len = area.readUInt16LE(at)
+        const frame = len < PHEADER || len > PACKET ? undefined : have - at < len ? null : ownFrame(area, at, len, type, peer, id)
+        if (frame === null) break
         if (frame === undefined) {
           // Not ours: the I/O thread reads it (and everything after it).
           if (TRACE) trace(`main (async) hands back ${have - at} bytes`)
-          putLeftover(c, asyncChunk.subarray(at, have))
+          keep()
           Atomics.compareExchange(c, ROLE, ACTIVE, HUB)
           Atomics.notify(c, ROLE)
           return undefined
         }
         at += len
-        putLeftover(c, asyncChunk.subarray(at, have))
+        if (at === have) at = have = 0
+        keep()
         Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
         return frame
-      }
-      if (have - at >= 2) {
-        const len = asyncChunk.readUInt16LE(at)
-        if (len < PHEADER || len > PACKET) {
-          putLeftover(c, asyncChunk.subarray(at, have))
-          Atomics.compareExchange(c, ROLE, ACTIVE, HUB)
-          Atomics.notify(c, ROLE)
-          return undefined
-        }
-      }
-      if (at > 0) {
-        asyncChunk.copyWithin(0, at, have)
-        have -= at
       }
       return null // need more bytes
     }
@@ -545,19 +541,24 @@ export async function readOwnAsync(
       // Timeout or abort: keep what was read for the next reader and leave the channel IDLE.
       const stop = (): void => {
         if (reader.onRead === undefined) return
-        putLeftover(c, asyncChunk.subarray(0, have))
+        keep()
         Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
         finish(undefined)
       }
       reader.onRead = (n) => {
-        asyncChunk.set(readBuf.subarray(0, n), have)
+        if (have + n > LEFTOVER_BYTES) {
+          area.copyWithin(0, at, have)
+          have -= at
+          at = 0
+        }
+        area.set(readBuf.subarray(0, n), have)
         have += n
         const f = scan()
         if (f !== null) finish(f)
       }
       reader.onEnd = () => {
         if (reader.onRead === undefined) return
-        putLeftover(c, asyncChunk.subarray(0, have))
+        keep()
         Atomics.compareExchange(c, ROLE, ACTIVE, HUB)
         Atomics.notify(c, ROLE)
         reader.socket.destroy()
