@@ -520,8 +520,12 @@ export class Hub {
     for (const child of this.children.values()) if (child.link !== from) child.link.write(T_GONE, 0, this.pid, pid)
   }
 
+  #ending = false
+
   onParentClosed(): void {
     // The parent died (or closed us off): no orphans.
+    if (this.#ending) return
+    this.#ending = true
     try {
       process.kill(process.pid, 'SIGTERM')
     } catch {}
@@ -630,6 +634,12 @@ export async function runHub(commands: Queue<Command>, boot: HubBoot): Promise<v
     const direct = registerChannel(process.ppid, CHILD_FDS)
     hub.parent = new Channel(CHILD_FDS, { onFrame: (f, l) => hub.onFrame(f, l as never), onClose: () => hub.onParentClosed() }, { validType })
     if (direct !== undefined) lendReading(direct, hub.parent)
+    // Belt and braces: the channel's end is seen only while this thread reads it (a thread that
+    // reads it directly hands it back at its end), so also watch for being re-parented.
+    const ppid = process.ppid
+    setInterval(() => {
+      if (process.ppid !== ppid) hub.onParentClosed()
+    }, 250)
   }
   for (;;) {
     const c = await commands.getAsync()
