@@ -306,13 +306,29 @@ function streamPut(r: Remote, item: unknown, kind: string): void {
   }
 }
 
-/** A put that does not wait for an answer first checks that the home still runs. */
+/** How often (ms) a put that does not wait for an answer checks that the home still runs. */
+const HOME_CHECK_MS = 20
+/** When each home was last found running (a check is a system call: not one per put). */
+const homeSeen = new Map<number, number>()
+
+/**
+ * A put that does not wait for an answer first checks that the home still runs (at most every
+ * {@link HOME_CHECK_MS}; a put in between to a home that has just died is lost with it, and the
+ * next ones throw once this process learns of the death).
+ */
 function checkHome(r: Remote, kind: string): void {
+  const now = performance.now()
+  const seen = homeSeen.get(r.home)
+  if (seen !== undefined && now - seen < HOME_CHECK_MS) return
   try {
     process.kill(r.home, 0)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new ProcessLostError(`${kind}.put(): the process ${r.home} that holds this queue has exited`)
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+      homeSeen.delete(r.home)
+      throw new ProcessLostError(`${kind}.put(): the process ${r.home} that holds this queue has exited`)
+    }
   }
+  homeSeen.set(r.home, now)
 }
 
 function blockOptions(opts: PutOptions | GetOptions | undefined): { block: boolean; timeout: number } {
