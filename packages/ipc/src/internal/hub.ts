@@ -550,6 +550,8 @@ export class Hub {
 
 /** How long the main thread may hold a channel without receiving before this thread takes it back. */
 const LEASE_IDLE_MS = 2
+/** The longest interval between two looks while the main thread keeps receiving. */
+const LEASE_BUSY_MS = 16
 
 /**
  * Lends the reading of a channel to the main thread when it asks (`readOwn` in `direct.ts`), and
@@ -590,8 +592,11 @@ function lendReading(cell: Int32Array, link: Channel): () => void {
       Atomics.store(cell, ROLE, IDLE)
       Atomics.notify(cell, ROLE)
       let gen = Atomics.load(cell, GEN)
+      // While the main thread keeps receiving, look less often (these wake-ups share its core).
+      let wait = LEASE_IDLE_MS
       for (;;) {
-        await new Promise((r) => setTimeout(r, LEASE_IDLE_MS))
+        await new Promise((r) => setTimeout(r, wait))
+        wait = Math.min(wait * 2, LEASE_BUSY_MS)
         if (!mine()) {
           if (TRACE) trace(`hub stops lending ${cell[0]} while lent`)
           return
