@@ -222,11 +222,6 @@ function areaOf(c: Int32Array): Buffer {
   return a
 }
 
-/** The channel's descriptors (for a user between {@link enter} and {@link leave}). */
-export function fdsOf(cell: Int32Array): DirectFds {
-  return { write: cell[FD_WRITE]!, readBlocking: cell[FD_READ_BLOCKING]!, read: cell[FD_READ]! }
-}
-
 /** What {@link readOwn} found: a message of the awaited stream (its payload is a copy). */
 export interface OwnFrame {
   readonly tag: number

@@ -14,6 +14,11 @@
  * a new local pair and does the mirror image. Either side closing (`CLOSE_*`) or dying (`GONE`)
  * ends the bridge: `_bridgeEnded()` lets the end's peer see EOF once no copy is left.
  *
+ * Threads write to a neighbour's channel themselves, and the main thread may borrow the reading
+ * of a channel while it waits for a message that can only come over it (`direct.ts`):
+ * `lendReading` pauses this thread's reading on request and resumes it when the channel is handed
+ * back or left idle.
+ *
  * A child learns that its parent died when the channel from it ends (every writer gone), and then exits (SIGTERM, then
  * SIGKILL half a second later): no orphans. A parent learns that a child died from its `exit`
  * event: it records the exit code for `join()`, and tells every process (`GONE`), so that bridges
