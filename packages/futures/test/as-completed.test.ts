@@ -198,23 +198,30 @@ for (const form of FORMS) {
     const fs = Array.from({ length: 6 }, () => new Future<number>())
     const order = [3, 1, 5, 0, 4, 2]
     const gate = sharedInts(2) // [started, go]: the main thread does not block while the thread boots
+    // How many futures the iteration has yielded: the thread completes the next one only then, so
+    // the order holds however late the main thread gets to look (a loaded machine).
+    const seen = sharedInts(1)
     const th = spawn(
-      (fs: Future<number>[], order: number[], gate: Int32Array) => {
+      (fs: Future<number>[], order: number[], gate: Int32Array, seen: Int32Array) => {
         Atomics.store(gate, 0, 1)
         Atomics.wait(gate, 1, 0, 60_000)
-        for (const i of order) {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
-          fs[i]!.setResult(i)
+        for (let k = 0; k < order.length; k++) {
+          for (let n = Atomics.load(seen, 0), tries = 0; n < k && tries < 600; n = Atomics.load(seen, 0), tries++) Atomics.wait(seen, 0, n, 100)
+          fs[order[k]!]!.setResult(order[k]!)
         }
       },
       fs,
       order,
       gate,
+      seen,
     )
     await until(() => Atomics.load(gate, 0) === 1, 'the completing thread to start')
     Atomics.store(gate, 1, 1)
     Atomics.notify(gate, 1)
-    const { yielded, error } = await collect(form, fs, bound)
+    const { yielded, error } = await collect(form, fs, bound, () => {
+      Atomics.add(seen, 0, 1)
+      Atomics.notify(seen, 0)
+    })
     t.is(error, undefined)
     t.deepEqual(
       yielded.map((f) => f.result(0)),
