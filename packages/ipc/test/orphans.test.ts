@@ -133,6 +133,10 @@ test('SIGKILL of a parent: its daemon and non-daemon children blocked in Atomics
   await killParentChildrenGone(t, 'kill-me-blocked', 'SIGKILL', 2)
 })
 
+test('SIGKILL of a parent: its children blocked in recv() (reading the channel to it themselves) are gone soon after', async (t) => {
+  await killParentChildrenGone(t, 'kill-me-recv', 'SIGKILL', 2)
+})
+
 test('SIGTERM of a parent: its daemon and non-daemon children are gone soon after', async (t) => {
   await killParentChildrenGone(t, 'kill-me', 'SIGTERM', 2)
 })
