@@ -1,6 +1,6 @@
 /**
- * A framed byte stream between two processes' I/O threads: a socket (the pipe to a child or to
- * the parent, or a Listener/Client connection) carrying length-prefixed frames.
+ * A framed byte stream between two processes' I/O threads over a socket (a Listener/Client
+ * connection) carrying length-prefixed frames. (Parent and child use `channel.ts` instead.)
  *
  * Frame: a 24-byte header, then `LEN` payload bytes.
  *
@@ -63,7 +63,7 @@ export class Link {
   #scheduled = false
   #closed = false
 
-  constructor(socket: Socket, handlers: LinkHandlers, opts: { maxFrame?: number; validType: (type: number) => boolean; leftover?: Uint8Array }) {
+  constructor(socket: Socket, handlers: LinkHandlers, opts: { maxFrame?: number; validType: (type: number) => boolean }) {
     this.socket = socket
     this.#handlers = handlers
     this.#maxFrame = opts.maxFrame ?? MAX_FRAME
@@ -72,10 +72,6 @@ export class Link {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('error', (err) => this.#end(err))
     socket.on('close', () => this.#end())
-    if (opts.leftover !== undefined && opts.leftover.length > 0) {
-      const rest = Buffer.from(opts.leftover)
-      queueMicrotask(() => this.#onData(rest))
-    }
   }
 
   get closed(): boolean {
