@@ -57,7 +57,7 @@ import { Queue } from '@tandem/queue/queue'
 import { BrokenPipeError, BufferTooShort, ConnectionClosedError, ConnectionModeError, EOFError, MessageTooLongError } from './errors.ts'
 import { directReady, exportEnd, importEnd, myPid } from './internal/hub-client.ts'
 import { copyBytes } from './internal/channel.ts'
-import { hasChannel, readOwn, readOwnAsync, sendDirect } from './internal/direct.ts'
+import { hasChannel, noteSend, readOwn, readOwnAsync, sendDirect } from './internal/direct.ts'
 import { T_MSG_TO_EXPORT, T_MSG_TO_IMPORT } from './internal/frames.ts'
 import { isMainThread } from 'node:worker_threads'
 
@@ -212,6 +212,7 @@ export class Connection {
   }
 
   #put(out: Queue<unknown>, value: unknown): void {
+    noteSend()
     const c = this.#cell
     const s = 1 - this.#side
     // The peer's only copy is in a neighbouring process and nothing sent before is still on its
@@ -281,7 +282,7 @@ export class Connection {
     const s = 1 - this.#side
     if (Atomics.load(c, MODE + s) !== DIRECT) return NOTHING
     const type = c[ROUTE_TYPE + s] === T_MSG_TO_IMPORT ? T_MSG_TO_EXPORT : T_MSG_TO_IMPORT
-    const f = readOwn(c[ROUTE_PID + s]!, type, c[ROUTE_ID + s]!, () => !q.empty() || q.isShutdown)
+    const f = readOwn(c[ROUTE_PID + s]!, type, c[ROUTE_ID + s]!, q)
     return f === undefined ? NOTHING : decodeItem(f.tag, f.aux, f.payload)
   }
 
@@ -298,7 +299,7 @@ export class Connection {
       if (Atomics.load(c, MODE + s) === DIRECT && !signal?.aborted) {
         const deadline = deadlineOf(timeout)
         const type = c[ROUTE_TYPE + s] === T_MSG_TO_IMPORT ? T_MSG_TO_EXPORT : T_MSG_TO_IMPORT
-        const f = await readOwnAsync(c[ROUTE_PID + s]!, type, c[ROUTE_ID + s]!, () => !q.empty() || q.isShutdown, deadline, signal)
+        const f = await readOwnAsync(c[ROUTE_PID + s]!, type, c[ROUTE_ID + s]!, q, deadline, signal)
         if (f !== undefined) return decodeItem(f.tag, f.aux, f.payload)
         // The queue reports what ended the wait (a timeout, an abort) or holds the message.
         opts = { timeout: remaining(deadline), signal }

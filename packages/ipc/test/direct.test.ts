@@ -70,6 +70,36 @@ test.serial('blocking recv() on the main thread: messages of another connection 
   t.is(await joinChild(p), 0)
 })
 
+test.serial('blocking recv() of a burst, then of sparse messages, then in round trips (the paced reads of a one-way stream): every message once, in order', async (t) => {
+  const n = 30_000
+  const [conn, childConn] = pipe(t)
+  const p = child(t, 'burstSparseEcho', [childConn, n])
+  const disarm = watchdog(150_000, 'recv() in the burst test')
+  try {
+    let bad = -1
+    for (let i = 0; i < n && bad < 0; i++) if (conn.recv() !== i) bad = i
+    t.is(bad, -1, 'the burst arrives in order')
+    const sparse: unknown[] = []
+    for (let i = 0; i < 40; i++) sparse.push(conn.recv())
+    t.deepEqual(
+      sparse,
+      Array.from({ length: 40 }, (_, i) => -i),
+    )
+    for (let i = 0; i < 200; i++) {
+      conn.send(`r${i}`)
+      if (conn.recv() !== `r${i}`) {
+        t.fail(`round trip ${i}`)
+        return
+      }
+    }
+    conn.send(null)
+    t.throws(() => conn.recv(), { code: 'ERR_PIPE_EOF' })
+  } finally {
+    disarm()
+  }
+  t.is(await joinChild(p), 0)
+})
+
 test.serial('recvAsync() with a timeout while the main thread reads the channel: TimeoutError, and the message that comes later is not lost', async (t) => {
   const [conn, childConn] = pipe(t)
   const p = child(t, 'echoOrLater', [childConn])

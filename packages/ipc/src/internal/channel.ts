@@ -34,7 +34,7 @@
 import { execFileSync } from 'node:child_process'
 import { closeSync, constants as fsc, mkdtempSync, openSync, rmdirSync, unlinkSync, writeSync } from 'node:fs'
 import { Socket } from 'node:net'
-import { tmpdir } from 'node:os'
+import { endianness, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import type { Frame, LinkHandlers } from './link.ts'
@@ -158,19 +158,7 @@ export function packets(
     const n = Math.min(BODY, total - at)
     if (at + n === total) flags |= LAST
     const p = Buffer.allocUnsafe(PHEADER + n)
-    p.writeUInt16LE(PHEADER + n, 0)
-    p[2] = type
-    p[3] = flags
-    p.writeUInt32LE(dst >>> 0, 4)
-    p.writeUInt32LE(src >>> 0, 8)
-    p.writeUInt32LE(writer >>> 0, 12)
-    p.writeUInt32LE(id >>> 0, 16)
-    p.writeInt32LE(aux | 0, 20)
-    p[24] = tag
-    p[25] = 0
-    p[26] = 0
-    p[27] = 0
-    p.writeUInt32LE(total, 28)
+    header(p, PHEADER + n, type, flags, dst, src, writer, id, aux, tag, total)
     if (n > 0) p.set(payload!.subarray(at, at + n), PHEADER)
     emit(p)
     at += n
@@ -183,6 +171,22 @@ const nap = new Int32Array(new SharedArrayBuffer(4))
 
 /** A one-packet frame is built here (the write is synchronous, so the buffer is free after it). */
 const one = Buffer.allocUnsafe(PACKET)
+const oneWords = new Int32Array(one.buffer, one.byteOffset, PHEADER / 4)
+const LITTLE = endianness() === 'LE' && one.byteOffset % 4 === 0
+
+/** Writes a packet header at `p[0]` byte by byte (any endianness). */
+function header(p: Buffer, len: number, type: number, flags: number, dst: number, src: number, writer: number, id: number, aux: number, tag: number, total: number): void {
+  p.writeUInt16LE(len, 0)
+  p[2] = type
+  p[3] = flags
+  p.writeUInt32LE(dst >>> 0, 4)
+  p.writeUInt32LE(src >>> 0, 8)
+  p.writeUInt32LE(writer >>> 0, 12)
+  p.writeUInt32LE(id >>> 0, 16)
+  p.writeInt32LE(aux | 0, 20)
+  p.writeUInt32LE(tag >>> 0, 24)
+  p.writeUInt32LE(total, 28)
+}
 
 /**
  * Writes a frame to a channel from any thread, blocking the thread while the pipe is full.
@@ -191,20 +195,21 @@ const one = Buffer.allocUnsafe(PACKET)
 export function writeFrameSync(fd: number, type: number, dst: number, src: number, id: number, payload: Uint8Array | undefined, tag: number, aux: number): void {
   const total = payload?.length ?? 0
   if (total <= BODY) {
-    const p = one
     const len = PHEADER + total
-    p.writeUInt16LE(len, 0)
-    p[2] = type
-    p[3] = FIRST | LAST
-    p.writeUInt32LE(dst >>> 0, 4)
-    p.writeUInt32LE(src >>> 0, 8)
-    p.writeUInt32LE(threadId, 12)
-    p.writeUInt32LE(id >>> 0, 16)
-    p.writeInt32LE(aux | 0, 20)
-    p.writeUInt32LE(tag, 24)
-    p.writeUInt32LE(total, 28)
-    if (total > 0) p.set(payload!, PHEADER)
-    writePacket(fd, p, len)
+    if (LITTLE) {
+      // The header as 32-bit words: the same bytes, written with less work per send.
+      const h = oneWords
+      h[0] = len | (type << 16) | ((FIRST | LAST) << 24)
+      h[1] = dst
+      h[2] = src
+      h[3] = threadId
+      h[4] = id
+      h[5] = aux
+      h[6] = tag
+      h[7] = total
+    } else header(one, len, type, FIRST | LAST, dst, src, threadId, id, aux, tag, total)
+    if (total > 0) one.set(payload!, PHEADER)
+    writePacket(fd, one, len)
     return
   }
   packets(type, dst, src, threadId, id, payload, tag, aux, (p) => writePacket(fd, p, p.length))

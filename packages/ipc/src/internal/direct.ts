@@ -151,7 +151,7 @@ export function enter(peer: number): Int32Array | undefined {
   const dir = directory
   if (dir === undefined) return undefined
   const last = lastCell
-  if (last !== undefined && Atomics.load(last, PEER) === peer) {
+  if (last !== undefined) {
     Atomics.add(last, USERS, 1)
     if (Atomics.load(last, STATE) === OPEN && Atomics.load(last, PEER) === peer) return last
     Atomics.sub(last, USERS, 1)
@@ -216,10 +216,24 @@ export function takeLeftover(cell: Int32Array): Uint8Array {
 
 /** The LEFTOVER area of a cell as a Buffer (in shared memory: no copy hands it over). */
 const areas = new Map<Int32Array, Buffer>()
+let lastArea: [Int32Array, Buffer] | undefined
 function areaOf(c: Int32Array): Buffer {
+  if (lastArea !== undefined && lastArea[0] === c) return lastArea[1]
   let a = areas.get(c)
   if (a === undefined) areas.set(c, (a = Buffer.from(c.buffer, c.byteOffset + LEFTOVER * 4, LEFTOVER_BYTES)))
+  lastArea = [c, a]
   return a
+}
+
+/** The queue a receive waits on when it does not read the channel itself. */
+export interface Awaited {
+  empty(): boolean
+  readonly isShutdown: boolean
+}
+
+/** Whether the awaited queue holds something already (or ended): then the channel is not read. */
+function pending(q: Awaited): boolean {
+  return !q.empty() || q.isShutdown
 }
 
 /** What {@link readOwn} found: a message of the awaited stream (its payload is a copy). */
@@ -242,9 +256,9 @@ export interface OwnFrame {
  * message the channel stays with the main thread (IDLE), so the next receive starts reading at
  * once; the I/O thread takes it back when it has stayed IDLE a while (`hub.ts`).
  *
- * @param pending true when the awaited queue already holds something (then nothing is read)
+ * @param q the queue the receive waits on otherwise: when it holds something, nothing is read
  */
-export function readOwn(peer: number, type: number, id: number, pending: () => boolean): OwnFrame | undefined {
+export function readOwn(peer: number, type: number, id: number, q: Awaited): OwnFrame | undefined {
   const c = enter(peer)
   if (c === undefined) return undefined
   try {
@@ -255,7 +269,7 @@ export function readOwn(peer: number, type: number, id: number, pending: () => b
         if (Atomics.compareExchange(c, ROLE, IDLE, ACTIVE) === IDLE) break
         continue
       }
-      if (pending()) return undefined
+      if (pending(q)) return undefined
       if (role === HUB) {
         Atomics.compareExchange(c, ROLE, HUB, WANT)
         Atomics.notify(c, ROLE)
@@ -265,9 +279,10 @@ export function readOwn(peer: number, type: number, id: number, pending: () => b
       // The I/O thread grants at its next turn; meanwhile what it reads lands in the queue.
       Atomics.wait(c, ROLE, WANT, 1)
     }
-    Atomics.add(c, GEN, 1)
+    // Only this thread writes GEN; the I/O thread reads it with Atomics.load.
+    c[GEN] = (c[GEN]! + 1) | 0
     if (TRACE) trace(`main reads (sync) peer ${peer} left ${c[LEFT]}`)
-    if (pending()) {
+    if (pending(q)) {
       Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
       return undefined
     }
@@ -287,6 +302,7 @@ export function readOwn(peer: number, type: number, id: number, pending: () => b
         c[LSTART] = at
         c[LEFT] = have
         Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
+        sendsAtFrame = sends
         return frame
       }
       // Need more bytes: make room after the partial packet, then read.
@@ -295,6 +311,7 @@ export function readOwn(peer: number, type: number, id: number, pending: () => b
         have -= at
         at = 0
       }
+      const napped = pace()
       let n = spinRead(c[FD_READ]!, area, have)
       if (n < 0) {
         try {
@@ -304,6 +321,7 @@ export function readOwn(peer: number, type: number, id: number, pending: () => b
         }
       }
       if (n === 0) return handBack(c, at, have) // the end of the channel: the I/O thread sees it too
+      paced(napped, n)
       have += n
     }
   } finally {
@@ -320,6 +338,58 @@ function ownFrame(buf: Buffer, at: number, len: number, type: number, peer: numb
     return undefined
   return { tag: buf[at + 24]!, aux: buf.readInt32LE(at + 20), payload: len > PHEADER ? copyBytes(buf.subarray(at + PHEADER, at + len)) : undefined }
 }
+
+/**
+ * Pacing of a stream's reads. A thread that only receives, from a peer that sends faster than
+ * one message per read, would read each message as it comes: every write then wakes the reader
+ * (or meets it at the pipe), which costs the writer more than the write itself, and the pair runs
+ * at the writer's slow rate. Sleeping a little before reading instead lets the writer fill the
+ * pipe undisturbed, and one read takes many messages (one way, 1.0 M to 1.9 M messages/s on
+ * different cores here, 0.85 M to 1.4 M on one core).
+ *
+ * A receive naps ({@link NAP_MS}) before reading when this thread sent nothing since its last
+ * message (so no answer is awaited: a round trip never naps) and the last read was short. A nap
+ * that did not pay (the read after it got no more than the read before) doubles the number of
+ * such receives that skip the nap, up to 1024, so sparse traffic soon pays nothing for it.
+ */
+const NAP_MS = 0.05
+/** A read of fewer bytes than this (a few small messages) is short. */
+const SHORT_READ = 4096
+let sends = 0
+let sendsAtFrame = -1
+let lastRead = SHORT_READ
+let napSkip = 0
+let napFails = 0
+
+/** Counts a send of this thread (called on every Connection send). */
+export function noteSend(): void {
+  sends = (sends + 1) | 0
+}
+
+/** Naps before a read if the stream looks like one-way traffic; whether it did. */
+function pace(): boolean {
+  if (sends !== sendsAtFrame || lastRead >= SHORT_READ) return false
+  if (napSkip > 0) {
+    napSkip--
+    return false
+  }
+  Atomics.wait(napCell, 0, 0, NAP_MS)
+  return true
+}
+
+/** Notes a read of `n` bytes (after a nap if `napped`). */
+function paced(napped: boolean, n: number): void {
+  if (napped) {
+    if (n > lastRead * 2) napFails = 0
+    else {
+      napFails = Math.min(napFails + 1, MAX_SKIP_LOG)
+      napSkip = 1 << napFails
+    }
+  }
+  lastRead = n
+}
+
+const napCell = new Int32Array(new SharedArrayBuffer(4))
 
 /** FLAGS of a one-packet frame (`channel.ts`: FIRST | LAST). */
 const FIRST_LAST = 3
@@ -460,14 +530,7 @@ function readerFor(c: Int32Array, peer: number): AsyncReader | undefined {
  * (the channel is not with the main thread now, something else came, or `deadline`/`signal`
  * ended the wait: the queue wait then reports the timeout or the abort).
  */
-export async function readOwnAsync(
-  peer: number,
-  type: number,
-  id: number,
-  pending: () => boolean,
-  deadline: number,
-  signal: AbortSignal | undefined,
-): Promise<OwnFrame | undefined> {
+export async function readOwnAsync(peer: number, type: number, id: number, q: Awaited, deadline: number, signal: AbortSignal | undefined): Promise<OwnFrame | undefined> {
   const c = enter(peer)
   if (c === undefined) return undefined
   let entered = true
@@ -480,9 +543,9 @@ export async function readOwnAsync(
       return undefined
     }
     if (role !== IDLE || Atomics.compareExchange(c, ROLE, IDLE, ACTIVE) !== IDLE) return undefined
-    Atomics.add(c, GEN, 1)
+    c[GEN] = (c[GEN]! + 1) | 0
     if (TRACE) trace(`main reads (async) peer ${peer} left ${c[LEFT]}`)
-    if (pending() || signal?.aborted) {
+    if (pending(q) || signal?.aborted) {
       Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
       return undefined
     }
