@@ -185,7 +185,8 @@ export class Connection {
 
   #use(): void {
     const i = LOCAL + this.#side
-    const state = Atomics.load(this.#cell, i)
+    // A plain read: this runs on every send and receive; the transitions use atomics.
+    const state = this.#cell[i]
     if (state === CLOSED) throw new ConnectionClosedError('The connection is closed; it cannot be used after close()')
     if (state === DORMANT && Atomics.compareExchange(this.#cell, i, DORMANT, OPEN) === DORMANT) {
       // Used here again: messages to this end must reach this copy too (through the queue).
@@ -218,7 +219,9 @@ export class Connection {
     // The peer's only copy is in a neighbouring process and nothing sent before is still on its
     // way through the I/O thread: write to the channel from this thread. (Checking the queue
     // before INFLIGHT matters: the I/O thread raises INFLIGHT before it takes.)
-    if (Atomics.load(c, MODE + s) === DIRECT && out.empty() && Atomics.load(c, INFLIGHT + s) === 0 && !out.isShutdown) {
+    // (MODE is a plain read: a stale value races like a fresh one that changes right after. The
+    // atomic read in empty() orders the INFLIGHT read after it.)
+    if (c[MODE + s] === DIRECT && out.empty() && c[INFLIGHT + s] === 0 && !out.isShutdown) {
       const enc = encodeItem(value, scratch, 0, 'process')
       if (sendDirect(c[ROUTE_PID + s]!, c[ROUTE_TYPE + s]!, c[ROUTE_ID + s]!, enc.bytes, enc.tag, enc.value)) return
       // The channel is gone (the peer's process is ending): the queue path reports it.
@@ -280,7 +283,7 @@ export class Connection {
   #recvDirect(q: Queue<unknown>): unknown {
     const c = this.#cell
     const s = 1 - this.#side
-    if (Atomics.load(c, MODE + s) !== DIRECT) return NOTHING
+    if (c[MODE + s] !== DIRECT) return NOTHING
     const type = c[ROUTE_TYPE + s] === T_MSG_TO_IMPORT ? T_MSG_TO_EXPORT : T_MSG_TO_IMPORT
     const f = readOwn(c[ROUTE_PID + s]!, type, c[ROUTE_ID + s]!, q)
     return f === undefined ? NOTHING : decodeItem(f.tag, f.aux, f.payload)

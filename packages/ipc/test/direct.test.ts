@@ -11,6 +11,7 @@ import test from 'ava'
 import { Queue } from '@tandem/ipc/queue'
 import { moduleRef } from '@tandem/sync/task'
 import { PACKET, PacketReader, packets } from '../src/internal/channel.ts'
+import { hasChannel, slotsMade } from '../src/internal/direct.ts'
 import type { Frame } from '../src/internal/link.ts'
 import { isPayload } from './fixtures/direct-children.ts'
 import { JOIN, joinThread, pipe, rejectionOf, startThread, watchdog } from './fixtures/pq-helpers.ts'
@@ -98,6 +99,29 @@ test.serial('blocking recv() of a burst, then of sparse messages, then in round 
     disarm()
   }
   t.is(await joinChild(p), 0)
+})
+
+test.serial('the main thread keeps its mark on the channel it used last, yet the channels of children that ended are retired and their slots reused', async (t) => {
+  const before = slotsMade()
+  for (let k = 0; k < 6; k++) {
+    const [conn, childConn] = pipe(t)
+    const p = child(t, 'echoOrLater', [childConn])
+    // Blocking round trips: the main thread writes and reads this child's channel itself.
+    for (let i = 0; i < 50; i++) {
+      conn.send(i)
+      t.is(conn.recv(), i)
+    }
+    conn.send(null)
+    t.throws(() => conn.recv(), { code: 'ERR_PIPE_EOF' }, 'the child closed its end and exited')
+    t.is(await joinChild(p), 0)
+    // Looking for the channel finds it closing (the child is gone) and drops the mark.
+    const deadline = Date.now() + 10_000
+    while (hasChannel(p.pid!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    t.false(hasChannel(p.pid!), `no channel to child ${k} after it ended`)
+  }
+  // Six children one after the other: a slot held by a mark that was never dropped would make
+  // one new slot per child.
+  t.true(slotsMade() <= Math.max(before, 1) + 2, `directory slots ${before} -> ${slotsMade()}`)
 })
 
 test.serial('recvAsync() with a timeout while the main thread reads the channel: TimeoutError, and the message that comes later is not lost', async (t) => {

@@ -18,7 +18,7 @@
  * | ----- | -------- | ------ | ---------- |
  * | 0     | PEER     | pid of the process at the other end; 0 for a free slot | the I/O thread |
  * | 1     | STATE    | FREE 0, OPEN 1, CLOSING 2 (no new users; closed once USERS is 0) | the I/O thread |
- * | 2     | USERS    | threads using the descriptors right now | every user (+1, then -1) |
+ * | 2     | USERS    | threads using the descriptors right now (the main thread keeps its mark between uses: `pinned`) | every user (+1, then -1) |
  * | 3     | FD_WRITE | write end (non-blocking) | the I/O thread |
  * | 4     | FD_READ_BLOCKING | read end (blocking) | the I/O thread |
  * | 5     | FD_READ  | read end (non-blocking) | the I/O thread |
@@ -38,6 +38,7 @@
 import { alloc, arenaBuffer, int32At, remaining } from '@tandem/sync/kit'
 import { constants as fsc, openSync, readSync } from 'node:fs'
 import { Socket } from 'node:net'
+import { isMainThread } from 'node:worker_threads'
 import { copyBytes, PACKET, PHEADER, writeFrameSync } from './channel.ts'
 
 /** `TANDEM_DEBUG=lease` traces the hand-overs of channels on stderr. */
@@ -138,20 +139,38 @@ export function registerChannel(peer: number, fds: DirectFds): Int32Array | unde
  */
 export async function retireChannel(cell: Int32Array, close: () => void): Promise<void> {
   Atomics.store(cell, STATE, CLOSING)
-  while (Atomics.load(cell, USERS) !== 0) await new Promise((r) => setTimeout(r, 5))
+  // The main thread may keep its mark until it next sends or receives (see `pinned`): look less
+  // and less often, up to once a second.
+  for (let wait = 5; Atomics.load(cell, USERS) !== 0; wait = Math.min(wait * 2, 1000)) await new Promise((r) => setTimeout(r, wait))
   close()
   Atomics.store(cell, PEER, 0)
   Atomics.store(cell, STATE, FREE)
 }
 
-/** The channel to `peer` with this thread marked as its user, or undefined (call {@link leave}). */
+/**
+ * The main thread keeps its mark on the channel it used last (`pinned`): it lives as long as its
+ * process, so the mark costs nothing on the next send or receive to the same peer (no atomic
+ * add and subtract per message). The mark goes when the main thread uses another channel, or
+ * finds this one closing. A worker thread can be terminated at any moment, so it marks and
+ * unmarks around each use.
+ */
+const PIN = isMainThread
+let pinned: Int32Array | undefined
+let pinnedPeer = 0
 let lastCell: Int32Array | undefined
 
+/** The channel to `peer` with this thread marked as its user, or undefined (call {@link leave}). */
 export function enter(peer: number): Int32Array | undefined {
   const dir = directory
   if (dir === undefined) return undefined
-  const last = lastCell
-  if (last !== undefined) {
+  const p = pinned
+  if (p !== undefined) {
+    // A marked slot keeps its channel (it is reused only once USERS is 0).
+    if (pinnedPeer === peer && Atomics.load(p, STATE) === OPEN) return p
+    pinned = undefined
+    Atomics.sub(p, USERS, 1)
+  } else if (lastCell !== undefined) {
+    const last = lastCell
     Atomics.add(last, USERS, 1)
     if (Atomics.load(last, STATE) === OPEN && Atomics.load(last, PEER) === peer) return last
     Atomics.sub(last, USERS, 1)
@@ -161,14 +180,26 @@ export function enter(peer: number): Int32Array | undefined {
     const c = cellOf(i)
     if (c === undefined || Atomics.load(c, PEER) !== peer) continue
     Atomics.add(c, USERS, 1)
-    if (Atomics.load(c, STATE) === OPEN && Atomics.load(c, PEER) === peer) return (lastCell = c)
+    if (Atomics.load(c, STATE) === OPEN && Atomics.load(c, PEER) === peer) {
+      if (PIN) {
+        pinned = c
+        pinnedPeer = peer
+      } else lastCell = c
+      return c
+    }
     Atomics.sub(c, USERS, 1)
   }
   return undefined
 }
 
+/** Ends a use that {@link enter} began (the main thread's mark stays: see `pinned`). */
 export function leave(cell: Int32Array): void {
-  Atomics.sub(cell, USERS, 1)
+  if (cell !== pinned) Atomics.sub(cell, USERS, 1)
+}
+
+/** Slots of the directory made so far (tests: slots are reused once their channel is retired). */
+export function slotsMade(): number {
+  return directory === undefined ? 0 : Atomics.load(directory, 0)
 }
 
 /** Whether a direct channel to `peer` exists now. */
