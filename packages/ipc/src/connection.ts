@@ -17,7 +17,7 @@
  */
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { TimeoutError, typeError } from '@tandem/sync/errors'
+import { rangeError, TimeoutError, typeError } from '@tandem/sync/errors'
 import { asyncOptions, checkTimeout, deadlineOf, describe, remaining, type AsyncWaitOptions } from '@tandem/sync/kit'
 import { ConnectionClosedError } from './errors.ts'
 import { toAuthkey } from './internal/auth.ts'
@@ -35,6 +35,12 @@ export interface ListenerOptions {
   address?: Address
   /** Key both sides must know (string or bytes); without it, anyone who can connect is accepted. */
   authkey?: string | Uint8Array
+  /**
+   * Connections that may wait for `accept()` at once (each holds memory); clients beyond it are
+   * disconnected, as a full listen backlog refuses them.
+   * @default 128
+   */
+  backlog?: number
 }
 
 function checkAddress(address: unknown, what: string): Address {
@@ -81,9 +87,11 @@ export class Listener {
     if (typeof opts !== 'object' || opts === null) throw typeError(`new Listener(opts): opts must be an object; received ${describe(opts)}`)
     const address = opts.address === undefined ? join(tmpdir(), `tandem-${process.pid}-${nextId()}.sock`) : checkAddress(opts.address, 'new Listener()')
     const authkey = toAuthkey(opts.authkey) ?? null
+    const backlog = opts.backlog ?? 128
+    if (!Number.isInteger(backlog) || backlog < 1) throw rangeError(`new Listener(): backlog must be a positive integer; received ${describe(opts.backlog)}`)
     this.#lid = nextId()
     const rid = nextId()
-    hub().put({ op: 'listen', lid: this.#lid, address, authkey, rid, reply: replyQueue(false) })
+    hub().put({ op: 'listen', lid: this.#lid, address, authkey, backlog, rid, reply: replyQueue(false) })
     this.#address = unwrapReply(awaitReply(rid)) as Address
   }
 

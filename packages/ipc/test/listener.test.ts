@@ -43,6 +43,29 @@ test('a wrong key is refused with AuthenticationError; the listener goes on serv
   t.is(accepted.recv(), 'ok')
 })
 
+test('a listener nobody accepts from keeps at most `backlog` connections; the clients beyond it are disconnected', async (t) => {
+  t.timeout(60_000)
+  using listener = new Listener({ address: LOCAL, backlog: 2 })
+  const clients = []
+  for (let i = 0; i < 5; i++) {
+    clients.push(await ClientAsync(listener.address))
+    // Let the I/O thread queue (or refuse) this one before the next comes.
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const first = await listener.acceptAsync({ timeout: 30_000 })
+  const second = await listener.acceptAsync({ timeout: 30_000 })
+  const third = await t.throwsAsync(listener.acceptAsync({ timeout: 300 }))
+  t.is((third as { code?: string }).code, 'ERR_TIMEOUT', 'only two connections waited')
+  for (const c of clients.slice(2)) await t.throwsAsync(c.recvAsync({ timeout: 30_000 }), { instanceOf: EOFError }, 'refused clients see EOF')
+  // The two that waited work, in the order they came.
+  clients[0]!.send('one')
+  clients[1]!.send('two')
+  t.is(await first.recvAsync({ timeout: 30_000 }), 'one')
+  t.is(await second.recvAsync({ timeout: 30_000 }), 'two')
+  t.throws(() => new Listener({ backlog: 0 }), { code: 'ERR_OUT_OF_RANGE' })
+  for (const c of [...clients, first, second]) c.close()
+})
+
 test('closing a listener fails a waiting acceptAsync; acceptAsync times out', async (t) => {
   t.timeout(60_000)
   const listener = new Listener({ address: LOCAL })

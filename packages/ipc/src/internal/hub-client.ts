@@ -34,7 +34,7 @@ export type Command =
   | { op: 'qcancel'; home: number; rid: number }
   | { op: 'qexport'; qid: number; queue: unknown }
   | { op: 'qstream'; home: number; qid: number; out: Queue<unknown> }
-  | { op: 'listen'; lid: number; address: string | { host: string; port: number }; authkey: Uint8Array | null; rid: number; reply: Queue<unknown> }
+  | { op: 'listen'; lid: number; address: string | { host: string; port: number }; authkey: Uint8Array | null; backlog: number; rid: number; reply: Queue<unknown> }
   | { op: 'accept'; lid: number; rid: number; reply: Queue<unknown> }
   | { op: 'unlisten'; lid: number }
   | { op: 'connect'; address: string | { host: string; port: number }; authkey: Uint8Array | null; rid: number; reply: Queue<unknown> }

@@ -29,6 +29,8 @@ export const T_SOCK_MSG = 12
 interface Listening {
   readonly server: Server
   readonly authkey: Uint8Array | undefined
+  /** Most connections kept waiting for `accept()`. */
+  readonly backlog: number
   readonly ready: Connection[]
   readonly waiters: { rid: number; reply: Queue<unknown> }[]
   closed: boolean
@@ -82,7 +84,7 @@ export class SocketServer {
   #listen(c: Extract<Command, { op: 'listen' }>): void {
     const authkey = c.authkey ?? undefined
     const server = createServer((socket) => void this.#incoming(c.lid, socket))
-    const entry: Listening = { server, authkey, ready: [], waiters: [], closed: false }
+    const entry: Listening = { server, authkey, backlog: c.backlog, ready: [], waiters: [], closed: false }
     server.once('error', (err) => answer(c.reply, failure(c.rid, err)))
     server.listen(typeof c.address === 'string' ? { path: c.address } : { host: c.address.host, port: c.address.port }, () => {
       this.#listeners.set(c.lid, entry)
@@ -107,7 +109,9 @@ export class SocketServer {
         return
       }
     }
-    if (l.closed) {
+    // A full backlog (nobody accepts): the client is disconnected, as the kernel refuses one, so
+    // connections that nobody takes cannot pile up.
+    if (l.closed || (l.waiters.length === 0 && l.ready.length >= l.backlog)) {
       socket.destroy()
       return
     }
