@@ -9,6 +9,10 @@
  * itself to CPU 1). The CPython script below is placed the same way. Without `taskset` the pairs
  * run unpinned. The thread Pipe row runs in this process (`ipc-workers.ts`).
  *
+ * The `SyncManager` scenarios run in a driver of their own too (`manager-driver.mjs`, children in
+ * `manager-child.mjs`), against CPython's `multiprocessing.Manager()` (the `PYTHON_MANAGER` script
+ * below), unpinned: the manager's server is a third (or fourth) process on the 2 cores.
+ *
  * @module
  */
 import { execFile } from 'node:child_process'
@@ -21,14 +25,15 @@ import { CONTROL_WORDS, REP_MS, SIZE } from './sync-workers.ts'
 import { rate, rounds, runThreads, sharedFloats, sharedInts, type BenchContext, type Rate, type Row, type Scenario, type Skipped } from './lib.ts'
 
 const DRIVER = fileURLToPath(new URL('./ipc-driver.mjs', import.meta.url))
+const MANAGER_DRIVER = fileURLToPath(new URL('./manager-driver.mjs', import.meta.url))
 const WORKERS = new URL('./ipc-workers.ts', import.meta.url)
 const IPC_PACKAGE = new URL('../packages/ipc/', import.meta.url)
 
 /** Sizes: rounds of (Tandem, baselines), timed repetitions per side and round, target duration of one. */
 function sizes(quick: boolean) {
   return quick
-    ? { rounds: 1, reps: 2, repMs: 30, rtWarmup: 1_000, owWarmup: 2_000, startReps: 2, sparePauseMs: 500 }
-    : { rounds: 3, reps: 3, repMs: 250, rtWarmup: 5_000, owWarmup: 50_000, startReps: 5, sparePauseMs: 1_000 }
+    ? { rounds: 1, reps: 2, repMs: 30, rtWarmup: 1_000, owWarmup: 2_000, mgrWarmup: 500, startReps: 2, sparePauseMs: 500 }
+    : { rounds: 3, reps: 3, repMs: 250, rtWarmup: 5_000, owWarmup: 50_000, mgrWarmup: 2_000, startReps: 5, sparePauseMs: 1_000 }
 }
 
 /** Where the two processes of a pair run. */
@@ -255,6 +260,199 @@ async function processRows(ctx: BenchContext, mode: Mode, placement: Placement):
   ]
 }
 
+// ---- SyncManager ---------------------------------------------------------------------------------
+
+// CPython baseline of the manager rows: `mode n0 reps rep_ms` -> JSON list of rates, the same
+// shape as manager-driver.mjs: a multiprocessing Manager() (fork context: its server and the
+// children are forked, the children's targets live in this -c script), children given the proxy
+// and one end of a command Pipe, each command a size n answered when the child's loop is done.
+// 'dict': 2 children, d[key] = i for i in range(n) on their own key of one Manager().dict() (the
+// parent sets both keys to -1 first, then checks n-1 in each, 2 keys, n sets answered); 'lock':
+// 1 child, n times acquire() + release() on a Manager().Lock() (checks n acquires and that the
+// lock is free afterwards); 'queue': a consumer child get()s from a Manager().Queue() until None
+// while a producer child puts range(n) then None (checks the count, the id sum and an empty
+// queue). Timed in the parent from sending the command until every child answered; a warm-up
+// repetition of n0, then reps timed ones each sized from the previous rate to last about rep_ms.
+const PYTHON_MANAGER = String.raw`
+import json, sys, time, multiprocessing as mp
+mode, n0, reps, rep_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+perf = time.perf_counter
+
+def serve(conn, body):
+    conn.send('ready')
+    while True:
+        n = conn.recv()
+        if n is None: break
+        conn.send(body(n))
+    conn.close()
+
+def setter(conn, d, key):
+    def body(n):
+        for i in range(n): d[key] = i
+        return n
+    serve(conn, body)
+
+def locker(conn, lock):
+    acquire, release = lock.acquire, lock.release
+    def body(n):
+        acquired = 0
+        for _ in range(n):
+            if acquire(): acquired += 1
+            release()
+        return acquired
+    serve(conn, body)
+
+def producer(conn, q):
+    put = q.put
+    def body(n):
+        for i in range(n): put(i)
+        put(None)
+        return n
+    serve(conn, body)
+
+def consumer(conn, q):
+    get = q.get
+    def body(n):
+        count = total = 0
+        while True:
+            x = get()
+            if x is None: break
+            count += 1
+            total += x
+        return [count, total]
+    serve(conn, body)
+
+def main():
+    ctx = mp.get_context('fork')
+    manager = ctx.Manager()
+    children = []
+    def child(target, *args):
+        parent, end = ctx.Pipe()
+        p = ctx.Process(target=target, args=(end,) + args, daemon=True)
+        p.start()
+        end.close()
+        children.append((parent, p))
+    def timed(n, ops):
+        t0 = perf()
+        for c, _ in children: c.send(n)
+        answers = [c.recv() for c, _ in children]
+        return ops / (perf() - t0), answers
+    if mode == 'dict':
+        d = manager.dict()
+        keys = ['k0', 'k1']
+        for key in keys: child(setter, d, key)
+        def measure(n):
+            for key in keys: d[key] = -1
+            rate, answers = timed(n, 2 * n)
+            got = [d[key] for key in keys]
+            if any(a != n for a in answers) or any(v != n - 1 for v in got) or len(d) != len(keys):
+                raise SystemExit('dict: %d sets per child: the children answered %r, the keys hold %r, %d keys' % (n, answers, got, len(d)))
+            return rate
+    elif mode == 'lock':
+        lock = manager.Lock()
+        child(locker, lock)
+        def measure(n):
+            rate, answers = timed(n, n)
+            if answers[0] != n: raise SystemExit('lock: %r of %d acquires succeeded' % (answers[0], n))
+            if not lock.acquire(False): raise SystemExit('lock: still held after the run')
+            lock.release()
+            return rate
+    else:
+        q = manager.Queue()
+        child(consumer, q)
+        child(producer, q)
+        def measure(n):
+            rate, answers = timed(n, n)
+            count, total = answers[0]
+            left = q.qsize()
+            if count != n or total != n * (n - 1) // 2 or answers[1] != n or left != 0:
+                raise SystemExit('queue: received %d items (id sum %d), expected %d; the producer answered %r; %d left on the queue' % (count, total, n, answers[1], left))
+            return rate
+    for c, _ in children:
+        if c.recv() != 'ready': raise SystemExit('a child did not start')
+    n = n0
+    rate = measure(n)
+    out = []
+    for _ in range(reps):
+        n = max(1000, min(n * 20, int(rate * rep_ms / 1000)))
+        rate = measure(n)
+        out.append(rate)
+    for c, _ in children: c.send(None)
+    for _, p in children:
+        p.join()
+        if p.exitcode != 0: raise SystemExit('a child exited with %s' % p.exitcode)
+    manager.shutdown()
+    return out
+
+print(json.dumps(main()))
+`
+
+const MANAGER_MODES = {
+  dict: {
+    title: 'manager dict set, 2 child processes at once, each on its own key, unpinned',
+    unit: 'sets/s',
+    tandem: 'blocking `d.set(key, i)`',
+    python: 'CPython Manager().dict(), `d[key] = i`, unpinned',
+    target: 2,
+  },
+  lock: {
+    title: 'manager Lock acquire+release round trip, from a child process, unpinned',
+    unit: 'pairs/s',
+    tandem: 'blocking `acquire()` + `release()`',
+    python: 'CPython Manager().Lock(), unpinned',
+    target: 2,
+  },
+  queue: {
+    title: 'manager Queue put/get, child process -> child process, small ints, unpinned',
+    unit: 'items/s',
+    tandem: 'blocking `put` / `get`',
+    python: 'CPython Manager().Queue(), unpinned',
+    target: 2,
+  },
+} as const
+type ManagerMode = keyof typeof MANAGER_MODES
+
+/** Runs `manager-driver.mjs` once (under tsx, against the sources, unpinned); the timed rates. */
+async function managerDriverRuns(mode: ManagerMode, n0: number, reps: number, repMs: number): Promise<number[]> {
+  const cmd = [...UNPINNED.prefix, process.execPath, '--import=tsx', '--conditions=@tandem/source', MANAGER_DRIVER, mode, String(n0), String(reps), String(repMs)]
+  const { stdout, stderr } = await run(cmd[0]!, cmd.slice(1), 180_000)
+  const out = lastJson(stdout) as { sync?: unknown; childExits?: unknown }
+  if (!Array.isArray(out.sync) || out.sync.length === 0 || out.sync.some((r) => typeof r !== 'number') || !Array.isArray(out.childExits)) {
+    throw new Error(`manager-driver printed ${JSON.stringify(out)}`)
+  }
+  if (out.childExits.some((c) => c !== 0)) {
+    const error = stderr.split('\n').find((l) => /Error/.test(l)) ?? 'no error on stderr'
+    childFailures.push(`manager ${mode}, ${UNPINNED.name}: exit codes ${JSON.stringify(out.childExits)} (${error.trim()})`)
+  }
+  return out.sync as number[]
+}
+
+/** Runs the CPython manager script (unpinned); skipped without python. */
+async function managerPythonRuns(ctx: BenchContext, args: readonly (string | number)[]): Promise<number[] | Skipped> {
+  if (ctx.python.version === undefined) return { skipped: `${ctx.python.executable} not found` }
+  const cmd = [...UNPINNED.prefix, ctx.python.executable, '-c', PYTHON_MANAGER, ...args].map(String)
+  const runs = lastJson((await run(cmd[0]!, cmd.slice(1), 180_000)).stdout)
+  if (!Array.isArray(runs) || runs.length === 0 || runs.some((r) => typeof r !== 'number')) throw new Error(`CPython manager baseline printed ${JSON.stringify(runs)}`)
+  return runs as number[]
+}
+
+/** The row of one manager mode: Tandem's blocking proxies against CPython's Manager(). */
+async function managerRow(ctx: BenchContext, mode: ManagerMode): Promise<Row> {
+  const s = sizes(ctx.quick)
+  const m = MANAGER_MODES[mode]
+  ctx.log(`${m.title}: ${s.rounds} rounds x ${s.reps} runs of ~${s.repMs} ms per side (Tandem SyncManager, CPython Manager())`)
+  const measured = await rounds(s.rounds, () => managerDriverRuns(mode, s.mgrWarmup, s.reps, s.repMs), [() => managerPythonRuns(ctx, [mode, s.mgrWarmup, s.reps, s.repMs])])
+  return {
+    scenario: `${m.title}: ${m.tandem}`,
+    unit: m.unit,
+    tandem: measured.tandem,
+    baselineName: m.python,
+    baseline: measured.baselines[0]!,
+    target: m.target,
+    idleBefore: measured.idleBefore,
+  }
+}
+
 /** Waits for a raw worker to exit cleanly. */
 function exited(w: Worker, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -358,7 +556,7 @@ function distState(): string | undefined {
 const ms = (r: Rate | Skipped): string => ('best' in r ? `${(1000 / r.best).toFixed(1)} ms (median ${(1000 / r.median).toFixed(1)} ms)` : r.skipped)
 
 const scenario: Scenario = {
-  title: '@tandem/ipc: Pipe, process Queue and Process start-up',
+  title: '@tandem/ipc: Pipe, process Queue, Process start-up and SyncManager',
   async run(ctx) {
     const s = sizes(ctx.quick)
     childFailures.length = 0
@@ -417,6 +615,8 @@ const scenario: Scenario = {
       ...startRow('plain node + dist, no spare (a new node per start)', distCold, 'CPython spawn', spawn, 0),
     )
 
+    for (const mode of Object.keys(MANAGER_MODES) as ManagerMode[]) rows.push(await managerRow(ctx, mode))
+
     if (childFailures.length > 0) ctx.log(`WARNING: served children failed after the measurement: ${childFailures.join('; ')}`)
     const range = (xs: readonly number[]): string => (xs.length === 0 ? '-' : `${Math.min(...xs).toLocaleString('en')}-${Math.max(...xs).toLocaleString('en')}`)
     return {
@@ -428,6 +628,7 @@ const scenario: Scenario = {
         `CPython: a child process (\`python3 -c\`, the script inline in \`bench/ipc.bench.ts\`) with the same shape under the same placement: the fork start method for the throughput rows (the child's target lives in the -c script), \`multiprocessing.Pipe()\` and \`multiprocessing.Queue()\`, bound \`send\`/\`recv\`/\`put\`/\`get\`, the same sizing and sum check.`,
         `Thread Pipe: two Tandem Threads (\`pipeParty\` in \`bench/ipc-workers.ts\`) on the two ends of one \`Pipe()\`, the first sending the ints 0..n-1 and a null, the second receiving; rate = messages over the span from the first start to the last end, the threads of a repetition released together. Baseline: raw \`port.postMessage(i)\` between two plain worker threads over a \`MessageChannel\`, received with a \`message\` listener (the worker source \`POST_MESSAGE_WORKER\` of \`bench/queue-workers.ts\`). Messages per repetition: Pipe ${range(pipeSized)}, postMessage ${range(postSized)}.`,
         `Start-up: the time from \`new Process({ target, args: [end] })\` + \`start()\` until the parent's \`recv()\` returns the child's first message (a \`Pipe(false)\`; the target \`first\` in \`bench/ipc-child.mjs\`, a \`moduleRef\`), unpinned; rate = 1 / that time, so ratio = CPython time / Tandem time. Best (median) times: Tandem tsx + sources ${ms(start.tandem)} with the spare child, ${ms(tsxCold)} without; plain node + dist ${ms(distWarm)} with the spare, ${ms(distCold)} without; CPython spawn ${ms(spawn)}; CPython fork ${ms(fork)}. Tandem keeps one spare child started ahead of need (it has loaded Node and Tandem and waits for its boot record; launched right after each start, like CPython's forkserver), so every start but the first of a program, when the spare has had time to boot, costs a message instead of a Node start-up (the spare rows pause ${s.sparePauseMs} ms, untimed, before each start so that the spare is ready); the no-spare rows (\`TANDEM_NO_SPARE=1\`) show the cost of a new node, which the first \`start()\` of a program, and any start right after another one, pays. The tsx rows are how \`pnpm bench\` and the tests run (every child loads tsx and transpiles the sources); the dist rows run the same driver with plain \`node\` against \`packages/ipc/dist\` (built by \`pnpm build\`), as an installed package runs. CPython's spawn child imports its target from a module written to a temporary directory; fork is shown for information (Node has no fork).`,
+        `SyncManager: the parent side is \`bench/manager-driver.mjs\`, run as its own process like \`ipc-driver.mjs\` (tsx + sources), **unpinned** (the machine has 2 cores and the manager's server is a process of its own besides the parent and the children, so no same-core / different-cores placement is comparable; CPython unpinned too). It starts a \`Manager()\` and one or two Tandem \`Process\`es (targets in \`bench/manager-child.mjs\`, \`moduleRef\`s) given the proxy and one end of a command \`Pipe()\`; manager and children are started once per driver run (not timed). A command is a size n; a repetition is timed on the parent's main thread from sending it to every child until every child has answered. Dict: 2 children at once, each \`d.set(key, i)\` for i in 0..n-1 on its own key of one \`manager.dict()\`; rate = 2n sets / time; checked: each key holds n-1 (the parent set both to -1 first), the dict has 2 keys, each child made n sets. Lock: 1 child, n times \`lock.acquire(); lock.release()\` on a \`manager.Lock()\`; rate = pairs / time; checked: n acquires returned true, the lock is free afterwards. Queue: a consumer child \`get()\`s from a \`manager.Queue()\` (unbounded) until null while a producer child puts the ints 0..n-1 then null; rate = n / time; checked: count n, id sum n(n-1)/2, the queue empty afterwards. Every call is a blocking proxy method (one request and its answer to the server). Warm-up ${s.mgrWarmup.toLocaleString('en')} operations per child, then repetitions sized from the previous rate to last about ${s.repMs} ms. CPython: the \`PYTHON_MANAGER\` script inline in \`bench/ipc.bench.ts\`, same shape with the fork start method (\`multiprocessing.get_context('fork').Manager()\`: its server and the children are forked; \`d[key] = i\`, bound \`lock.acquire\`/\`release\`, \`q.put\`/\`q.get\`), the same sizing and checks.`,
         ...(childFailures.length === 0
           ? []
           : [

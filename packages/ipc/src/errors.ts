@@ -11,6 +11,11 @@
  * | `BufferTooShort` | `ERR_BUFFER_TOO_SHORT` | `recvBytesInto` with a buffer too small; `data` holds the whole message |
  * | `AuthenticationError` | `ERR_AUTHENTICATION` | a `Listener`/`Client` HMAC challenge failed (wrong key, garbage) |
  * | `ProcessStateError` | `ERR_PROCESS_STATE` | `start()` twice, `join()` before `start()`, use after `close()`, `close()` while running |
+ * | `ManagerClosedError` | `ERR_MANAGER_CLOSED` | a call on a `SyncManager` proxy after `shutdown()`, or once the manager's server process is gone (also for calls waiting at that moment) |
+ * | `KeyError` | `ERR_KEY_NOT_FOUND` | a manager dict's `pop` of a missing key without a default, `popitem` on an empty dict |
+ * | `IndexError` | `ERR_INDEX_OUT_OF_RANGE` | a manager list's `get`/`set`/`pop` with an index outside the list, `pop` on an empty list |
+ * | `ValueError` | `ERR_VALUE_NOT_FOUND` | a manager list's `remove`/`index` of a value it does not hold |
+ * | `ManagerProtocolError` | `ERR_MANAGER_PROTOCOL` | a request the manager's server cannot serve: an unknown method or type, an object that was freed, malformed arguments |
  * | `ProcessLostError` | `ERR_PROCESS_LOST` | the process that serves a process queue (its creator) has died, or this process's I/O thread is gone |
  * | `TypeError` | `ERR_NOT_SHAREABLE` | a value that cannot reach a process: a function, or a shared-memory object (`@tandem/sync` Lock, `@tandem/queue` Queue, a thread-side `Value`) |
  * | `RangeError` | `ERR_OUT_OF_RANGE` | a negative timeout, a bad `maxlength`, an offset or size outside the buffer |
@@ -223,8 +228,98 @@ export class ProcessLostError extends TandemError {
   }
 }
 
+/**
+ * A call on a `SyncManager` proxy after `shutdown()`, or once the manager's server is gone.
+ * @example
+ * ```ts
+ * import { ManagerClosedError } from '@tandem/ipc/errors'
+ *
+ * const err = new ManagerClosedError('The manager was shut down')
+ * console.log(err instanceof ManagerClosedError, err.code) // true ERR_MANAGER_CLOSED
+ * ```
+ */
+export class ManagerClosedError extends TandemError {
+  constructor(message: string) {
+    super('ERR_MANAGER_CLOSED', message)
+  }
+}
+
+/**
+ * A missing key (Python's `KeyError`): a manager dict's `pop(key)` without a default.
+ * @example
+ * ```ts
+ * import { KeyError } from '@tandem/ipc/errors'
+ *
+ * console.log(new KeyError("'x'").code) // ERR_KEY_NOT_FOUND
+ * ```
+ */
+export class KeyError extends TandemError {
+  constructor(message: string) {
+    super('ERR_KEY_NOT_FOUND', message)
+  }
+}
+
+/**
+ * An index outside a manager list (Python's `IndexError`).
+ * @example
+ * ```ts
+ * import { IndexError } from '@tandem/ipc/errors'
+ *
+ * console.log(new IndexError('list index out of range').code) // ERR_INDEX_OUT_OF_RANGE
+ * ```
+ */
+export class IndexError extends TandemError {
+  constructor(message: string) {
+    super('ERR_INDEX_OUT_OF_RANGE', message)
+  }
+}
+
+/**
+ * A value a manager list does not hold (Python's `ValueError` of `list.remove`/`list.index`).
+ * @example
+ * ```ts
+ * import { ValueError } from '@tandem/ipc/errors'
+ *
+ * console.log(new ValueError('3 is not in list').code) // ERR_VALUE_NOT_FOUND
+ * ```
+ */
+export class ValueError extends TandemError {
+  constructor(message: string) {
+    super('ERR_VALUE_NOT_FOUND', message)
+  }
+}
+
+/**
+ * A request the manager's server cannot serve: an unknown method or type, a freed object,
+ * malformed arguments.
+ * @example
+ * ```ts
+ * import { ManagerProtocolError } from '@tandem/ipc/errors'
+ *
+ * console.log(new ManagerProtocolError("dict has no method 'push'").code) // ERR_MANAGER_PROTOCOL
+ * ```
+ */
+export class ManagerProtocolError extends TandemError {
+  constructor(message: string) {
+    super('ERR_MANAGER_PROTOCOL', message)
+  }
+}
+
 // An error thrown in one thread or process arrives in another as an instance of these classes.
-for (const cls of [EOFError, BrokenPipeError, ConnectionClosedError, MessageTooLongError, AuthenticationError, ProcessStateError, ProcessLostError]) {
+for (const cls of [
+  EOFError,
+  BrokenPipeError,
+  ConnectionClosedError,
+  MessageTooLongError,
+  AuthenticationError,
+  ProcessStateError,
+  ProcessLostError,
+  ManagerClosedError,
+  KeyError,
+  IndexError,
+  ValueError,
+  ManagerProtocolError,
+]) {
   registerErrorClass(cls.name, cls as new (message: string) => Error)
 }
 registerErrorClass(ConnectionModeError.name, function revive(message: string) {

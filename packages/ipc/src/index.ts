@@ -1,6 +1,6 @@
 /**
  * `@tandem/ipc`: Python's `multiprocessing` for Node.js. Re-exports only; import a subpath
- * (`@tandem/ipc/process`, `/pipe`, `/queue`, `/connection`, `/shared`, `/errors`) to load just
+ * (`@tandem/ipc/process`, `/pipe`, `/queue`, `/connection`, `/shared`, `/manager`, `/errors`) to load just
  * what you use.
  * @module
  */
@@ -12,10 +12,38 @@ export {
   ConnectionClosedError,
   ConnectionModeError,
   EOFError,
+  IndexError,
+  KeyError,
+  ManagerClosedError,
+  ManagerProtocolError,
   MessageTooLongError,
   ProcessLostError,
   ProcessStateError,
+  ValueError,
 } from './errors.ts'
+export {
+  ArrayProxy,
+  BarrierProxy,
+  BaseProxy,
+  ConditionProxy,
+  DictProxy,
+  EventProxy,
+  JoinableQueueProxy,
+  ListProxy,
+  LockProxy,
+  Manager,
+  NamespaceProxy,
+  QueueProxy,
+  RemoteObject,
+  RLockProxy,
+  SemaphoreProxy,
+  SyncManager,
+  ValueProxy,
+  type AcquireOptions,
+  type DictKey,
+  type QueueWaitOptions,
+  type SyncManagerOptions,
+} from './manager.ts'
 export { Connection, Pipe, type RecvAsyncOptions, type RecvBytesAsyncOptions } from './pipe.ts'
 export { activeChildren, cpuCount, currentProcess, parentProcess, Process, type ParentProcess, type ProcessOptions } from './process.ts'
 export { JoinableQueue, Queue, SimpleQueue } from './queue.ts'

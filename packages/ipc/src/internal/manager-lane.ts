@@ -1,0 +1,270 @@
+/**
+ * Lanes: the fast path of a `SyncManager`'s blocking calls on one machine. A lane is a pair of
+ * FIFOs between one client thread and the server process: the thread writes its request and
+ * reads the answer itself (a blocking `read()` that sleeps until the server writes), with no hop
+ * through an I/O thread on either side of the call. The server reads every lane on its event loop.
+ *
+ * Setting one up (`makeLane` on the client, `openServerLane` on the server): the client makes the
+ * two FIFOs in a private directory and opens its ends, holding both FIFOs open read-write for the
+ * moment so that no `open()` waits for the other side; it sends their paths over its
+ * (authenticated) connection to the server, which opens its ends; then the client drops the
+ * read-write holds and removes the FIFOs' names. From then on, the end of either side shows as
+ * EOF on the other: a client process that dies ends its lanes on the server, a server that dies
+ * fails the client's waiting read at once.
+ *
+ * Messages: `[u32 length][u8 tag][i32 aux][bytes]` (little-endian; `length` counts what follows
+ * it), the tag/aux/bytes of `@tandem/queue`'s item codec, so shareables (proxies) travel as they
+ * do over connections.
+ *
+ * @module
+ */
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants as fsc, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs'
+import { Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { decodeItem, encodeItem, type EncodedItem } from '@tandem/queue/kit'
+import { ManagerProtocolError } from '../errors.ts'
+
+const HEADER = 9
+/** Longest message a lane takes (a server drops a lane that announces a longer one). */
+export const MAX_MESSAGE = 1 << 30
+
+const scratch: EncodedItem = { tag: 0, value: 0, bytes: undefined }
+
+/** One message as bytes. */
+export function frame(msg: unknown): Buffer {
+  const enc = encodeItem(msg, scratch, 0, 'process')
+  const n = enc.bytes?.length ?? 0
+  const b = Buffer.allocUnsafe(HEADER + n)
+  b.writeUInt32LE(5 + n, 0)
+  b[4] = enc.tag
+  b.writeInt32LE(enc.value | 0, 5)
+  if (n > 0) b.set(enc.bytes!, HEADER)
+  return b
+}
+
+/**
+ * Takes whole messages from a growing byte stream: returns those complete in `buf[0, have)` and
+ * how many bytes they used.
+ */
+export function unframe(buf: Buffer, have: number, onMessage: (m: unknown) => void): number {
+  let at = 0
+  while (have - at >= HEADER) {
+    const len = buf.readUInt32LE(at)
+    if (len < 5 || len > MAX_MESSAGE) throw new ManagerProtocolError(`A lane message of ${len} bytes`)
+    if (have - at < 4 + len) break
+    const tag = buf[at + 4]!
+    const aux = buf.readInt32LE(at + 5)
+    const bytes = len > 5 ? new Uint8Array(buf.subarray(at + HEADER, at + 4 + len)) : undefined
+    at += 4 + len
+    onMessage(decodeItem(tag, aux, bytes))
+  }
+  return at
+}
+
+/** A client thread's end of a lane. */
+export interface ClientLane {
+  readonly write: number
+  readonly read: number
+  buf: Buffer
+  at: number
+  have: number
+}
+
+/** FIFOs made, the client's ends open, waiting for the server to open its ends. */
+export interface PendingLane {
+  readonly request: string
+  readonly reply: string
+  /** Call once the server has opened its ends (or failed to): the lane, or undefined. */
+  finish(ok: boolean): ClientLane | undefined
+}
+
+/** Makes a lane's FIFOs and opens the client's ends. @throws if FIFOs cannot be made here */
+export function makeLane(): PendingLane {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-lane-'))
+  const request = join(dir, 'q')
+  const reply = join(dir, 'r')
+  const cleanup = (): void => {
+    for (const p of [request, reply])
+      try {
+        unlinkSync(p)
+      } catch {}
+    try {
+      rmdirSync(dir)
+    } catch {}
+  }
+  const fds: number[] = []
+  try {
+    execFileSync('mkfifo', ['-m', '600', request, reply], { stdio: 'ignore' })
+    // Read-write holds: no open below (or in the server) waits for the other side.
+    const holds = [openSync(request, fsc.O_RDWR), openSync(reply, fsc.O_RDWR)]
+    fds.push(...holds)
+    const write = openSync(request, fsc.O_WRONLY)
+    fds.push(write)
+    const read = openSync(reply, fsc.O_RDONLY)
+    fds.push(read)
+    return {
+      request,
+      reply,
+      finish(ok) {
+        for (const h of holds) closeSync(h)
+        cleanup()
+        if (!ok) {
+          closeSync(write)
+          closeSync(read)
+          return undefined
+        }
+        return { write, read, buf: Buffer.allocUnsafe(64 * 1024), at: 0, have: 0 }
+      },
+    }
+  } catch (err) {
+    for (const fd of fds)
+      try {
+        closeSync(fd)
+      } catch {}
+    cleanup()
+    throw err
+  }
+}
+
+/** Sends one message on a lane (blocking while the FIFO is full). @throws on a broken lane */
+export function send(lane: ClientLane, msg: unknown): void {
+  const b = frame(msg)
+  for (let at = 0; at < b.length; ) at += writeSync(lane.write, b, at, b.length - at)
+}
+
+/** Waits for and returns the next message on a lane. @throws {Error} `EOF` once the server is gone */
+export function receive(lane: ClientLane): unknown {
+  for (;;) {
+    const have = lane.have - lane.at
+    if (have >= 4) {
+      const len = lane.buf.readUInt32LE(lane.at)
+      if (len < 5 || len > MAX_MESSAGE) throw new ManagerProtocolError(`A lane message of ${len} bytes`)
+      if (have >= 4 + len) {
+        const at = lane.at
+        lane.at += 4 + len
+        if (lane.at === lane.have) lane.at = lane.have = 0
+        const bytes = len > 5 ? new Uint8Array(lane.buf.subarray(at + HEADER, at + 4 + len)) : undefined
+        return decodeItem(lane.buf[at + 4]!, lane.buf.readInt32LE(at + 5), bytes)
+      }
+      // Room for the whole message after what is in hand.
+      if (4 + len > lane.buf.length - lane.at) {
+        const bigger = Buffer.allocUnsafe(Math.max(4 + len, lane.buf.length))
+        lane.buf.copy(bigger, 0, lane.at, lane.have)
+        lane.buf = bigger
+        lane.have -= lane.at
+        lane.at = 0
+      }
+    }
+    if (lane.have === lane.buf.length) {
+      lane.buf.copyWithin(0, lane.at, lane.have)
+      lane.have -= lane.at
+      lane.at = 0
+    }
+    const n = readSync(lane.read, lane.buf, lane.have, lane.buf.length - lane.have, null)
+    if (n === 0) throw Object.assign(new Error('The manager closed the lane'), { code: 'EOF' })
+    lane.have += n
+  }
+}
+
+/** Closes a client's lane. */
+export function closeLane(lane: ClientLane): void {
+  for (const fd of [lane.write, lane.read])
+    try {
+      closeSync(fd)
+    } catch {}
+}
+
+/** The server's end of a lane: messages come to `onMessage`; `reply` writes one back. */
+export interface ServerLane {
+  reply(msg: unknown): void
+  close(): void
+}
+
+/**
+ * The server opens its ends of a lane the client made (paths from its authenticated connection).
+ * Messages are read on the event loop (into one buffer, parsed in place); answers are written
+ * with a direct `write()` while the FIFO has room, queued behind a stream when it has not.
+ * @throws if the paths are not FIFOs this process can open
+ */
+export function openServerLane(request: string, reply: string, onMessage: (m: unknown) => void, onEnd: () => void): ServerLane {
+  if (typeof request !== 'string' || typeof reply !== 'string') throw new ManagerProtocolError('lane: two FIFO paths expected')
+  const rfd = openSync(request, fsc.O_RDONLY | fsc.O_NONBLOCK)
+  let wfd: number
+  try {
+    wfd = openSync(reply, fsc.O_WRONLY | fsc.O_NONBLOCK)
+  } catch (err) {
+    closeSync(rfd)
+    throw err
+  }
+  let ended = false
+  /** Bytes of a message not complete yet (copied out of the read buffer). */
+  let partial: Buffer | undefined
+  const chunk = Buffer.allocUnsafe(64 * 1024)
+  const input = new Socket({
+    fd: rfd,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer: chunk,
+      callback: (n: number) => {
+        let buf = chunk.subarray(0, n)
+        if (partial !== undefined) {
+          buf = Buffer.concat([partial, buf])
+          partial = undefined
+        }
+        try {
+          const used = unframe(buf, buf.length, onMessage)
+          if (used < buf.length) partial = Buffer.from(buf.subarray(used))
+        } catch {
+          end() // not this protocol
+        }
+        return !ended
+      },
+    },
+  } as ConstructorParameters<typeof Socket>[0])
+  /** Set while answers queue behind a full FIFO (then every answer goes through it, in order). */
+  let output: Socket | undefined
+  const end = (): void => {
+    if (ended) return
+    ended = true
+    input.destroy()
+    if (output !== undefined) output.destroy()
+    else
+      try {
+        closeSync(wfd)
+      } catch {}
+    onEnd()
+  }
+  input.on('end', end)
+  input.on('error', end)
+  const write = (b: Buffer): void => {
+    if (output !== undefined && output.writableLength > 0) {
+      output.write(b)
+      return
+    }
+    let at = 0
+    try {
+      while (at < b.length) at += writeSync(wfd, b, at, b.length - at)
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+        end()
+        return
+      }
+    }
+    // The client does not read now: the rest waits in a stream (libuv writes it as room comes).
+    if (output === undefined) {
+      output = new Socket({ fd: wfd, readable: false, writable: true })
+      output.on('error', end)
+    }
+    output.write(b.subarray(at))
+  }
+  return {
+    reply(msg) {
+      if (!ended) write(frame(msg))
+    },
+    close: end,
+  }
+}
