@@ -429,54 +429,66 @@ const FIRST_LAST = 3
 const SPIN_MS = 0.05
 /** Receives to skip spinning after a spin that failed, at most (doubling from 1). */
 const MAX_SKIP_LOG = 10
-let skip = 0
-let fails = 0
+
+/** Reads into `into[at, at + len)`; returns the bytes read, or -1 (nothing now, or failed). */
+export type SpinRead = (fd: number, into: Buffer, at: number, len: number) => number
 
 /**
- * Tries non-blocking reads for up to {@link SPIN_MS} (only while spinning pays: the peer runs on
- * another core and answers within the spin); returns the bytes read, or -1 (then sleep in read()).
- * A spin that fails doubles the number of receives that do not spin, so on a single core (where
- * the peer cannot answer while this thread spins) spinning soon costs nothing.
+ * A spinning reader with its own record of whether spinning pays: it tries non-blocking reads
+ * for up to {@link SPIN_MS} (only while spinning pays: the peer runs on another core and answers
+ * within the spin), returning the bytes read, or -1 (then sleep in a blocking read). A spin that
+ * fails doubles the number of reads that do not spin, so on a single core (where the peer cannot
+ * answer while this thread spins) spinning soon costs nothing.
  */
-function spinRead(fd: number, into: Buffer, have: number): number {
-  if (skip > 0) {
-    skip--
-    return -1
+export function makeSpinner(): SpinRead {
+  let skip = 0
+  let fails = 0
+  const fail = (): void => {
+    fails = Math.min(fails + 1, MAX_SKIP_LOG)
+    skip = 1 << fails
   }
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  const t0 = performance.now()
-  let n = -1
-  try {
-    for (let tries = 0; ; tries++) {
-      try {
-        n = readSync(fd, into, have, READ_CHUNK, null)
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return -1
-      }
-      const spent = performance.now() - t0
-      if (n >= 0) {
-        // Bytes there at once say nothing about spinning. Bytes that came during the spin, and
-        // not after this thread was preempted, say that it pays.
-        if (tries > 0) {
-          if (spent <= SPIN_MS * 2) fails = 0
-          else fail()
-        }
-        return n
-      }
-      if (spent > SPIN_MS) {
-        fail()
-        return -1
-      }
+  return (fd, into, at, len) => {
+    if (skip > 0) {
+      skip--
+      return -1
     }
-  } finally {
-    Error.stackTraceLimit = limit
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    const t0 = performance.now()
+    let n = -1
+    try {
+      for (let tries = 0; ; tries++) {
+        try {
+          n = readSync(fd, into, at, len, null)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return -1
+        }
+        const spent = performance.now() - t0
+        if (n >= 0) {
+          // Bytes there at once say nothing about spinning. Bytes that came during the spin, and
+          // not after this thread was preempted, say that it pays.
+          if (tries > 0) {
+            if (spent <= SPIN_MS * 2) fails = 0
+            else fail()
+          }
+          return n
+        }
+        if (spent > SPIN_MS) {
+          fail()
+          return -1
+        }
+      }
+    } finally {
+      Error.stackTraceLimit = limit
+    }
   }
 }
 
-function fail(): void {
-  fails = Math.min(fails + 1, MAX_SKIP_LOG)
-  skip = 1 << fails
+/** The main thread's spinner for the channels it reads directly. */
+const spinChannel = makeSpinner()
+
+function spinRead(fd: number, into: Buffer, have: number): number {
+  return spinChannel(fd, into, have, READ_CHUNK)
 }
 
 /** Hands the channel back to the I/O thread with the bytes LEFTOVER[from, to) it has not used. */
