@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { Client, ClientAsync, Listener } from '../src/connection.ts'
 import { AuthenticationError, ConnectionClosedError, EOFError } from '../src/errors.ts'
+import { Thread } from '@tandem/sync/thread'
 
 const LOCAL = { host: '127.0.0.1', port: 0 }
 
@@ -64,6 +65,40 @@ test('a listener nobody accepts from keeps at most `backlog` connections; the cl
   t.is(await second.recvAsync({ timeout: 30_000 }), 'two')
   t.throws(() => new Listener({ backlog: 0 }), { code: 'ERR_OUT_OF_RANGE' })
   for (const c of [...clients, first, second]) c.close()
+})
+
+test('worker threads that use the I/O thread (Client) and end, one after another, leave it working (each thread adopts its own reference to its command queue)', async (t) => {
+  t.timeout(120_000)
+  using listener = new Listener({ address: LOCAL })
+  const errors: string[] = []
+  const hook = Thread.excepthook
+  Thread.excepthook = (args) => void errors.push(`${args.thread.name}: ${(args.excValue as Error)?.message}`)
+  t.teardown(() => {
+    Thread.excepthook = hook
+  })
+  for (let i = 0; i < 4; i++) {
+    const th = new Thread({
+      target: async (address: unknown, i: number) => {
+        const { Client } = await import('@tandem/ipc/connection')
+        const c = Client(address as { host: string; port: number })
+        c.send(`thread ${i}`)
+        c.close()
+      },
+      args: [listener.address, i],
+    })
+    th.start()
+    const server = await listener.acceptAsync({ timeout: 30_000 })
+    t.is(await server.recvAsync({ timeout: 30_000 }), `thread ${i}`)
+    t.true(await th.joinAsync(30_000))
+    server.close()
+  }
+  t.deepEqual(errors, [], 'every thread ended cleanly (no double release at its exit)')
+  const client = await ClientAsync(listener.address)
+  const server = await listener.acceptAsync({ timeout: 30_000 })
+  client.send('main still served')
+  t.is(await server.recvAsync({ timeout: 30_000 }), 'main still served')
+  client.close()
+  server.close()
 })
 
 test('closing a listener fails a waiting acceptAsync; acceptAsync times out', async (t) => {

@@ -16,7 +16,7 @@
  */
 import { isMainThread } from 'node:worker_threads'
 import { codedError } from '@tandem/sync/errors'
-import { WORKER_OPTIONS, alloc, arenaBuffer, IPC_HUB, IPC_NEXT_ID, IPC_NONDAEMON, newCell, processState, shareCell, type CellRef } from '@tandem/sync/kit'
+import { WORKER_OPTIONS, alloc, arenaBuffer, IPC_HUB, IPC_NEXT_ID, IPC_NONDAEMON, newCell, processState, retain, shareCell, type CellRef } from '@tandem/sync/kit'
 import { decode, encode } from '@tandem/sync/shareable'
 import { deserializeError, moduleRef, type SerializedError } from '@tandem/sync/task'
 import { Thread } from '@tandem/sync/thread'
@@ -123,7 +123,24 @@ function readAddress(at: number): Queue<Command> {
   const len = view.getInt32(at, true)
   useDirectory(view.getInt32(at + 4, true))
   const text = new TextDecoder().decode(new Uint8Array(arenaBuffer(), at + 8, len).slice())
-  return decode(JSON.parse(text)) as Queue<Command>
+  const data: unknown = JSON.parse(text)
+  // The stored encoding carries one transit reference per block, and every thread that reads it
+  // adopts references (given back when the thread ends): each reader adds its own first, so the
+  // stored ones stay for the next reader (else the blocks are released once per thread that
+  // ever read them, and freed while the I/O thread still uses them).
+  for (const ref of cellRefs(data)) retain(ref)
+  return decode(data) as Queue<Command>
+}
+
+/** The arena offsets of every cell reference (`{ a, at, n }`) in encoded data. */
+function cellRefs(v: unknown, out: number[] = []): number[] {
+  if (Array.isArray(v)) for (const x of v) cellRefs(x, out)
+  else if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>
+    if (typeof o.a === 'number' && typeof o.at === 'number' && typeof o.n === 'number') out.push(o.at)
+    else for (const x of Object.values(o)) cellRefs(x, out)
+  }
+  return out
 }
 
 let directoryReady = false
