@@ -515,6 +515,9 @@ export class RLockProxy extends LockProxy {
   isOwned(): boolean {
     return this._call('isOwned') as boolean
   }
+  isOwnedAsync(): Promise<boolean> {
+    return this._callAsync('isOwned', []) as Promise<boolean>
+  }
 }
 
 /**
@@ -546,6 +549,9 @@ export class SemaphoreProxy extends LockProxy {
   /** The permits left now. */
   getValue(): number {
     return this._call('getValue') as number
+  }
+  getValueAsync(): Promise<number> {
+    return this._callAsync('getValue', []) as Promise<number>
   }
   override locked(): boolean {
     return this.getValue() === 0
@@ -685,17 +691,32 @@ export class BarrierProxy extends BaseProxy {
   reset(): void {
     this._call('reset')
   }
+  async resetAsync(): Promise<void> {
+    await this._callAsync('reset', [])
+  }
   abort(): void {
     this._call('abort')
+  }
+  async abortAsync(): Promise<void> {
+    await this._callAsync('abort', [])
   }
   get parties(): number {
     return this._call('parties') as number
   }
+  partiesAsync(): Promise<number> {
+    return this._callAsync('parties', []) as Promise<number>
+  }
   get nWaiting(): number {
     return this._call('nWaiting') as number
   }
+  nWaitingAsync(): Promise<number> {
+    return this._callAsync('nWaiting', []) as Promise<number>
+  }
   get broken(): boolean {
     return this._call('broken') as boolean
+  }
+  brokenAsync(): Promise<boolean> {
+    return this._callAsync('broken', []) as Promise<boolean>
   }
 }
 
@@ -736,8 +757,14 @@ export class QueueProxy<T = unknown> extends BaseProxy {
   putNowait(item: T): void {
     this._call('putNowait', item)
   }
+  async putNowaitAsync(item: T): Promise<void> {
+    await this._callAsync('putNowait', [item])
+  }
   getNowait(): T {
     return this._call('getNowait') as T
+  }
+  getNowaitAsync(): Promise<T> {
+    return this._callAsync('getNowait', []) as Promise<T>
   }
   qsize(): number {
     return this._call('qsize') as number
@@ -748,8 +775,14 @@ export class QueueProxy<T = unknown> extends BaseProxy {
   empty(): boolean {
     return this._call('empty') as boolean
   }
+  emptyAsync(): Promise<boolean> {
+    return this._callAsync('empty', []) as Promise<boolean>
+  }
   full(): boolean {
     return this._call('full') as boolean
+  }
+  fullAsync(): Promise<boolean> {
+    return this._callAsync('full', []) as Promise<boolean>
   }
 }
 

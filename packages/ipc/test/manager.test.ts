@@ -9,7 +9,11 @@
 import test, { type ExecutionContext } from 'ava'
 import { KeyError, IndexError, ManagerClosedError, ValueError } from '@tandem/ipc/errors'
 import { Manager, SyncManager, type DictProxy } from '@tandem/ipc/manager'
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Pipe } from '@tandem/ipc/pipe'
+import { Queue as ProcessQueue } from '@tandem/ipc/queue'
 import { Process } from '@tandem/ipc/process'
 import { moduleRef } from '@tandem/sync/task'
 import { JOIN } from './fixtures/pq-helpers.ts'
@@ -34,6 +38,15 @@ function child(t: ExecutionContext, name: string, args: unknown[]): Process {
   })
   p.start()
   return p
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 async function joined(p: Process): Promise<number | null> {
@@ -167,14 +180,14 @@ test('Value and Array through a manager: typecodes wrap as ctypes do (_TestValue
   t.deepEqual(m.Array('b', 3).slice(), [0, 0, 0])
 })
 
-test('2 processes x 2,000 increments of one dict key under a manager Lock: the total is exact', async (t) => {
+test('2 processes x 10,000 increments of one dict key under a manager Lock: the total is exact', async (t) => {
   const m = manager(t)
   const d = m.dict<string, number>()
   const lock = m.Lock()
   d.set('n', 0)
-  const ps = [child(t, 'increment', [d, lock, 'n', 2000]), child(t, 'increment', [d, lock, 'n', 2000])]
+  const ps = [child(t, 'increment', [d, lock, 'n', 10_000]), child(t, 'increment', [d, lock, 'n', 10_000])]
   for (const p of ps) t.is(await joined(p), 0)
-  t.is(d.get('n'), 4000)
+  t.is(d.get('n'), 20_000)
 })
 
 test('Lock and RLock: timeouts, non-blocking tries, ownership across threads of different processes', async (t) => {
@@ -348,6 +361,42 @@ test('a proxy passed to a child and on to a grandchild works there (and proxies 
   const back = holder.get('inner')!
   t.is(back.get('child'), p.pid!)
   t.is(back.objectId, d.objectId)
+})
+
+test('a proxy put on a process queue reaches a child, and a thread of that child uses it', async (t) => {
+  const m = manager(t)
+  const d = m.dict<string, number>()
+  const q = new ProcessQueue<DictProxy<string, number>>()
+  const p = child(t, 'proxyFromQueueToThread', [q])
+  q.put(d)
+  t.is(await joined(p), 0)
+  t.is(d.get('fromChild'), p.pid!)
+  t.is(d.get('fromThread'), p.pid!, 'the thread wrote through the same object')
+})
+
+test('a manager restarted on the same socket path serves again (_TestManagerRestart)', (t) => {
+  const address = join(tmpdir(), `tandem-restart-${process.pid}.sock`)
+  const authkey = 'restart'
+  const first = new SyncManager({ address, authkey }).start()
+  first.dict({ a: 1 })
+  first.shutdown()
+  t.false(existsSync(address), 'shutdown removed the socket')
+  const second = new SyncManager({ address, authkey }).start()
+  t.teardown(() => second.shutdown())
+  const d = second.dict({ b: 2 })
+  t.deepEqual(d.copy(), new Map([['b', 2]]))
+})
+
+test('the server ends when its owner is killed with SIGKILL (no orphan)', async (t) => {
+  const [report, reportChild] = Pipe()
+  const owner = child(t, 'managerOwner', [reportChild])
+  const serverPid = (await report.recvAsync({ timeout: JOIN })) as number
+  t.true(alive(serverPid))
+  owner.kill()
+  await joined(owner)
+  const deadline = Date.now() + 30_000
+  while (alive(serverPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  t.false(alive(serverPid), 'the manager server outlived its owner')
 })
 
 test('register(): a user type served by the manager, its methods (sync and async) and only its public ones (_TestMyManager)', async (t) => {
