@@ -229,6 +229,10 @@ function notify(home: Home, op: string, target: number, method?: string): void {
     return
   }
   if (closed.has(home.key)) return
+  // Inside a server, a proxy of another manager is counted only over a connection that exists
+  // already: making one would block the server's event loop (for long, if that manager hangs).
+  // Without a count, the object may be freed while the proxy is stored here.
+  if (localServer !== undefined && !syncLanes.has(home.lane)) return
   try {
     const conn = syncLanes.get(home.lane) ?? syncLane(home)
     conn.send([0, op, target, method, []])

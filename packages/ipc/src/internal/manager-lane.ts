@@ -19,7 +19,7 @@
  * @module
  */
 import { execFileSync } from 'node:child_process'
-import { closeSync, constants as fsc, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants as fsc, fstatSync, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -202,12 +202,18 @@ export interface ServerLane {
  */
 export function openServerLane(request: string, reply: string, onMessage: (m: unknown) => void, onEnd: () => void): ServerLane {
   if (typeof request !== 'string' || typeof reply !== 'string') throw new ManagerProtocolError('lane: two FIFO paths expected')
-  const rfd = openSync(request, fsc.O_RDONLY | fsc.O_NONBLOCK)
+  const opened: number[] = []
+  let rfd: number
   let wfd: number
   try {
+    rfd = openSync(request, fsc.O_RDONLY | fsc.O_NONBLOCK)
+    opened.push(rfd)
     wfd = openSync(reply, fsc.O_WRONLY | fsc.O_NONBLOCK)
+    opened.push(wfd)
+    // Only FIFOs (a client cannot make the server read or write anything else).
+    if (!fstatSync(rfd).isFIFO() || !fstatSync(wfd).isFIFO()) throw new ManagerProtocolError('lane: the paths must be FIFOs')
   } catch (err) {
-    closeSync(rfd)
+    for (const fd of opened) closeSync(fd)
     throw err
   }
   let ended = false

@@ -41,10 +41,13 @@ function aborted(): Error {
   return err
 }
 
+/** Longest timer Node keeps (a longer one would fire at once): waits longer than this are endless. */
+const MAX_TIMER = 2 ** 31 - 1
+
 function timeoutOf(v: unknown, what: string): number {
   if (v === undefined || v === null) return -1
   if (typeof v !== 'number' || Number.isNaN(v)) throw typeError(`${what}: timeout must be a number of ms`)
-  return v === Number.POSITIVE_INFINITY ? -1 : v
+  return v > MAX_TIMER ? -1 : v
 }
 
 function intOf(v: unknown, what: string): number {
@@ -231,7 +234,9 @@ export class ServerSemaphore implements Served {
   readonly #waiters = new Waiters()
 
   constructor(value: unknown = 1, bounded = false) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw rangeError(`Semaphore(${String(value)}): the value must be an integer >= 0`)
+    // As @tandem/sync's: not a number is a TypeError, a number out of range a RangeError.
+    if (typeof value !== 'number') throw typeError(`Semaphore(${repr(value)}): the value must be an integer`)
+    if (!Number.isInteger(value) || value < 0) throw rangeError(`Semaphore(${value}): the value must be an integer >= 0`)
     this.#value = value
     this.#bound = bounded ? value : undefined
   }
@@ -255,7 +260,10 @@ export class ServerSemaphore implements Served {
         `BoundedSemaphore.release(${k}): released too many times (value ${this.#value}, bound ${this.#bound}); release only what you acquired`,
         'ERR_SEMAPHORE_OVERFLOW',
       )
-    for (let i = 0; i < k; i++) if (!this.#waiters.wakeOne()) this.#value++
+    // Permits go to the waiters first (each wake-up hands one over), the rest to the value.
+    let left = k
+    while (left > 0 && this.#waiters.wakeOne()) left--
+    this.#value += left
   }
 
   readonly exposed = methods({
@@ -345,7 +353,8 @@ export class ServerBarrier implements Served {
   #cycle: BarrierWaiter[] = []
 
   constructor(parties: unknown, timeout?: unknown) {
-    if (typeof parties !== 'number' || !Number.isInteger(parties) || parties < 1) throw rangeError(`Barrier(${String(parties)}): parties must be an integer >= 1`)
+    if (typeof parties !== 'number') throw typeError(`Barrier(${repr(parties)}): parties must be an integer`)
+    if (!Number.isInteger(parties) || parties < 1) throw rangeError(`Barrier(${parties}): parties must be an integer >= 1`)
     this.#parties = parties
     this.#timeout = timeoutOf(timeout, 'Barrier()')
   }
@@ -625,7 +634,7 @@ export class ServerList implements Served {
     },
     extend: (_c, vs) => {
       if (!Array.isArray(vs)) throw typeError('list.extend(): expected an array')
-      this.#list.push(...vs)
+      for (const v of vs) this.#list.push(v)
     },
     insert: (_c, i, v) => {
       this.#list.splice(clamp(i, this.#list.length, 0), 0, v)

@@ -275,8 +275,9 @@ class Server implements LocalServer {
   /** A lane for the thread of `peer` (its paths came over `peer`'s authenticated connection). */
   #openLane(peer: Peer, request: unknown, reply: unknown): void {
     if (typeof request !== 'string' || typeof reply !== 'string') throw new ManagerProtocolError('lane: two FIFO paths expected')
-    const joined = this.#join({ session: peer.session, owner: peer.owner })!
-    const lanePeer: Peer = { ...joined, waiting: new Map(), reply: () => {} }
+    // Lanes are for clients on this machine: a manager on TCP serves its clients over sockets.
+    if (typeof this.address !== 'string') throw new ManagerProtocolError('lane: this manager listens on TCP; lanes are for a Unix-socket manager')
+    const lanePeer: Peer = { session: peer.session, owner: peer.owner, waiting: new Map(), reply: () => {} }
     const lane = openServerLane(
       request,
       reply,
@@ -286,6 +287,8 @@ class Server implements LocalServer {
       () => this.#leave(lanePeer),
     )
     lanePeer.reply = answerWith((m) => lane.reply(m))
+    // Counted in its session only once open (a lane that failed holds nothing).
+    this.#join({ session: peer.session, owner: peer.owner })
   }
 
   async serveConnection(conn: Connection): Promise<void> {

@@ -17,6 +17,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type { Queue } from '@tandem/queue/queue'
 import { serializeError } from '@tandem/sync/task'
+import { payloadBytes } from '@tandem/queue/kit'
 import { ConnectionClosedError } from '../errors.ts'
 import { _pair, type Connection } from '../pipe.ts'
 import { clientHandshake, serverHandshake } from './auth.ts'
@@ -186,6 +187,14 @@ function bridge(socket: Socket, onBroken?: () => void): Connection {
     socket,
     {
       onFrame(f) {
+        // A message's byte count is in its header too: one that does not match its payload is
+        // not this protocol (it would make the receiver read past the bytes it has).
+        const n = payloadBytes(f.tag, f.aux)
+        if (n !== f.payload.length && !(n === 0 && f.payload.length === 0)) {
+          link.close()
+          onBroken?.()
+          return
+        }
         try {
           far._sendRaw({ tag: f.tag, value: f.aux, bytes: f.payload.length === 0 ? undefined : f.payload })
         } catch {
