@@ -24,9 +24,9 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { inspect } from 'node:util'
-import { threadId } from 'node:worker_threads'
+import { isMainThread, threadId } from 'node:worker_threads'
 import { rangeError, TimeoutError, typeError } from '@tandem/sync/errors'
-import { asyncOptions, checkTimeout, describe, type AsyncWaitOptions } from '@tandem/sync/kit'
+import { asyncOptions, checkTimeout, describe, onThreadExit, type AsyncWaitOptions } from '@tandem/sync/kit'
 import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
 import { deserializeError, moduleRef, toTaskSpec, type SerializedError, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import { Client, ClientAsync, type Address } from './connection.ts'
@@ -167,6 +167,19 @@ function laneFor(home: Home): ClientLane | undefined {
   lanes.set(home.lane, lane)
   return lane ?? undefined
 }
+
+// A worker thread that ends gives back its lanes and connections (the server then ends them and
+// the references they carried); the main thread's end with the process.
+if (!isMainThread)
+  onThreadExit(() => {
+    for (const lane of lanes.values()) if (lane) closeLane(lane)
+    lanes.clear()
+    for (const conn of syncLanes.values())
+      try {
+        conn.close()
+      } catch {}
+    syncLanes.clear()
+  })
 
 function dropLane(home: Home): void {
   const lane = lanes.get(home.lane)

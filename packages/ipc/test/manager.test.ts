@@ -9,13 +9,14 @@
 import test, { type ExecutionContext } from 'ava'
 import { KeyError, IndexError, ManagerClosedError, ValueError } from '@tandem/ipc/errors'
 import { Manager, SyncManager, type DictProxy } from '@tandem/ipc/manager'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Pipe } from '@tandem/ipc/pipe'
 import { Queue as ProcessQueue } from '@tandem/ipc/queue'
 import { Process } from '@tandem/ipc/process'
 import { moduleRef } from '@tandem/sync/task'
+import { Thread } from '@tandem/sync/thread'
 import { JOIN } from './fixtures/pq-helpers.ts'
 
 const CHILDREN = new URL('./fixtures/manager-children.ts', import.meta.url)
@@ -397,6 +398,29 @@ test('the server ends when its owner is killed with SIGKILL (no orphan)', async 
   const deadline = Date.now() + 30_000
   while (alive(serverPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
   t.false(alive(serverPid), 'the manager server outlived its owner')
+})
+
+test('a worker thread that used a manager and ended gives its lane back: the server closes its descriptors', async (t) => {
+  const m = manager(t)
+  const d = m.dict<string, number>()
+  d.set('main', 1) // the main thread's own lane exists before the count
+  const server = m.process!.pid!
+  const fds = (): number => readdirSync(`/proc/${server}/fd`).length
+  const before = fds()
+  for (let i = 0; i < 3; i++) {
+    const th = new Thread({
+      target: (d: DictProxy<string, number>, i: number) => {
+        d.set(`thread${i}`, i)
+      },
+      args: [d, i],
+    })
+    th.start()
+    t.true(await th.joinAsync(JOIN))
+  }
+  t.is(d.get('thread2'), 2)
+  const deadline = Date.now() + 30_000
+  while (fds() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  t.true(fds() <= before, `the server holds ${fds() - before} more descriptors after the threads ended`)
 })
 
 test('register(): a user type served by the manager, its methods (sync and async) and only its public ones (_TestMyManager)', async (t) => {
