@@ -89,11 +89,9 @@ export const CHILD_FDS: ChannelFds = { readBlocking: 3, read: 4, write: 5 }
  * descriptors keep them alive) and opens every end both sides need.
  */
 export function makeChannel(): NewChannel {
-  const dir = mkdtempSync(join(tmpdir(), 'tandem-'))
-  const down = join(dir, 'd')
-  const up = join(dir, 'u')
+  const fifos = makeFifos('tandem-')
+  const [down, up] = fifos.paths
   try {
-    execFileSync('mkfifo', ['-m', '600', down, up], { stdio: 'ignore' })
     // Opening O_RDWR first means no open below waits for the other side.
     const t1 = openSync(down, fsc.O_RDWR)
     const t2 = openSync(up, fsc.O_RDWR)
@@ -116,15 +114,34 @@ export function makeChannel(): NewChannel {
       closeSync(t2)
     }
   } finally {
-    for (const p of [down, up]) {
+    fifos.remove()
+  }
+}
+
+/**
+ * Two FIFOs (mode 600) in a new private directory of the temporary directory; `remove()` deletes
+ * them and the directory (descriptors already open keep them alive).
+ * @throws if they cannot be made (no `mkfifo` here)
+ */
+export function makeFifos(prefix: string): { readonly paths: readonly [string, string]; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  const paths = [join(dir, 'a'), join(dir, 'b')] as const
+  const remove = (): void => {
+    for (const p of paths)
       try {
         unlinkSync(p)
       } catch {}
-    }
     try {
       rmdirSync(dir)
     } catch {}
   }
+  try {
+    execFileSync('mkfifo', ['-m', '600', ...paths], { stdio: 'ignore' })
+  } catch (err) {
+    remove()
+    throw err
+  }
+  return { paths, remove }
 }
 
 /** Closes descriptors, ignoring errors (and undefined ones). */

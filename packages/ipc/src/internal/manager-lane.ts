@@ -18,13 +18,11 @@
  *
  * @module
  */
-import { execFileSync } from 'node:child_process'
-import { closeSync, constants as fsc, fstatSync, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants as fsc, fstatSync, openSync, readSync, writeSync } from 'node:fs'
 import { Socket } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { decodeItem, encodeItem, type EncodedItem } from '@tandem/queue/kit'
 import { ManagerProtocolError } from '../errors.ts'
+import { closeFds, makeFifos } from './channel.ts'
 import { makeSpinner } from './direct.ts'
 
 const HEADER = 9
@@ -85,21 +83,10 @@ export interface PendingLane {
 
 /** Makes a lane's FIFOs and opens the client's ends. @throws if FIFOs cannot be made here */
 export function makeLane(): PendingLane {
-  const dir = mkdtempSync(join(tmpdir(), 'tandem-lane-'))
-  const request = join(dir, 'q')
-  const reply = join(dir, 'r')
-  const cleanup = (): void => {
-    for (const p of [request, reply])
-      try {
-        unlinkSync(p)
-      } catch {}
-    try {
-      rmdirSync(dir)
-    } catch {}
-  }
+  const fifos = makeFifos('tandem-lane-')
+  const [request, reply] = fifos.paths
   const fds: number[] = []
   try {
-    execFileSync('mkfifo', ['-m', '600', request, reply], { stdio: 'ignore' })
     // Read-write holds: no open below (or in the server) waits for the other side.
     const holds = [openSync(request, fsc.O_RDWR), openSync(reply, fsc.O_RDWR)]
     fds.push(...holds)
@@ -113,23 +100,18 @@ export function makeLane(): PendingLane {
       request,
       reply,
       finish(ok) {
-        for (const h of holds) closeSync(h)
-        cleanup()
+        closeFds(...holds)
+        fifos.remove()
         if (!ok) {
-          closeSync(write)
-          closeSync(read)
-          closeSync(readNow)
+          closeFds(write, read, readNow)
           return undefined
         }
         return { write, read, readNow, buf: Buffer.allocUnsafe(64 * 1024), at: 0, have: 0 }
       },
     }
   } catch (err) {
-    for (const fd of fds)
-      try {
-        closeSync(fd)
-      } catch {}
-    cleanup()
+    closeFds(...fds)
+    fifos.remove()
     throw err
   }
 }
@@ -182,10 +164,7 @@ const serverSpin = makeSpinner()
 
 /** Closes a client's lane. */
 export function closeLane(lane: ClientLane): void {
-  for (const fd of [lane.write, lane.read, lane.readNow])
-    try {
-      closeSync(fd)
-    } catch {}
+  closeFds(lane.write, lane.read, lane.readNow)
 }
 
 /** The server's end of a lane: messages come to `onMessage`; `reply` writes one back. */
