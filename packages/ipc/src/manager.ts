@@ -59,6 +59,8 @@ export interface LocalServer {
 
 let localServer: LocalServer | undefined
 const LOCAL_SESSION = `${SESSION}:server`
+/** @internal The references of proxies on their way between two processes (no process owns them). */
+export const TRANSIT = 'transit'
 
 /** @internal Set by the server process (`internal/manager-server.ts`). */
 export function setLocalServer(s: LocalServer): void {
@@ -237,6 +239,7 @@ function connectionRequest(home: Home, op: string, target: unknown, method: stri
 function notify(home: Home, op: string, target: number, method?: string): void {
   if (localServer !== undefined && keyOf(localServer.address) === home.key) {
     if (op === 'incref') localServer.incref(LOCAL_SESSION, target)
+    else if (op === 'lend') localServer.incref(TRANSIT, target)
     else if (op === 'decref') localServer.decref(LOCAL_SESSION, target)
     else if (op === 'adopt' && method !== undefined && localServer.incref(LOCAL_SESSION, target)) localServer.decref(method, target)
     return
@@ -259,7 +262,14 @@ async function asyncLane(home: Home): Promise<AsyncLane> {
   let lane = asyncLanes.get(home.lane)
   if (lane === undefined) {
     lane = ClientAsync(home.address, { authkey: home.authkey }).then(
-      (conn) => ({ conn: hello(conn), pending: new Map(), pumping: false }),
+      (conn) => {
+        try {
+          return { conn: hello(conn), pending: new Map(), pumping: false }
+        } catch {
+          asyncLanes.delete(home.lane)
+          throw closedError(home, 'gone') // it ended while this thread connected
+        }
+      },
       (err: unknown) => {
         asyncLanes.delete(home.lane)
         if ((err as { code?: string }).code === 'ERR_AUTHENTICATION') throw err
@@ -352,7 +362,7 @@ interface ProxyData {
   readonly t: string
   /** object id */
   readonly i: number
-  /** the sending session (the reference it carries) */
+  /** whose reference it carries (TRANSIT) */
   readonly s: string
 }
 
@@ -401,10 +411,10 @@ export class BaseProxy {
 
   /** @internal */
   [SHARE](_ctx: ShareContext): ProxyData {
-    // The reference travels with the data: the receiver adopts it (see `adopt` in the server).
-    const inServer = localServer !== undefined && keyOf(localServer.address) === this._home.key
-    notify(this._home, 'incref', this.objectId)
-    return { a: this._home.address, k: this._home.authkey, t: this.typeid, i: this.objectId, s: inServer ? LOCAL_SESSION : SESSION }
+    // A reference travels with the data, counted apart from any process (the sender may end
+    // before the receiver adopts it: see `lend` and `adopt` in the server).
+    notify(this._home, 'lend', this.objectId)
+    return { a: this._home.address, k: this._home.authkey, t: this.typeid, i: this.objectId, s: TRANSIT }
   }
 
   toString(): string {

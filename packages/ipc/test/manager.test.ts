@@ -454,6 +454,17 @@ test('a manager on TCP serves a client that connects with the address and key; a
   t.is(right.dict().size(), 0)
 })
 
+test('a proxy sent by a process that then exits still works when it is received seconds later (the reference it carries belongs to no process)', async (t) => {
+  const m = manager(t, { authkey: 'late' })
+  const [report, reportChild] = Pipe()
+  const p = child(t, 'remoteClient', [m.address, 'late', reportChild])
+  t.is(await joined(p), 0)
+  // Longer than the server's grace for the ended process's references and for freeing.
+  await new Promise((r) => setTimeout(r, 3000))
+  const ns = (await report.recvAsync({ timeout: JOIN })) as { from: number }
+  t.is(ns.from, p.pid!)
+})
+
 test('shutdown(): idempotent; every later call (blocking or async) is ManagerClosedError at once', async (t) => {
   const m = Manager()
   const d = m.dict()

@@ -10,8 +10,8 @@
  *   references), `owner` the client thread (for RLock and Condition);
  * - requests `[id, op, target, method, args]`, `op` one of `create` (target: typeid; replies the
  *   new object's id, referenced once by the session), `call` (target: object id), `incref`,
- *   `decref`, `adopt` (method: the sending session; a proxy sent by one process and received by
- *   another moves its reference), `cancel` (target: the id of a waiting call, which then replies
+ *   `decref`, `lend` (a proxy is being sent: a reference counted under `transit`, no process's),
+ *   `adopt` (method: whose reference the received proxy carried; it moves to the receiver), `cancel` (target: the id of a waiting call, which then replies
  *   an AbortError), `lane` (args: the paths of two FIFOs the client made: `manager-lane.ts`; the
  *   lane then carries the same requests for the same session and owner), `ping` and `shutdown`;
  *   only `create`, `call`, `lane`, `ping`, `shutdown` reply;
@@ -40,7 +40,7 @@ import { loadTask, serializeError, type TaskSpec } from '@tandem/sync/task'
 import { Listener, type Address } from '../connection.ts'
 import { ManagerProtocolError } from '../errors.ts'
 import type { Connection } from '../pipe.ts'
-import { setLocalServer, type LocalServer } from '../manager.ts'
+import { setLocalServer, TRANSIT, type LocalServer } from '../manager.ts'
 import { openServerLane } from './manager-lane.ts'
 import { BUILTIN, ServerCustom, type Caller, type Served } from './manager-objects.ts'
 
@@ -171,7 +171,7 @@ class Server implements LocalServer {
   /** Opens a session's connection (or lane); undefined for a bad hello. */
   #join(hello: unknown): { session: string; owner: string } | undefined {
     const { session, owner } = (hello ?? {}) as { session?: unknown; owner?: unknown }
-    if (typeof hello !== 'object' || typeof session !== 'string' || typeof owner !== 'string' || session === SERVER_SESSION) return undefined
+    if (typeof hello !== 'object' || typeof session !== 'string' || typeof owner !== 'string' || session === SERVER_SESSION || session === TRANSIT) return undefined
     const sess = this.session(session)
     sess.conns++
     if (sess.timer !== undefined) clearTimeout(sess.timer)
@@ -241,11 +241,15 @@ class Server implements LocalServer {
       case 'incref':
         if (typeof target === 'number') this.incref(session, target)
         break
+      case 'lend':
+        // A proxy sent to another thread or process: its reference waits there for `adopt`.
+        if (typeof target === 'number') this.incref(TRANSIT, target)
+        break
       case 'decref':
         if (typeof target === 'number') this.decref(session, target)
         break
       case 'adopt':
-        // A proxy that `method` (a session) sent arrived here: the reference moves over.
+        // A proxy arrived here: the reference it carried (lent, under `method`) moves over.
         if (typeof target === 'number' && this.incref(session, target) && typeof method === 'string') this.decref(method, target)
         break
       case 'cancel':
