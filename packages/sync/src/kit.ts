@@ -49,6 +49,7 @@ export { WORKER_OPTIONS } from './internal/spawn.ts'
 export { processState, IPC_HUB, IPC_NEXT_PROCESS, IPC_NEXT_ID, IPC_NONDAEMON } from './internal/process-state.ts'
 export { hasEnded, markEnded, deathCount, sweep, onThreadExit, SLICE_MS } from './internal/liveness.ts'
 export { OwnerDiedError } from './errors.ts'
+export { refuseModuleLoading } from './internal/module-loading.ts'
 export {
   checkTimeout,
   checkInt,

@@ -31,6 +31,7 @@
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { typeError } from './errors.ts'
+import { moduleLoadingRefused } from './internal/module-loading.ts'
 import { sabById, sabId } from './internal/sab-registry.ts'
 import { deserializeError, serializeError, type SerializedError } from './task.ts'
 
@@ -327,6 +328,12 @@ const requireHere = createRequire(import.meta.url)
 function kindOf(marker: Marker): Kind {
   let entry = registry.get(marker[MARKER])
   if (entry === undefined) {
+    if (moduleLoadingRefused()) {
+      throw typeError(
+        `Cannot revive a ${String(marker[MARKER])} here: no shareable of that kind is registered in this process, and it loads no module a message names`,
+        'ERR_NOT_SHAREABLE',
+      )
+    }
     // Synchronous fallback: load the defining module now (require(esm), Node >= 20.19).
     try {
       requireHere(marker.m.startsWith('file:') ? fileURLToPath(marker.m) : marker.m)
