@@ -24,6 +24,7 @@
  * | 10 + e | ROUTE_TYPE | the frame type toward it (`T_MSG_TO_IMPORT` or `T_MSG_TO_EXPORT`) | the same |
  * | 12 + e | MODE     | QUEUE 0: messages to end e go through the queue, which the I/O thread forwards; DIRECT 1: a sender writes them to the channel itself (`internal/direct.ts`) when the queue is empty and INFLIGHT is 0 | `_route` (DIRECT), `_unroute` and any use of the local copy (QUEUE) |
  * | 14 + e | INFLIGHT | 1 while the I/O thread forwards messages it took from the queue, until the kernel has them | the I/O thread |
+ * | 16 + e | UNSENT   | for an end the I/O thread bridges to a socket: bytes written to the socket that the kernel has not taken yet (the peer does not read), 0 otherwise | the I/O thread, after each burst and on `drain` |
  *
  * An end is closed everywhere when its local copy is closed or dormant and no bridge is left: then
  * the queue it writes into is shut down (the peer reads what is left, then gets `EOFError`) and the
@@ -75,7 +76,8 @@ const ROUTE_ID = 8
 const ROUTE_TYPE = 10
 const MODE = 12
 const INFLIGHT = 14
-const WORDS = 16
+const UNSENT = 16
+const WORDS = 18
 
 const QUEUE = 0
 const DIRECT = 1
@@ -496,6 +498,19 @@ export class Connection {
   }
 
   /** @internal Next message as bytes (never reactivates a dormant end). @throws {EOFError} */
+  /** @internal The I/O thread: what this end's socket bridge holds for its socket (the UNSENT word). */
+  _setUnsent(bytes: number): void {
+    Atomics.store(this.#cell, UNSENT + this.#side, Math.min(bytes, 0x7fffffff))
+  }
+
+  /**
+   * @internal Whether what this end sent is piling up: more than `maxItems` messages the peer's
+   * side has not taken, or (a socket bridge) more than `maxBytes` its socket has not sent.
+   */
+  _congested(maxBytes: number, maxItems: number): boolean {
+    return Atomics.load(this.#cell, UNSENT + 1 - this.#side) > maxBytes || (this.#out !== undefined && this.#out.qsize() > maxItems)
+  }
+
   async _recvRawAsync(signal?: AbortSignal): Promise<RawItem> {
     try {
       return await this.#in!._getRawAsync(signal === undefined ? undefined : { signal })

@@ -28,6 +28,11 @@ import { makeSpinner } from './direct.ts'
 const HEADER = 9
 /** Longest message a lane takes (a server drops a lane that announces a longer one). */
 export const MAX_MESSAGE = 1 << 30
+/**
+ * Answers a client has not read, in bytes, above which the server takes no more of its requests
+ * until it reads (a lane; the server's connections the same, `manager-server.ts`).
+ */
+export const MAX_UNSENT_BYTES = 4 << 20
 
 const scratch: EncodedItem = { tag: 0, value: 0, bytes: undefined }
 
@@ -45,11 +50,11 @@ export function frame(msg: unknown): Buffer {
 
 /**
  * Takes whole messages from a growing byte stream: returns those complete in `buf[0, have)` and
- * how many bytes they used.
+ * how many bytes they used. Stops early, before a message, once `stop()` says so.
  */
-export function unframe(buf: Buffer, have: number, onMessage: (m: unknown) => void): number {
+export function unframe(buf: Buffer, have: number, onMessage: (m: unknown) => void, stop?: () => boolean): number {
   let at = 0
-  while (have - at >= HEADER) {
+  while (have - at >= HEADER && stop?.() !== true) {
     const len = buf.readUInt32LE(at)
     if (len < 5 || len > MAX_MESSAGE) throw new ManagerProtocolError(`A lane message of ${len} bytes`)
     if (have - at < 4 + len) break
@@ -159,8 +164,94 @@ export function receive(lane: ClientLane): unknown {
 
 /** This thread's spinner for its lanes' answers. */
 const spin = makeSpinner()
-/** The server's spinner for its lanes' next requests. */
-const serverSpin = makeSpinner()
+
+/** How long the server keeps polling after a lane request: its clients' spin, {@link makeSpinner}. */
+const BUSY_MS = 0.2
+/** How often a long poll checks that it still has a core to itself. */
+const CHECK_MS = 0.5
+/** Upper bound of the log2 of the activations a busy poll that did not pay skips. */
+const MAX_SKIP_LOG = 10
+
+/**
+ * The server's busy poll: after a lane request, the event loop keeps turning (an immediate that
+ * re-queues itself) for up to {@link BUSY_MS}, so that libuv polls the lanes without sleeping
+ * and the next request, which a client on another core sends a few microseconds after its
+ * answer, is read without a wake-up of the server (on a virtual machine, waking an idle CPU
+ * costs more than serving the request). Every lane and connection is polled alike, and timers
+ * and answers to waits (promise callbacks) run between turns as they always do.
+ *
+ * It stops paying in two cases, and then the next activations skip polling (1, 2, 4, ... up to
+ * 1024 of them), as the spinners do:
+ * - no request arrived while it polled (sparse traffic);
+ * - the server shares its core: the kernel preempted it about once per request served during
+ *   the last {@link CHECK_MS} (its clients run on the same core, and every cycle polling takes
+ *   is one they wait for).
+ */
+const busyPoll = (() => {
+  let until = 0
+  let polling = false
+  let caught = 0
+  let skip = 0
+  let fails = 0
+  let checkAt = 0
+  let checkCaught = 0
+  let switches = 0
+  /** Whether polling paid since the last check: requests came, and not by preempting the server. */
+  const paying = (): boolean => {
+    const s = process.resourceUsage().involuntaryContextSwitches
+    const preempted = s - switches
+    const served = caught - checkCaught
+    switches = s
+    checkCaught = caught
+    return served > 0 && preempted * 2 <= served
+  }
+  const stop = (paid: boolean): void => {
+    polling = false
+    if (paid) fails = 0
+    else {
+      fails = Math.min(fails + 1, MAX_SKIP_LOG)
+      skip = 1 << fails
+    }
+  }
+  const turn = (): void => {
+    const now = performance.now()
+    if (now >= until) {
+      stop(paying())
+      return
+    }
+    if (now >= checkAt) {
+      checkAt = now + CHECK_MS
+      if (!paying()) {
+        stop(false)
+        return
+      }
+      fails = 0
+    }
+    setImmediate(turn)
+  }
+  return {
+    /** A lane request came in. */
+    active(): void {
+      if (polling) {
+        caught++
+        until = performance.now() + BUSY_MS
+        return
+      }
+      if (skip > 0) {
+        skip--
+        return
+      }
+      polling = true
+      caught = 0
+      checkCaught = 0
+      const now = performance.now()
+      until = now + BUSY_MS
+      checkAt = now + CHECK_MS
+      switches = process.resourceUsage().involuntaryContextSwitches
+      setImmediate(turn)
+    },
+  }
+})()
 
 /** Closes a client's lane. */
 export function closeLane(lane: ClientLane): void {
@@ -175,8 +266,9 @@ export interface ServerLane {
 
 /**
  * The server opens its ends of a lane the client made (paths from its authenticated connection).
- * Messages are read on the event loop (into one buffer, parsed in place); answers are written
- * with a direct `write()` while the FIFO has room, queued behind a stream when it has not.
+ * Messages are read on the event loop (into one buffer, parsed in place; the loop polls for a
+ * while after each, {@link busyPoll}); answers are written with a direct `write()` while the FIFO
+ * has room, queued behind a stream when it has not.
  * @throws if the paths are not FIFOs this process can open
  */
 export function openServerLane(request: string, reply: string, onMessage: (m: unknown) => void, onEnd: () => void): ServerLane {
@@ -205,26 +297,38 @@ export function openServerLane(request: string, reply: string, onMessage: (m: un
     writable: false,
     onread: {
       buffer: chunk,
-      callback: (first: number) => {
-        // After each batch, spin briefly for the client's next request (while that pays: the
-        // client runs on another core and asks again at once), which saves a wake-up per call.
-        for (let n = first; n > 0 && !ended; n = serverSpin(rfd, chunk, 0, chunk.length)) {
-          let buf = chunk.subarray(0, n)
-          if (partial !== undefined) {
-            buf = Buffer.concat([partial, buf])
-            partial = undefined
-          }
-          try {
-            const used = unframe(buf, buf.length, onMessage)
-            if (used < buf.length) partial = Buffer.from(buf.subarray(used))
-          } catch {
-            end() // not this protocol
-          }
+      callback: (n: number) => {
+        busyPoll.active()
+        let buf = chunk.subarray(0, n)
+        if (partial !== undefined) {
+          buf = Buffer.concat([partial, buf])
+          partial = undefined
         }
+        consume(buf)
         return !ended
       },
     },
   } as ConstructorParameters<typeof Socket>[0])
+  /** Answers the client has not read pile up: its requests wait (in the FIFO) until it reads. */
+  const congested = (): boolean => output !== undefined && output.writableLength > MAX_UNSENT_BYTES
+  const consume = (buf: Buffer): void => {
+    try {
+      const used = unframe(buf, buf.length, onMessage, congested)
+      if (used < buf.length) partial = Buffer.from(buf.subarray(used))
+    } catch {
+      end() // not this protocol
+      return
+    }
+    if (congested() && !ended) {
+      input.pause()
+      output!.once('drain', () => {
+        const rest = partial
+        partial = undefined
+        if (rest !== undefined) consume(rest)
+        if (!ended && !congested()) input.resume()
+      })
+    }
+  }
   /** Set while answers queue behind a full FIFO (then every answer goes through it, in order). */
   let output: Socket | undefined
   const end = (): void => {

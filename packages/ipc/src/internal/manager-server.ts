@@ -35,13 +35,15 @@
  * @module
  */
 import { unlinkSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { hostname } from 'node:os'
+import { refuseModuleLoading } from '@tandem/sync/kit'
 import { loadTask, serializeError, type TaskSpec } from '@tandem/sync/task'
 import { Listener, type Address } from '../connection.ts'
 import { ManagerProtocolError } from '../errors.ts'
 import type { Connection } from '../pipe.ts'
 import { setLocalServer, TRANSIT, type LocalServer } from '../manager.ts'
-import { openServerLane } from './manager-lane.ts'
+import { MAX_UNSENT_BYTES, openServerLane } from './manager-lane.ts'
 import { BUILTIN, ServerCustom, type Caller, type Served } from './manager-objects.ts'
 
 /** What the owner sends its server. */
@@ -57,6 +59,17 @@ export const SERVER_SESSION = `${hostname()}:${process.pid}:server`
 const SESSION_GRACE_MS = 1000
 const FREE_GRACE_MS = 1000
 
+/**
+ * A client that does not read its answers: the server takes no more requests from a connection
+ * while more than {@link MAX_UNSENT_BYTES} of answers wait in its socket, or more than this many
+ * answers wait for the I/O thread (a lane pauses the same way: `manager-lane.ts`).
+ */
+const MAX_UNSENT_ANSWERS = 64
+/** How often a paused connection looks whether its client has read. */
+const CONGESTED_POLL_MS = 5
+/** Calls of one connection or lane waiting at once (blocked gets, acquires, ...) at most. */
+export const MAX_WAITING_CALLS = 65_536
+
 interface Entry {
   readonly typeid: string
   readonly served: Served
@@ -68,6 +81,8 @@ interface Peer {
   readonly session: string
   readonly owner: string
   readonly waiting: Map<number, AbortController>
+  /** Calls answered by a promise, not settled yet. */
+  pending: number
   reply(id: number, ok: boolean, v: unknown): void
 }
 
@@ -75,6 +90,28 @@ interface Session {
   conns: number
   readonly refs: Map<number, number>
   timer: NodeJS.Timeout | undefined
+}
+
+/**
+ * The caller of one `call` request: its owner (thread), and the abort signal of a wait, made
+ * only when the method asks for it (most calls answer at once and never do).
+ */
+class CallContext implements Caller {
+  ac: AbortController | undefined = undefined
+  readonly owner: string
+  readonly waiting: Map<number, AbortController>
+  readonly id: number
+
+  constructor(owner: string, waiting: Map<number, AbortController>, id: number) {
+    this.owner = owner
+    this.waiting = waiting
+    this.id = id
+  }
+
+  get signal(): AbortSignal {
+    if (this.ac === undefined) this.waiting.set(this.id, (this.ac = new AbortController()))
+    return this.ac.signal
+  }
 }
 
 /** How a peer answers request `id` (none for id 0) with `send`. */
@@ -201,32 +238,33 @@ class Server implements LocalServer {
     }
     switch (op) {
       case 'call': {
+        if (peer.pending >= MAX_WAITING_CALLS) {
+          reply(false, new ManagerProtocolError(`More than ${MAX_WAITING_CALLS} calls of one client thread are waiting at once`))
+          break
+        }
         // A method answers at once, or (a wait) with a promise: calls run side by side, so a
         // blocked get does not hold up a put from the same client. The abort controller of a
         // wait is made only when the method asks for its signal.
-        let ac: AbortController | undefined
-        const caller: Caller = {
-          owner,
-          get signal() {
-            if (ac === undefined) waiting.set(id, (ac = new AbortController()))
-            return ac.signal
-          },
-        }
+        const caller = new CallContext(owner, waiting, id)
         let v: unknown
         try {
           v = this.call(caller, target, method, args)
         } catch (err) {
-          if (ac !== undefined) waiting.delete(id)
+          if (caller.ac !== undefined) waiting.delete(id)
           reply(false, err)
           break
         }
-        if (v instanceof Promise)
+        if (v instanceof Promise) {
+          peer.pending++
           v.then(
             (r) => reply(true, r),
             (err) => reply(false, err),
-          ).finally(() => waiting.delete(id))
-        else {
-          if (ac !== undefined) waiting.delete(id)
+          ).finally(() => {
+            peer.pending--
+            waiting.delete(id)
+          })
+        } else {
+          if (caller.ac !== undefined) waiting.delete(id)
           reply(true, v)
         }
         break
@@ -281,7 +319,7 @@ class Server implements LocalServer {
     if (typeof request !== 'string' || typeof reply !== 'string') throw new ManagerProtocolError('lane: two FIFO paths expected')
     // Lanes are for clients on this machine: a manager on TCP serves its clients over sockets.
     if (typeof this.address !== 'string') throw new ManagerProtocolError('lane: this manager listens on TCP; lanes are for a Unix-socket manager')
-    const lanePeer: Peer = { session: peer.session, owner: peer.owner, waiting: new Map(), reply: () => {} }
+    const lanePeer: Peer = { session: peer.session, owner: peer.owner, waiting: new Map(), pending: 0, reply: () => {} }
     const lane = openServerLane(
       request,
       reply,
@@ -311,9 +349,13 @@ class Server implements LocalServer {
     const peer: Peer = {
       ...joined,
       waiting: new Map(),
+      pending: 0,
       reply: answerWith((m) => conn.send(m)),
     }
     for (;;) {
+      // A client that does not read its answers gets no more served until it does (its answers
+      // would pile up in this process without bound).
+      while (conn._congested(MAX_UNSENT_BYTES, MAX_UNSENT_ANSWERS)) await sleep(CONGESTED_POLL_MS)
       let msg: unknown
       try {
         msg = await conn.recvAsync()
@@ -340,6 +382,8 @@ class Server implements LocalServer {
 
   async run(owner: Connection, config: ServerConfig): Promise<void> {
     for (const [typeid, spec] of config.registry) this.factories.set(typeid, (await loadTask(spec)) as (...args: unknown[]) => unknown)
+    // From here on, everything decoded comes from clients: a value naming a module loads nothing.
+    refuseModuleLoading()
     const listener = new Listener({ address: config.address, authkey: config.authkey, backlog: 1024 })
     this.#listener = listener
     this.address = listener.address

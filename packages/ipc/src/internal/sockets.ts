@@ -17,7 +17,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type { Queue } from '@tandem/queue/queue'
 import { serializeError } from '@tandem/sync/task'
-import { payloadBytes } from '@tandem/queue/kit'
+import { payloadBytes, type RawItem } from '@tandem/queue/kit'
 import { ConnectionClosedError } from '../errors.ts'
 import { _pair, type Connection } from '../pipe.ts'
 import { clientHandshake, serverHandshake } from './auth.ts'
@@ -202,6 +202,7 @@ function bridge(socket: Socket, onBroken?: () => void): Connection {
         }
       },
       onClose(_link, err) {
+        far._setUnsent(0)
         abort.abort()
         far._bridgeEnded()
         if (err !== undefined && (err as { code?: string }).code === 'ERR_IPC_PROTOCOL') onBroken?.()
@@ -210,8 +211,16 @@ function bridge(socket: Socket, onBroken?: () => void): Connection {
     { validType: (t) => t === T_SOCK_MSG },
   )
   socket.resume()
+  // What the peer has not read yet shows in the end's UNSENT word (a server reads that to stop
+  // taking requests from a client that does not read its answers).
+  socket.on('drain', () => far._setUnsent(socket.writableLength))
   const source = { next: (s: AbortSignal) => far._recvRawAsync(s), take: () => far._takeRaw() }
-  void forward(source, abort.signal, (raw) => link.write(T_SOCK_MSG, 0, 0, 0, raw.bytes, raw.tag, raw.value)).then((ended) => {
+  const emit = (raw: RawItem): void => link.write(T_SOCK_MSG, 0, 0, 0, raw.bytes, raw.tag, raw.value)
+  const flush = (): void => {
+    link.flush()
+    far._setUnsent(socket.writableLength)
+  }
+  void forward(source, abort.signal, emit, flush).then((ended) => {
     if (ended) link.close()
   })
   return mine
