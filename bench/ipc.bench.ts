@@ -11,7 +11,9 @@
  *
  * The `SyncManager` scenarios run in a driver of their own too (`manager-driver.mjs`, children in
  * `manager-child.mjs`), against CPython's `multiprocessing.Manager()` (the `PYTHON_MANAGER` script
- * below), unpinned: the manager's server is a third (or fourth) process on the 2 cores.
+ * below), placed alike on both sides: the manager's server on core 0 and the client processes on
+ * core 1 (the rows with targets), and unpinned (information: there the server is a third or
+ * fourth process on the 2 cores, and where the scheduler puts them swings CPython's rate 2x).
  *
  * @module
  */
@@ -262,7 +264,7 @@ async function processRows(ctx: BenchContext, mode: Mode, placement: Placement):
 
 // ---- SyncManager ---------------------------------------------------------------------------------
 
-// CPython baseline of the manager rows: `mode n0 reps rep_ms` -> JSON list of rates, the same
+// CPython baseline of the manager rows: `mode cpu n0 reps rep_ms` -> JSON list of rates, the same
 // shape as manager-driver.mjs: a multiprocessing Manager() (fork context: its server and the
 // children are forked, the children's targets live in this -c script), children given the proxy
 // and one end of a command Pipe, each command a size n answered when the child's loop is done.
@@ -273,12 +275,16 @@ async function processRows(ctx: BenchContext, mode: Mode, placement: Placement):
 // while a producer child puts range(n) then None (checks the count, the id sum and an empty
 // queue). Timed in the parent from sending the command until every child answered; a warm-up
 // repetition of n0, then reps timed ones each sized from the previous rate to last about rep_ms.
+// Placement as manager-driver.mjs': the children pin themselves to cpu when it is >= 0 (the
+// script then runs under taskset -c 0, and the manager's server inherits core 0).
 const PYTHON_MANAGER = String.raw`
 import json, sys, time, multiprocessing as mp
-mode, n0, reps, rep_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+import os
+mode, cpu, n0, reps, rep_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 perf = time.perf_counter
 
 def serve(conn, body):
+    if cpu >= 0: os.sched_setaffinity(0, {cpu})
     conn.send('ready')
     while True:
         n = conn.recv()
@@ -389,32 +395,62 @@ print(json.dumps(main()))
 
 const MANAGER_MODES = {
   dict: {
-    title: 'manager dict set, 2 child processes at once, each on its own key, unpinned',
+    title: 'manager dict set, 2 child processes at once, each on its own key',
     unit: 'sets/s',
     tandem: 'blocking `d.set(key, i)`',
-    python: 'CPython Manager().dict(), `d[key] = i`, unpinned',
-    target: 2,
+    python: 'CPython Manager().dict(), `d[key] = i`',
   },
   lock: {
-    title: 'manager Lock acquire+release round trip, from a child process, unpinned',
+    title: 'manager Lock acquire+release round trip, from a child process',
     unit: 'pairs/s',
     tandem: 'blocking `acquire()` + `release()`',
-    python: 'CPython Manager().Lock(), unpinned',
-    target: 2,
+    python: 'CPython Manager().Lock()',
   },
   queue: {
-    title: 'manager Queue put/get, child process -> child process, small ints, unpinned',
+    title: 'manager Queue put/get, child process -> child process, small ints',
     unit: 'items/s',
     tandem: 'blocking `put` / `get`',
-    python: 'CPython Manager().Queue(), unpinned',
-    target: 2,
+    python: 'CPython Manager().Queue()',
   },
 } as const
 type ManagerMode = keyof typeof MANAGER_MODES
 
-/** Runs `manager-driver.mjs` once (under tsx, against the sources, unpinned); the timed rates. */
-async function managerDriverRuns(mode: ManagerMode, n0: number, reps: number, repMs: number): Promise<number[]> {
-  const cmd = [...UNPINNED.prefix, process.execPath, '--import=tsx', '--conditions=@tandem/source', MANAGER_DRIVER, mode, String(n0), String(reps), String(repMs)]
+/**
+ * Where a manager scenario runs: unpinned, or the manager's server on core 0 and the client
+ * processes on core 1 (both sides alike; the parent only waits while a repetition runs).
+ */
+interface ManagerPlacement {
+  readonly name: string
+  readonly prefix: readonly string[]
+  /** CPU the client processes pin themselves to, -1 for none. */
+  readonly childCpu: number
+  /** The rows' target (0: information only). */
+  readonly target: number
+}
+
+/**
+ * Unpinned, the comparison is a draw of the scheduler's: CPython's Manager() makes 35-40 k dict
+ * sets/s in most runs and 80-90 k in some, by where its processes land (its server has a thread
+ * per client), and a best-of-9 takes the lucky one. The rows that carry the targets fix the
+ * placement on both sides.
+ */
+const MANAGER_UNPINNED: ManagerPlacement = { name: 'unpinned', prefix: [], childCpu: -1, target: 0 }
+const MANAGER_SPLIT: ManagerPlacement = { name: 'server on core 0, clients on core 1', prefix: ['taskset', '-c', '0'], childCpu: 1, target: 2 }
+
+/** Runs `manager-driver.mjs` once (under tsx, against the sources); the timed rates. */
+async function managerDriverRuns(mode: ManagerMode, placement: ManagerPlacement, n0: number, reps: number, repMs: number): Promise<number[]> {
+  const cmd = [
+    ...placement.prefix,
+    process.execPath,
+    '--import=tsx',
+    '--conditions=@tandem/source',
+    MANAGER_DRIVER,
+    mode,
+    String(placement.childCpu),
+    String(n0),
+    String(reps),
+    String(repMs),
+  ]
   const { stdout, stderr } = await run(cmd[0]!, cmd.slice(1), 180_000)
   const out = lastJson(stdout) as { sync?: unknown; childExits?: unknown }
   if (!Array.isArray(out.sync) || out.sync.length === 0 || out.sync.some((r) => typeof r !== 'number') || !Array.isArray(out.childExits)) {
@@ -422,33 +458,36 @@ async function managerDriverRuns(mode: ManagerMode, n0: number, reps: number, re
   }
   if (out.childExits.some((c) => c !== 0)) {
     const error = stderr.split('\n').find((l) => /Error/.test(l)) ?? 'no error on stderr'
-    childFailures.push(`manager ${mode}, ${UNPINNED.name}: exit codes ${JSON.stringify(out.childExits)} (${error.trim()})`)
+    childFailures.push(`manager ${mode}, ${placement.name}: exit codes ${JSON.stringify(out.childExits)} (${error.trim()})`)
   }
   return out.sync as number[]
 }
 
-/** Runs the CPython manager script (unpinned); skipped without python. */
-async function managerPythonRuns(ctx: BenchContext, args: readonly (string | number)[]): Promise<number[] | Skipped> {
+/** Runs the CPython manager script; skipped without python. */
+async function managerPythonRuns(ctx: BenchContext, placement: ManagerPlacement, args: readonly (string | number)[]): Promise<number[] | Skipped> {
   if (ctx.python.version === undefined) return { skipped: `${ctx.python.executable} not found` }
-  const cmd = [...UNPINNED.prefix, ctx.python.executable, '-c', PYTHON_MANAGER, ...args].map(String)
+  const cmd = [...placement.prefix, ctx.python.executable, '-c', PYTHON_MANAGER, args[0]!, placement.childCpu, ...args.slice(1)].map(String)
   const runs = lastJson((await run(cmd[0]!, cmd.slice(1), 180_000)).stdout)
   if (!Array.isArray(runs) || runs.length === 0 || runs.some((r) => typeof r !== 'number')) throw new Error(`CPython manager baseline printed ${JSON.stringify(runs)}`)
   return runs as number[]
 }
 
-/** The row of one manager mode: Tandem's blocking proxies against CPython's Manager(). */
-async function managerRow(ctx: BenchContext, mode: ManagerMode): Promise<Row> {
+/** The row of one manager mode and placement: Tandem's blocking proxies against CPython's Manager(). */
+async function managerRow(ctx: BenchContext, mode: ManagerMode, placement: ManagerPlacement): Promise<Row> {
   const s = sizes(ctx.quick)
   const m = MANAGER_MODES[mode]
-  ctx.log(`${m.title}: ${s.rounds} rounds x ${s.reps} runs of ~${s.repMs} ms per side (Tandem SyncManager, CPython Manager())`)
-  const measured = await rounds(s.rounds, () => managerDriverRuns(mode, s.mgrWarmup, s.reps, s.repMs), [() => managerPythonRuns(ctx, [mode, s.mgrWarmup, s.reps, s.repMs])])
+  const title = `${m.title}, ${placement.name}${placement.target === 0 ? ' (info)' : ''}`
+  ctx.log(`${title}: ${s.rounds} rounds x ${s.reps} runs of ~${s.repMs} ms per side (Tandem SyncManager, CPython Manager())`)
+  const measured = await rounds(s.rounds, () => managerDriverRuns(mode, placement, s.mgrWarmup, s.reps, s.repMs), [
+    () => managerPythonRuns(ctx, placement, [mode, s.mgrWarmup, s.reps, s.repMs]),
+  ])
   return {
-    scenario: `${m.title}: ${m.tandem}`,
+    scenario: `${title}: ${m.tandem}`,
     unit: m.unit,
     tandem: measured.tandem,
-    baselineName: m.python,
+    baselineName: `${m.python}, ${placement.name}`,
     baseline: measured.baselines[0]!,
-    target: m.target,
+    target: placement.target,
     idleBefore: measured.idleBefore,
   }
 }
@@ -615,7 +654,8 @@ const scenario: Scenario = {
       ...startRow('plain node + dist, no spare (a new node per start)', distCold, 'CPython spawn', spawn, 0),
     )
 
-    for (const mode of Object.keys(MANAGER_MODES) as ManagerMode[]) rows.push(await managerRow(ctx, mode))
+    const managerPlacements = pinned ? [MANAGER_SPLIT, MANAGER_UNPINNED] : [{ ...MANAGER_UNPINNED, target: 2 }]
+    for (const mode of Object.keys(MANAGER_MODES) as ManagerMode[]) for (const placement of managerPlacements) rows.push(await managerRow(ctx, mode, placement))
 
     if (childFailures.length > 0) ctx.log(`WARNING: served children failed after the measurement: ${childFailures.join('; ')}`)
     const range = (xs: readonly number[]): string => (xs.length === 0 ? '-' : `${Math.min(...xs).toLocaleString('en')}-${Math.max(...xs).toLocaleString('en')}`)

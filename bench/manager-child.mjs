@@ -9,6 +9,8 @@
  * @module
  */
 
+import { pinSelf } from './ipc-child.mjs'
+
 /**
  * Runs `body(n)` for every command received on `conn` and sends back its result.
  * @param {import('@tandem/ipc/pipe').Connection} conn
@@ -25,8 +27,10 @@ function serveCommands(conn, body) {
  * @param {import('@tandem/ipc/pipe').Connection} conn
  * @param {import('@tandem/ipc/manager').DictProxy<string, number>} d
  * @param {string} key
+ * @param {number} cpu
  */
-export function setter(conn, d, key) {
+export function setter(conn, d, key, cpu) {
+  pinSelf(cpu)
   serveCommands(conn, (n) => {
     for (let i = 0; i < n; i++) d.set(key, i)
     return n
@@ -37,8 +41,10 @@ export function setter(conn, d, key) {
  * Lock user: `n` times `lock.acquire()` then `lock.release()`; answers how many acquires returned true.
  * @param {import('@tandem/ipc/pipe').Connection} conn
  * @param {import('@tandem/ipc/manager').LockProxy} lock
+ * @param {number} cpu
  */
-export function locker(conn, lock) {
+export function locker(conn, lock, cpu) {
+  pinSelf(cpu)
   serveCommands(conn, (n) => {
     let acquired = 0
     for (let i = 0; i < n; i++) {
@@ -53,8 +59,10 @@ export function locker(conn, lock) {
  * Queue producer: puts the ints `0..n-1` and then `null` on `q`; answers `n`.
  * @param {import('@tandem/ipc/pipe').Connection} conn
  * @param {import('@tandem/ipc/manager').QueueProxy<number | null>} q
+ * @param {number} cpu
  */
-export function producer(conn, q) {
+export function producer(conn, q, cpu) {
+  pinSelf(cpu)
   serveCommands(conn, (n) => {
     for (let i = 0; i < n; i++) q.put(i)
     q.put(null)
@@ -66,8 +74,10 @@ export function producer(conn, q) {
  * Queue consumer: gets from `q` until `null`; answers `[count, id sum]` of what it got.
  * @param {import('@tandem/ipc/pipe').Connection} conn
  * @param {import('@tandem/ipc/manager').QueueProxy<number | null>} q
+ * @param {number} cpu
  */
-export function consumer(conn, q) {
+export function consumer(conn, q, cpu) {
+  pinSelf(cpu)
   serveCommands(conn, () => {
     let count = 0
     let sum = 0

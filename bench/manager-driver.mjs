@@ -3,7 +3,7 @@
  * process): a `SyncManager` (its server is a process of its own) and one or two Tandem `Process`
  * children (targets in `manager-child.mjs`) that use its proxies.
  *
- * `node [--import=tsx --conditions=@tandem/source] bench/manager-driver.mjs MODE N0 REPS REP_MS`
+ * `node [--import=tsx --conditions=@tandem/source] bench/manager-driver.mjs MODE CPU N0 REPS REP_MS`
  * prints one JSON line `{ "sync": [rates], "childExits": [codes] }` (operations per second, one
  * per timed repetition; the children's exit codes):
  *
@@ -21,7 +21,9 @@
  * repetition of N0 and REPS timed ones, each sized from the previous rate to last about REP_MS
  * ms. A repetition is timed on the parent's main thread, from sending the command to the
  * children until every child has answered. Placement: whoever starts the driver places it; the
- * manager's server and the children inherit it.
+ * manager's server inherits it, and so do the children unless `CPU` >= 0 (they then pin
+ * themselves to that CPU: `ipc.bench.ts` starts the driver under `taskset -c 0` and gives `CPU`
+ * 1, so that the server has core 0 and the clients core 1).
  *
  * Plain JavaScript so that it runs both under tsx (sources) and under plain node (`dist/`).
  *
@@ -33,7 +35,7 @@ import { Process } from '@tandem/ipc/process'
 import { moduleRef } from '@tandem/sync/task'
 
 const CHILD = new URL('./manager-child.mjs', import.meta.url)
-const [mode, n0, reps, repMs] = process.argv.slice(2).map((a, i) => (i === 0 ? a : Number(a)))
+const [mode, cpu, n0, reps, repMs] = process.argv.slice(2).map((a, i) => (i === 0 ? a : Number(a)))
 
 /** Bounds of a repetition's size. */
 const MIN_SIZE = 1_000
@@ -46,7 +48,7 @@ const MAX_SIZE = 20_000_000
  */
 function child(name, args) {
   const [conn, end] = Pipe()
-  const p = new Process({ target: moduleRef(CHILD, name), args: [end, ...args], daemon: true, name: `bench-manager-${name}` })
+  const p = new Process({ target: moduleRef(CHILD, name), args: [end, ...args, cpu], daemon: true, name: `bench-manager-${name}` })
   p.start()
   end.close()
   return { conn, p }
