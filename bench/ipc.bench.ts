@@ -451,7 +451,9 @@ async function managerDriverRuns(mode: ManagerMode, placement: ManagerPlacement,
     String(reps),
     String(repMs),
   ]
-  const { stdout, stderr } = await run(cmd[0]!, cmd.slice(1), 180_000)
+  // No spare child (hub.ts): one would boot in the background (a second of CPU under tsx) while
+  // the first repetitions run, right after the driver starts its children.
+  const { stdout, stderr } = await run(cmd[0]!, cmd.slice(1), 180_000, { TANDEM_NO_SPARE: '1' })
   const out = lastJson(stdout) as { sync?: unknown; childExits?: unknown }
   if (!Array.isArray(out.sync) || out.sync.length === 0 || out.sync.some((r) => typeof r !== 'number') || !Array.isArray(out.childExits)) {
     throw new Error(`manager-driver printed ${JSON.stringify(out)}`)

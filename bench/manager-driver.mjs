@@ -23,7 +23,9 @@
  * children until every child has answered. Placement: whoever starts the driver places it; the
  * manager's server inherits it, and so do the children unless `CPU` >= 0 (they then pin
  * themselves to that CPU: `ipc.bench.ts` starts the driver under `taskset -c 0` and gives `CPU`
- * 1, so that the server has core 0 and the clients core 1).
+ * 1, so that the server has core 0 and the clients core 1). `ipc.bench.ts` also sets
+ * `TANDEM_NO_SPARE=1`: otherwise a spare Tandem child boots in the background after the last
+ * start, during the first repetitions.
  *
  * Plain JavaScript so that it runs both under tsx (sources) and under plain node (`dist/`).
  *
