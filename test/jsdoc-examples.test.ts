@@ -2,7 +2,8 @@
  * The `@example` blocks of the public JSDoc are code: this suite type-checks and runs them.
  *
  * - Public symbols: the exported classes and functions declared in the files that each
- *   package's `package.json` "exports" map names (its `@tandem/source` condition), except the
+ *   package's `package.json` "exports" map names (its `@tandem/source` condition), or re-exported
+ *   there from an `internal/` file (`export { AsyncResult } from './internal/...'`), except the
  *   `./kit` subpaths (building blocks for the other Tandem packages, documented as "not a user
  *   API"), names starting with `_`, and declarations tagged `@internal`.
  * - An example is a ```ts fence inside an `@example` section of an exported declaration's JSDoc.
@@ -109,26 +110,44 @@ function scan(): Scan {
       if (source === undefined) continue
       const file = join(ROOT, 'packages', dir, source)
       const specifier = subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`
-      const text = readFileSync(file, 'utf8')
-      const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS)
-      for (const node of sf.statements) {
-        if (!isExported(node)) continue
-        const docs = ((node as { jsDoc?: ts.JSDoc[] }).jsDoc ?? []).map((d) => d.getText())
-        if (docs.some((d) => /@internal\b/.test(d))) continue
-        for (const name of declaredNames(node)) {
-          if (name.startsWith('_')) continue
-          const symbol = `${specifier}#${name}`
-          if (ts.isClassDeclaration(node) || ts.isFunctionDeclaration(node)) publicSymbols.add(symbol)
-          for (const doc of docs) {
-            for (const code of examplesOf(doc)) {
-              const line = sf.getLineAndCharacterOfPosition(node.getStart(sf, true)).line + 1
-              examples.push({
-                symbol,
-                where: `${relative(ROOT, file)}:${line}`,
-                code,
-                selfContained: /^\s*import\s[^;]*?\bfrom\s+['"]@tandem\//m.test(code),
-              })
-            }
+      scanFile(file, specifier, undefined)
+    }
+  }
+  /**
+   * The exported declarations of `file` (those in `only`, if given) as symbols of `specifier`;
+   * `export { A } from './internal/x.ts'` re-exports are followed into the file that declares them.
+   */
+  function scanFile(file: string, specifier: string, only: Set<string> | undefined): void {
+    const text = readFileSync(file, 'utf8')
+    const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS)
+    for (const node of sf.statements) {
+      if (ts.isExportDeclaration(node) && !node.isTypeOnly && node.moduleSpecifier !== undefined && node.exportClause !== undefined && ts.isNamedExports(node.exportClause)) {
+        // Into internal files only: a re-export of another public module (a package's index)
+        // is that module's symbol, checked there.
+        const from = (node.moduleSpecifier as ts.StringLiteral).text
+        if (!from.startsWith('./internal/')) continue
+        const names = new Set(
+          node.exportClause.elements.filter((e) => !e.isTypeOnly && e.propertyName === undefined && (only === undefined || only.has(e.name.text))).map((e) => e.name.text),
+        )
+        if (names.size > 0) scanFile(join(file, '..', from), specifier, names)
+        continue
+      }
+      if (!isExported(node)) continue
+      const docs = ((node as { jsDoc?: ts.JSDoc[] }).jsDoc ?? []).map((d) => d.getText())
+      if (docs.some((d) => /@internal\b/.test(d))) continue
+      for (const name of declaredNames(node)) {
+        if (name.startsWith('_') || (only !== undefined && !only.has(name))) continue
+        const symbol = `${specifier}#${name}`
+        if (ts.isClassDeclaration(node) || ts.isFunctionDeclaration(node)) publicSymbols.add(symbol)
+        for (const doc of docs) {
+          for (const code of examplesOf(doc)) {
+            const line = sf.getLineAndCharacterOfPosition(node.getStart(sf, true)).line + 1
+            examples.push({
+              symbol,
+              where: `${relative(ROOT, file)}:${line}`,
+              code,
+              selfContained: /^\s*import\s[^;]*?\bfrom\s+['"]@tandem\//m.test(code),
+            })
           }
         }
       }

@@ -72,6 +72,21 @@ let reviving: Int32Array | undefined
 // This thread's stand-ins for the cells of finished futures that gave their cell back (see
 // Future.#release): FINISHED with a result, FINISHED with an error. Never freed while the
 // thread runs (a worker gives them back when it exits).
+//
+// Invariants the code relies on:
+// - A stand-in is only ever read by this thread's handles, and only its STATE (FINISHED) and
+//   OUTCOME words: a released handle answers result()/exception()/await from its own decoded
+//   copy (#decoded), never from the stand-in's payload words, which stay empty. So one
+//   stand-in serves every released future of its outcome.
+// - No transition ever starts from a stand-in: FINISHED is final, so cancel(), setResult() and
+//   the workers' CAS from PENDING all fail on it as on the real cell they replace.
+// - A stand-in never leaves this thread: sharing a released handle (#reattach, from [SHARE])
+//   first gives it a fresh cell of its own with the same outcome. Nothing else may hold a
+//   stand-in's offset: no mailbox (WATCH is 0), no sleeper (SLEEPERS is 0), no work item.
+// - A handle switches to a stand-in only once nothing of this thread can still name its real
+//   cell: WATCH and SLEEPERS are 0 (no mailbox post or blocked waiter will read it) and its
+//   outcome is decoded; its reference to the real cell is then dropped (dropGroupedRef), and
+//   the cell lives on only while other holders (a worker finishing the call) keep theirs.
 const finishedCells: Int32Array[] = []
 
 // Finished futures read while their cell had one other reference (see Future.#release): at
@@ -134,6 +149,13 @@ export class Future<T = unknown> implements PromiseLike<T> {
   static readonly shareKind = 'tandem.futures.Future'
   #cell: Int32Array
   // This handle's reference to the cell (one FinalizationRegistry entry per group of futures).
+  // Invariants: #group.held.refs[#slot] is this handle's reference to #cell's block until
+  // #release drops it (then the slot is 0 and #cell is a stand-in); the group gives back every
+  // reference still in it only when all its handles (up to GROUP_SIZE futures of this thread)
+  // are collected, so a handle must drop its own reference early (dropGroupedRef, once) to free
+  // its cell before its neighbours die; a slot is never reused, so a late drop cannot free a
+  // block another handle holds. #reattach opens a new slot (in this thread's open group) for
+  // the fresh cell.
   #group: RefGroup
   #slot: number
   #released = false

@@ -10,36 +10,20 @@
  * @module
  */
 import { availableParallelism } from 'node:os'
-import { rangeError, typeError } from '@tandem/sync/errors'
+import { typeError } from '@tandem/sync/errors'
 import { checkArray, checkHeapLimits, checkInt, checkOptions, checkString, describe } from '@tandem/sync/kit'
 import { registerShareable, SHARE } from '@tandem/sync/shareable'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import type { Thread, HeapLimits } from '@tandem/sync/thread'
 import { BrokenThreadPool, executorShutDown } from './errors.ts'
 import type { Future } from './future.ts'
-import { CALL, CHUNK_STAR, ExecutorCore, executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
+import { CALL, ExecutorCore, executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
+import { type MapOptions, type MapResult, type MapSubmitter, mapCalls } from './internal/map.ts'
 import { startThreadWorker } from './internal/thread-workers.ts'
 
+export type { MapOptions, MapResult } from './internal/map.ts'
+
 let poolCounter = 0
-
-// A result that times out in map's iteration cancels its call too (CPython's _result_or_cancel).
-function resultOrCancel<T>(f: Future<T>, timeout: number | undefined): T {
-  try {
-    return f.result(timeout)
-  } catch (err) {
-    f.cancel()
-    throw err
-  }
-}
-
-async function resultOrCancelAsync<T>(f: Future<T>, timeout: number | undefined): Promise<T> {
-  try {
-    return await f.resultAsync(timeout)
-  } catch (err) {
-    f.cancel()
-    throw err
-  }
-}
 
 /** Options of `new ThreadPoolExecutor()`. */
 export interface ThreadPoolExecutorOptions {
@@ -70,27 +54,6 @@ export interface ShutdownOptions {
   /** Cancel the futures of tasks that have not started. @default false */
   cancelFutures?: boolean
 }
-
-/** Options of `map`. */
-export interface MapOptions {
-  /** Longest wait in ms, from the call to `map`, for all results. @default Infinity */
-  timeout?: number
-  /**
-   * Calls per work item: the worker runs a chunk of calls and sends back their results at once,
-   * which saves per-item overhead for tiny calls (CPython's ThreadPoolExecutor ignores it).
-   * @default 1
-   */
-  chunksize?: number
-  /**
-   * Most work items submitted ahead of the iteration: the iterables are read lazily and a new
-   * item is submitted as each result is taken (Python 3.14's `buffersize`). Without it, every
-   * item is submitted by the call.
-   */
-  buffersize?: number
-}
-
-/** Results of `map`: iterate blocking (`for...of`) or async (`for await`). */
-export interface MapResult<R> extends Iterable<R>, AsyncIterable<R> {}
 
 /**
  * A pool of worker threads running submitted calls.
@@ -129,6 +92,8 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
   readonly #initargs: unknown[]
   readonly #core: ExecutorCore
   readonly #limits: HeapLimits | undefined
+  /** This pool as `map` sees it (internal/map.ts, shared with the process executor). */
+  readonly #calls: MapSubmitter
 
   /**
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if `maxWorkers` < 1 or a `resourceLimits` entry is not positive
@@ -143,7 +108,16 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
     this.#initializer = opts.initializer === undefined ? undefined : toTaskSpec(opts.initializer, 'initializer')
     this.#initargs = opts.initargs === undefined ? [] : checkArray(opts.initargs, 'initargs')
     this.#limits = checkHeapLimits(opts.resourceLimits, 'new ThreadPoolExecutor()')
-    this.#core = new ExecutorCore(this.#maxWorkers, (i) => this.#startWorker(i))
+    this.#core = new ExecutorCore({ maxWorkers: this.#maxWorkers, startWorker: (i) => this.#startWorker(i), broken: BrokenThreadPool })
+    const core = this.#core
+    this.#calls = {
+      check: (what) => this.#check(what),
+      task: (fn) => core.task(fn),
+      submit: (task, mode, payload) => core.submit(task, mode, payload),
+      get isShutdown() {
+        return core.isShutdown
+      },
+    }
   }
 
   /** Most worker threads. */
@@ -191,94 +165,7 @@ export class ThreadPoolExecutor implements Disposable, AsyncDisposable {
    * @throws {RangeError} `ERR_OUT_OF_RANGE` for `chunksize` or `buffersize` < 1, a negative timeout
    */
   map<A extends unknown[], R>(fn: TaskFunction<A, R>, ...iterablesAndOpts: [...Iterable<unknown>[], MapOptions] | Iterable<unknown>[]): MapResult<Awaited<R>> {
-    let opts: MapOptions = {}
-    let iterables = iterablesAndOpts as Iterable<unknown>[]
-    const last = iterablesAndOpts[iterablesAndOpts.length - 1]
-    if (last !== undefined && typeof last === 'object' && last !== null && !(Symbol.iterator in (last as object))) {
-      opts = last as MapOptions
-      iterables = iterablesAndOpts.slice(0, -1) as Iterable<unknown>[]
-    }
-    for (const it of iterables) {
-      if (it === null || (typeof it !== 'object' && typeof it !== 'string') || typeof (it as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-        throw typeError(`ThreadPoolExecutor.map(): expected iterables; received ${describe(it)}`)
-      }
-    }
-    const chunksize = opts.chunksize === undefined ? 1 : checkInt(opts.chunksize, 'chunksize', 1)
-    const buffersize = opts.buffersize === undefined ? Infinity : checkInt(opts.buffersize, 'buffersize', 1)
-    const timeout = opts.timeout
-    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw rangeError(`map(): timeout must be >= 0 ms; received ${timeout}`)
-    const deadline = timeout === undefined ? Infinity : Date.now() + timeout
-    this.#check('map')
-    const task = this.#core.task(fn)
-    const its = iterables.map((it) => it[Symbol.iterator]())
-    const nextArgs = (): unknown[] | undefined => {
-      if (its.length === 0) return undefined
-      const args: unknown[] = []
-      for (const it of its) {
-        const r = it.next()
-        if (r.done) return undefined
-        args.push(r.value)
-      }
-      return args
-    }
-    let exhausted = false
-    const submitNext = (): boolean => {
-      if (exhausted) return false
-      if (chunksize === 1) {
-        const args = nextArgs()
-        if (args === undefined) return !(exhausted = true)
-        futures.push(this.#core.submit(task, CALL, args))
-        return true
-      }
-      const chunk: unknown[][] = []
-      for (let args; chunk.length < chunksize && (args = nextArgs()) !== undefined; ) chunk.push(args)
-      if (chunk.length < chunksize) exhausted = true
-      if (chunk.length === 0) return false
-      futures.push(this.#core.submit(task, CHUNK_STAR, chunk))
-      return true
-    }
-    const futures: Future<unknown>[] = []
-    let head = 0
-    for (let n = 0; n < buffersize && submitNext(); n++);
-    const left = (): number | undefined => (deadline === Infinity ? undefined : Math.max(0, deadline - Date.now()))
-    const take = (): Future<unknown> => {
-      const f = futures[head]!
-      futures[head++] = undefined as never
-      if (head > 1024 && head * 2 > futures.length) {
-        futures.splice(0, head)
-        head = 0
-      }
-      if (buffersize !== Infinity && !this.#core.isShutdown) submitNext()
-      return f
-    }
-    const cancelRest = (): void => {
-      for (let i = head; i < futures.length; i++) futures[i]!.cancel()
-      futures.length = head = 0
-    }
-    const chunked = chunksize > 1
-    return {
-      *[Symbol.iterator]() {
-        try {
-          while (head < futures.length) {
-            // Yielded without a local: a paused iterator must not keep the last result alive.
-            if (chunked) yield* resultOrCancel(take(), left()) as Awaited<R>[]
-            else yield resultOrCancel(take(), left()) as Awaited<R>
-          }
-        } finally {
-          cancelRest()
-        }
-      },
-      async *[Symbol.asyncIterator]() {
-        try {
-          while (head < futures.length) {
-            if (chunked) yield* (await resultOrCancelAsync(take(), left())) as Awaited<R>[]
-            else yield (await resultOrCancelAsync(take(), left())) as Awaited<R>
-          }
-        } finally {
-          cancelRest()
-        }
-      },
-    }
+    return mapCalls(this.#calls, fn, iterablesAndOpts, 'ThreadPoolExecutor') as MapResult<Awaited<R>>
   }
 
   /**

@@ -29,35 +29,28 @@ import { encodeItem } from '@tandem/queue/kit'
 import { serializeError } from '@tandem/sync/task'
 import { InvalidStateError } from '../errors.ts'
 import { post } from './mailbox.ts'
+import {
+  CANCELLED,
+  CANCELLED_AND_NOTIFIED,
+  COMPLETING,
+  EXCEPTION,
+  FINISHED,
+  INLINE,
+  INLINE_BYTES,
+  OUTCOME,
+  PENDING,
+  REF,
+  RUNNING,
+  SLEEPERS,
+  STATE,
+  TAG,
+  VALUE,
+  WATCH,
+  STATE_NAMES,
+  WORDS,
+} from './cell-layout.ts'
 
-export const STATE = 0
-export const OUTCOME = 1
-export const TAG = 2
-export const VALUE = 3
-export const REF = 4
-export const SLEEPERS = 5
-export const WATCH = 6
-export const RUNNER = 7
-export const INLINE = 8
-export const WORDS = 16
-export const INLINE_BYTES = (WORDS - INLINE) * 4
-
-export const PENDING = 0
-export const RUNNING = 1
-export const CANCELLED = 2
-export const CANCELLED_AND_NOTIFIED = 3
-export const FINISHED = 4
-export const COMPLETING = 5
-
-export const RESULT = 1
-export const EXCEPTION = 2
-
-export const STATE_NAMES = ['pending', 'running', 'cancelled', 'cancelled', 'finished', 'finishing']
-
-/** True for the final states. */
-export function isDone(state: number): boolean {
-  return state === CANCELLED || state === CANCELLED_AND_NOTIFIED || state === FINISHED
-}
+export * from './cell-layout.ts'
 
 /** True for the states `wait` and `asCompleted` count as done (CPython: a cancelled future counts once acknowledged by `setRunningOrNotifyCancel`). */
 export function isWaitDone(state: number): boolean {

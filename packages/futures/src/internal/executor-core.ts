@@ -22,7 +22,7 @@ import { Semaphore } from '@tandem/sync/semaphore'
 import { loadTask, toTaskSpec, type TaskSpec } from '@tandem/sync/task'
 import { decodeItem, encodeItem, payloadBytes } from '@tandem/queue/kit'
 import { Queue } from '@tandem/queue/queue'
-import { BrokenThreadPool } from '../errors.ts'
+import type { BrokenExecutor } from '../errors.ts'
 import { Future } from '../future.ts'
 import { cancelCell, cellAt, completeCell, EXCEPTION, releaseCell, startCell } from './cell.ts'
 
@@ -41,15 +41,13 @@ export interface PoolShared {
   /** Released by each idle worker; taken by a submit that an idle worker will serve. */
   readonly idle: Semaphore
   /**
-   * Per worker index: the cell of the item it took and is starting or running, 0 if none (for a
-   * worker killed from outside: whoever notices takes the cell with one exchange and fails it).
+   * Per worker index, {@link ExecutorCoreOptions.slotsPerWorker} slots (1 for a thread worker,
+   * which runs one call at a time; a process worker's stand-in has several calls out): the cells
+   * of the items it took and is starting or running, 0 where none (for a worker killed from
+   * outside: whoever notices takes each cell with one exchange and fails it).
    */
   readonly running: Int32Array
-  /**
-   * [0]: items submitted and not yet completed or dropped (the pool's thread stays alive while
-   * > 0); [1]: 1 once a break reason is written to {@link reason}; [2] ({@link POLLER}): 1 while
-   * an idle worker polls the queue (it will take the next item without a wake-up).
-   */
+  /** Words {@link IN_FLIGHT}, {@link BREAK} and {@link POLLER}. */
   readonly outstanding: Int32Array
   /** Why the pool broke: [0] length, then UTF-16 code units (the first breaker writes it). */
   readonly reason: Uint16Array
@@ -57,19 +55,36 @@ export interface PoolShared {
 
 const REASON_CHARS = 1000
 
-/** Index in {@link PoolShared.outstanding} of the polling-worker flag. */
+// Words of PoolShared.outstanding.
+/**
+ * Items submitted and not yet completed or dropped: +1 by the submitter before the item is queued,
+ * -1 by whoever completes or drops it ({@link itemDone}, which wakes waiters at 0). A pool with
+ * calls in flight keeps its owner's event loop alive.
+ */
+export const IN_FLIGHT = 0
+/**
+ * The break state: {@link NOT_BROKEN}, {@link BREAKING} (one breaker won the CAS and is writing
+ * the reason), {@link BROKEN} (the reason is complete; readers read it only then).
+ */
+export const BREAK = 1
+/** 1 while an idle worker polls the queue (it takes the next item without a wake-up). */
 export const POLLER = 2
+const OUTSTANDING_WORDS = 3
+
+export const NOT_BROKEN = 0
+export const BREAKING = 1
+export const BROKEN = 2
 
 /** Why the pool broke, if it did. */
 export function breakReason(shared: PoolShared): string | undefined {
-  if (Atomics.load(shared.outstanding, 1) !== 2) return undefined
+  if (Atomics.load(shared.outstanding, BREAK) !== BROKEN) return undefined
   const r = shared.reason
   return String.fromCharCode(...r.subarray(1, 1 + r[0]!))
 }
 
 /** One item is completed or dropped. */
 export function itemDone(shared: PoolShared): void {
-  if (Atomics.sub(shared.outstanding, 0, 1) === 1) Atomics.notify(shared.outstanding, 0)
+  if (Atomics.sub(shared.outstanding, IN_FLIGHT, 1) === 1) Atomics.notify(shared.outstanding, IN_FLIGHT)
 }
 
 // ---- task table -------------------------------------------------------------------------------
@@ -88,14 +103,18 @@ function storeSpec(spec: TaskSpec): number {
 
 const loaded = new Map<number, Function>()
 
+/** The spec of the task stored at `at` (for a transport that sends it elsewhere). */
+export function specAt(at: number): TaskSpec {
+  const w = int32At(at, 2)
+  const len = payloadBytes(w[0]!, w[1]!)
+  return decodeItem(w[0]!, w[1]!, len === 0 ? undefined : new Uint8Array(arenaBuffer(), at + 8, len)) as TaskSpec
+}
+
 /** The function of the task stored at `at` (imported or compiled once per worker). */
 export async function taskAt(at: number): Promise<Function> {
   let fn = loaded.get(at)
   if (fn === undefined) {
-    const w = int32At(at, 2)
-    const len = payloadBytes(w[0]!, w[1]!)
-    const spec = decodeItem(w[0]!, w[1]!, len === 0 ? undefined : new Uint8Array(arenaBuffer(), at + 8, len)) as TaskSpec
-    fn = await loadTask(spec)
+    fn = await loadTask(specAt(at))
     loaded.set(at, fn)
   }
   return fn
@@ -153,13 +172,19 @@ function failTaken(c: Int32Array, error: unknown): void {
   }
 }
 
-/** Marks the pool broken and fails every queued item (keeps a shutdown sentinel in place). */
-export function breakPool(shared: PoolShared, why: string): void {
-  if (Atomics.compareExchange(shared.outstanding, 1, 0, 1) === 0) {
+/** The class of a pool's broken error (`BrokenThreadPool`, `BrokenProcessPool`). */
+export type BrokenClass = new (message: string) => BrokenExecutor
+
+/**
+ * Marks the pool broken and fails every queued item with a `broken` error (keeps a shutdown
+ * sentinel in place). The first breaker's reason is kept (CPython repeats it in later errors).
+ */
+export function breakPool(shared: PoolShared, why: string, broken: BrokenClass): void {
+  if (Atomics.compareExchange(shared.outstanding, BREAK, NOT_BROKEN, BREAKING) === NOT_BROKEN) {
     const text = why.slice(0, REASON_CHARS)
     for (let i = 0; i < text.length; i++) shared.reason[1 + i] = text.charCodeAt(i)
     shared.reason[0] = text.length
-    Atomics.store(shared.outstanding, 1, 2)
+    Atomics.store(shared.outstanding, BREAK, BROKEN)
   }
   shared.broken.set()
   for (;;) {
@@ -173,7 +198,7 @@ export function breakPool(shared: PoolShared, why: string): void {
       shared.queue.put(null)
       return
     }
-    failItem(shared, item, new BrokenThreadPool(why))
+    failItem(shared, item, new broken(why))
   }
 }
 
@@ -194,7 +219,7 @@ function onBeforeExit(): void {
   for (const ref of keepAlivePools) {
     const core = ref.deref()
     if (core === undefined) keepAlivePools.delete(ref)
-    else if (Atomics.load(core.shared.outstanding, 0) > 0) void core.untilIdle()
+    else if (Atomics.load(core.shared.outstanding, IN_FLIGHT) > 0) void core.untilIdle()
   }
   if (keepAlivePools.size === 0) process.off('beforeExit', onBeforeExit)
 }
@@ -247,6 +272,22 @@ function schedule(core: ExecutorCore, soon: boolean): void {
   }
 }
 
+/** How an {@link ExecutorCore} is made. */
+export interface ExecutorCoreOptions {
+  readonly maxWorkers: number
+  /** Starts worker `index` (a thread running `workerLoop`, or a process worker's stand-in). */
+  readonly startWorker: (index: number) => void
+  /** The class of this pool's broken error. */
+  readonly broken: BrokenClass
+  /**
+   * Keep this thread's event loop alive while calls are in flight (ThreadPoolExecutor, like
+   * CPython's exit handler; not ThreadPool, whose workers are daemon). @default true
+   */
+  readonly keepAlive?: boolean
+  /** `running` slots per worker. @default 1 */
+  readonly slotsPerWorker?: number
+}
+
 /**
  * Owner-side state of one pool: submits items, interns tasks, starts workers on demand through
  * `startWorker`, and stops them.
@@ -258,16 +299,15 @@ export class ExecutorCore {
   readonly #specBlocks: number[] = []
   readonly #maxWorkers: number
   readonly #startWorker: (index: number) => void
+  readonly #broken: BrokenClass
+  readonly #slots: number
   #workers = 0
   #shutdown = false
   #deferred = 0
   #woke = false
 
-  /**
-   * @param keepAlive keep this thread's event loop alive while calls are in flight
-   *   (ThreadPoolExecutor, like CPython's exit handler; not ThreadPool, whose workers are daemon)
-   */
-  constructor(maxWorkers: number, startWorker: (index: number) => void, keepAlive = true) {
+  constructor(opts: ExecutorCoreOptions) {
+    const { maxWorkers, startWorker, broken, keepAlive = true, slotsPerWorker = 1 } = opts
     // Like CPython's exit handler, a pool with calls in flight keeps its thread alive: checked
     // when the event loop runs dry, so it costs nothing per call.
     if (keepAlive) {
@@ -278,17 +318,24 @@ export class ExecutorCore {
       queue: new Queue<WorkItem | null>(),
       broken: new Event(),
       idle: new Semaphore(0),
-      running: new Int32Array(new SharedArrayBuffer(4 * maxWorkers)),
-      outstanding: new Int32Array(new SharedArrayBuffer(12)),
+      running: new Int32Array(new SharedArrayBuffer(4 * maxWorkers * slotsPerWorker)),
+      outstanding: new Int32Array(new SharedArrayBuffer(4 * OUTSTANDING_WORDS)),
       reason: new Uint16Array(new SharedArrayBuffer(2 * (1 + REASON_CHARS))),
     }
     this.#maxWorkers = maxWorkers
     this.#startWorker = startWorker
+    this.#broken = broken
+    this.#slots = slotsPerWorker
   }
 
   /** The error for a call on a broken pool: repeats why it broke (as CPython does). */
-  brokenError(): BrokenThreadPool {
-    return new BrokenThreadPool(breakReason(this.shared) ?? 'A worker of this pool died or its initializer failed; the pool cannot run new tasks')
+  brokenError(): BrokenExecutor {
+    return new this.#broken(breakReason(this.shared) ?? 'A worker of this pool died or its initializer failed; the pool cannot run new tasks')
+  }
+
+  /** Breaks the pool (see {@link breakPool}) with this pool's error class. */
+  breakPool(why: string): void {
+    breakPool(this.shared, why, this.#broken)
   }
 
   get isShutdown(): boolean {
@@ -331,7 +378,7 @@ export class ExecutorCore {
     // With few calls in flight, the first item since the last wake-up wakes a worker (latency);
     // with a backlog, items wake workers BATCH at a time (throughput: waking a sleeping worker
     // is a futex call, and workers that outpace the submitter sleep between items).
-    const soon = Atomics.add(this.shared.outstanding, 0, 1) < EAGER_BACKLOG
+    const soon = Atomics.add(this.shared.outstanding, IN_FLIGHT, 1) < EAGER_BACKLOG
     // A polling worker that keeps up (the queue is empty) takes the item without a wake-up.
     const polled = Atomics.load(this.shared.outstanding, POLLER) !== 0 && queue.qsize() === 0
     const wake = this.#woke || polled ? 0 : 1
@@ -366,8 +413,8 @@ export class ExecutorCore {
     const out = this.shared.outstanding
     holdLoop()
     try {
-      for (let n = Atomics.load(out, 0); n > 0; n = Atomics.load(out, 0)) {
-        const r = Atomics.waitAsync(out, 0, n)
+      for (let n = Atomics.load(out, IN_FLIGHT); n > 0; n = Atomics.load(out, IN_FLIGHT)) {
+        const r = Atomics.waitAsync(out, IN_FLIGHT, n)
         if (r.async) await r.value
       }
     } finally {
@@ -438,15 +485,19 @@ export class ExecutorCore {
    * (the `running` slot is taken by one exchange) and reads this core's shutdown flag.
    */
   workerLost(index: number, name: string): void {
-    const at = Atomics.exchange(this.shared.running, index, 0)
-    if (at === 0 && (this.shared.broken.isSet() || this.#shutdown)) return
+    const taken: number[] = []
+    for (let k = index * this.#slots; k < (index + 1) * this.#slots; k++) {
+      const at = Atomics.exchange(this.shared.running, k, 0)
+      if (at !== 0) taken.push(at)
+    }
+    if (taken.length === 0 && (this.shared.broken.isSet() || this.#shutdown)) return
     const why = `Worker ${name} was terminated or ran out of memory (it ended without running its exit handlers); the pool is broken`
-    if (at !== 0) {
-      failTaken(cellAt(at), new BrokenThreadPool(why))
+    for (const at of taken) {
+      failTaken(cellAt(at), new this.#broken(why))
       releaseCell(at)
       itemDone(this.shared)
     }
-    breakPool(this.shared, why)
+    this.breakPool(why)
   }
 
   /** Frees the task table: call once every worker has exited. */

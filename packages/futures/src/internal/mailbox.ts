@@ -26,6 +26,7 @@
  */
 import { alloc, beforeBlocking, holdLoop, int32At, releaseLoop, remaining } from '@tandem/sync/kit'
 import { isMainThread } from 'node:worker_threads'
+import { isDone, STATE, WATCH } from './cell-layout.ts'
 
 const TAIL = 0
 const HEAD = 1
@@ -34,9 +35,6 @@ const BELL = 3
 const OVERFLOW = 4
 const CAP = 5
 const SLOTS = 8
-
-const STATE = 0 // the future cell's STATE word (see cell.ts)
-const CANCELLED = 2
 
 /** A registration of interest in one future cell, owned by this thread. */
 export interface Watch {
@@ -104,10 +102,6 @@ export function post(box: number, cellAt: number): void {
   }
 }
 
-function isDoneState(s: number): boolean {
-  return s === CANCELLED || s === 3 || s === 4
-}
-
 function removeWatch(w: Watch): void {
   if (!w.active) return
   w.active = false
@@ -133,10 +127,10 @@ function removeWatch(w: Watch): void {
  */
 export function watch(w: Watch): 'watching' | 'done' | 'foreign' {
   const c = w.cell
-  const until = w.until ?? isDoneState
+  const until = w.until ?? isDone
   if (until(Atomics.load(c, STATE))) return 'done'
   const box = myBox().byteOffset
-  const prev = Atomics.compareExchange(c, 6, 0, box)
+  const prev = Atomics.compareExchange(c, WATCH, 0, box)
   if (prev !== 0 && prev !== box) return 'foreign'
   if (until(Atomics.load(c, STATE))) return 'done'
   const at = c.byteOffset
@@ -175,7 +169,7 @@ function deliver(at: number): void {
   if (e === undefined) return
   const list = Array.isArray(e) ? e.slice() : [e]
   for (const w of list) {
-    if (!(w.until ?? isDoneState)(Atomics.load(w.cell, STATE))) continue
+    if (!(w.until ?? isDone)(Atomics.load(w.cell, STATE))) continue
     removeWatch(w)
     noticed++
     w.notice()

@@ -1,7 +1,8 @@
 /**
- * Worker threads for the thread pools: starts a Tandem Thread running `workerLoop` for an
- * {@link ExecutorCore} and watches it for a death its exit handler could not report (from the
- * event loop, and from this thread's blocked waits: `worker-liveness.ts`).
+ * Worker threads for the pools: starts a Tandem Thread running `workerLoop` (or a process
+ * worker's stand-in, `process-stub.ts`) for an {@link ExecutorCore} and watches it for a death
+ * its exit handler could not report (from the event loop, and from this thread's blocked waits:
+ * `worker-liveness.ts`).
  * @module
  */
 import { moduleRef, type TaskSpec } from '@tandem/sync/task'
@@ -19,12 +20,15 @@ export interface ThreadWorkerOptions {
   readonly resourceLimits: HeapLimits | undefined
 }
 
-/** Starts worker `index` of `core`. */
-export function startThreadWorker(core: ExecutorCore, index: number, opts: ThreadWorkerOptions): Thread {
+/**
+ * Starts worker `index` of `core`: a thread running `workerLoop`, or `loop` (a process pool's
+ * stand-in, `process-stub.ts`, given `loop.args` after the shared state and the index).
+ */
+export function startThreadWorker(core: ExecutorCore, index: number, opts: ThreadWorkerOptions, loop?: { target: typeof WORKER_LOOP; args: unknown[] }): Thread {
   const shared = core.shared
   const t = new Thread({
-    target: WORKER_LOOP,
-    args: [shared, index, opts.initializer, opts.initargs],
+    target: loop?.target ?? WORKER_LOOP,
+    args: loop === undefined ? [shared, index, opts.initializer, opts.initargs] : [shared, index, ...loop.args],
     name: opts.name,
     daemon: true,
     resourceLimits: opts.resourceLimits,

@@ -15,7 +15,7 @@ import { currentThread } from '@tandem/sync/thread'
 import { loadTask, type TaskSpec } from '@tandem/sync/task'
 import { BrokenThreadPool } from '../errors.ts'
 import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, RUNNER, startCell } from './cell.ts'
-import { breakPool, EAGER_BACKLOG, itemDone, POLLER, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
+import { breakPool, EAGER_BACKLOG, IN_FLIGHT, itemDone, POLLER, runItem, taskAt, type PoolShared, type WorkItem } from './executor-core.ts'
 
 /** How long an idle worker polls the queue before it sleeps. */
 const POLL_MS = 0.05
@@ -47,7 +47,7 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
       } catch {}
       itemDone(shared)
     }
-    breakPool(shared, why)
+    breakPool(shared, why, BrokenThreadPool)
   })
   if (initializer !== undefined) {
     try {
@@ -55,13 +55,13 @@ export async function workerLoop(shared: PoolShared, index: number, initializer:
       await init(...initargs)
     } catch (err) {
       const what = err instanceof Error ? `${err.name}: ${err.message}` : `threw ${describe(err)}`
-      breakPool(shared, `The initializer of ${name} failed (${what}); the pool is broken`)
+      breakPool(shared, `The initializer of ${name} failed (${what}); the pool is broken`, BrokenThreadPool)
       return
     }
   }
   for (;;) {
     let item = queue.qsize() > 0 ? tryTake(queue) : undefined
-    if (item === undefined && Atomics.load(shared.outstanding, 0) < EAGER_BACKLOG && Atomics.compareExchange(shared.outstanding, POLLER, 0, 1) === 0) {
+    if (item === undefined && Atomics.load(shared.outstanding, IN_FLIGHT) < EAGER_BACKLOG && Atomics.compareExchange(shared.outstanding, POLLER, 0, 1) === 0) {
       // A submitter that awaits each result sends the next call a few microseconds after this
       // one's result: poll briefly before sleeping, as waking a sleeping thread costs tens of
       // microseconds, and the submitter wakes nobody while a worker polls. One worker polls at
