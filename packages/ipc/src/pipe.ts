@@ -469,7 +469,9 @@ export class Connection {
     c[ROUTE_PID + e] = pid
     c[ROUTE_ID + e] = id
     c[ROUTE_TYPE + e] = type
-    if (Atomics.load(c, BRIDGES + e) === 1 && Atomics.load(c, LOCAL + e) === DORMANT) Atomics.store(c, MODE + e, DIRECT)
+    // The remote copy is the only one that reads: the local copy is dormant, or closed (as the
+    // sender usually does right after start(): closed is as unused as dormant, and for good).
+    if (Atomics.load(c, BRIDGES + e) === 1 && Atomics.load(c, LOCAL + e) !== OPEN) Atomics.store(c, MODE + e, DIRECT)
   }
 
   /** @internal Messages to this end go through the queue again. */

@@ -213,6 +213,30 @@ test('concurrent recvAsync() round trips with three children on the main thread:
   t.pass()
 })
 
+test.serial('an end closed here right after start() (as Python programs do) is written to directly, as a dormant one is', async (t) => {
+  // pipe.ts _route() made the path direct only for a DORMANT local copy: closing it (CLOSED)
+  // before the child had imported it left every message to it on the I/O thread's queue (a round
+  // trip 17x slower).
+  const [conn, childConn] = pipe(t)
+  const p = child(t, 'echoOrLater', [childConn])
+  childConn.close()
+  for (let i = 0; i < 200; i++) {
+    conn.send(i)
+    t.is(conn.recv(), i)
+  }
+  // Routed once the child has imported its end (within a few round trips).
+  let direct = false
+  for (let i = 0; i < 100 && !direct; i++) {
+    conn.send(i)
+    conn.recv()
+    direct = childConn._direct()
+    if (!direct) await new Promise((r) => setTimeout(r, 50))
+  }
+  t.true(direct, 'messages to the child end go to its channel directly')
+  conn.send(null)
+  t.is(await joinChild(p), 0)
+})
+
 test.serial('process Queue: 3000 items of 0 to 8 KB put by a child arrive intact and in order (packed frames)', async (t) => {
   const n = 3000
   const q = new Queue<unknown>()
