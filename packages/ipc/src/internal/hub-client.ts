@@ -80,12 +80,20 @@ export function hub(): Queue<Command> {
   }
   if (!isMainThread) {
     throw codedError(
-      "This process's ipc I/O thread is not running, and only the main thread can start it: import '@tandem/ipc/process' and start a Process (or call startIo()) on the main thread first",
+      "This process's ipc I/O thread is not running, and only the main thread can start it: start a Process, or create the process pool or manager, on the main thread first",
       'ERR_IPC_NOT_STARTED',
     )
   }
   startHub({})
   return commands!
+}
+
+/**
+ * Makes sure this process's I/O thread runs: starts it on the main thread; elsewhere, throws
+ * `ERR_IPC_NOT_STARTED` unless the main thread has started it.
+ */
+export function ensureIoThread(): void {
+  hub()
 }
 
 /** Starts the I/O thread (main thread only, once). */
