@@ -599,15 +599,22 @@ function lendReading(cell: Int32Array, link: Channel): () => void {
       let gen = Atomics.load(cell, GEN)
       // While the main thread keeps receiving, look less often (these wake-ups share its core).
       let wait = LEASE_IDLE_MS
+      let due = performance.now() + wait
       for (;;) {
-        await new Promise((r) => setTimeout(r, wait))
-        wait = Math.min(wait * 2, LEASE_BUSY_MS)
+        // Until the next look, or until the main thread hands the channel back (handBack()
+        // notifies ROLE): a message longer than a packet is handed back, and the I/O thread
+        // must read its rest at once, not at its next look (that cost milliseconds per message).
+        const role0 = Atomics.load(cell, ROLE)
+        if (role0 !== HUB) await roleChangeOrTimeout(cell, role0, due - performance.now())
         if (!mine()) {
           if (TRACE) trace(`hub stops lending ${cell[0]} while lent`)
           return
         }
         const role = Atomics.load(cell, ROLE)
         if (role === HUB) break
+        if (performance.now() < due) continue
+        wait = Math.min(wait * 2, LEASE_BUSY_MS)
+        due = performance.now() + wait
         if (role !== IDLE) continue
         const g = Atomics.load(cell, GEN)
         if (g === gen && Atomics.compareExchange(cell, ROLE, IDLE, HUB) === IDLE) break
@@ -624,6 +631,18 @@ function lendReading(cell: Int32Array, link: Channel): () => void {
     if (lent) link.resume(new Uint8Array(0))
   })
   return stop
+}
+
+/**
+ * Resolves once `cell[ROLE]` is notified while it holds `role`, or after `ms` (a timer holds the
+ * event loop meanwhile: a pending waitAsync does not).
+ */
+function roleChangeOrTimeout(cell: Int32Array, role: number, ms: number): Promise<unknown> | undefined {
+  if (ms <= 0) return undefined
+  const w = Atomics.waitAsync(cell, ROLE, role, ms)
+  if (!w.async) return undefined
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([w.value, new Promise((r) => (timer = setTimeout(r, ms + 1)))]).finally(() => clearTimeout(timer))
 }
 
 /** Closes every descriptor of one side of a channel. */
