@@ -1,7 +1,8 @@
 /**
  * `pnpm bench futures`: `@tandem/futures` executors against piscina (and, for information,
  * tinypool, workerpool and poolifier) and against CPython's `concurrent.futures` and
- * `multiprocessing.Pool`, each baseline measured in the same run.
+ * `multiprocessing.Pool`, each baseline measured in the same run: the thread pools first, then
+ * `ProcessPoolExecutor` against CPython's `ProcessPoolExecutor` and tinypool's child processes.
  *
  * Everything here is timed on the main thread around the submitting code: tasks are
  * submitted from the main thread and their results come back to it. Peer pools load their
@@ -16,6 +17,7 @@ import Tinypool from 'tinypool'
 import workerpool from 'workerpool'
 import { FixedThreadPool } from 'poolifier'
 import { ThreadPoolExecutor } from '@tandem/futures'
+import { ProcessPoolExecutor } from '@tandem/futures/process-pool-executor'
 import { ThreadPool } from '@tandem/futures/thread-pool'
 import { pythonRuns, rounds, timeRuns, type Measured, type BenchContext, type Rate, type Row, type Scenario } from './lib.ts'
 
@@ -28,6 +30,11 @@ const WORKERS = 2
  * of `warmup` tasks (which also starts its workers) and `reps` timed repetitions (`infoReps`
  * for the peers without a target: tinypool and workerpool take 20-30 s per 200,000 tasks),
  * then closing the pool. `quick` only checks that everything runs.
+ *
+ * The process no-op row sizes each side separately (`proc*`, `pyProc*`, `tinyProc*`) so that a
+ * timed repetition lasts about 200-300 ms on each: CPython's ProcessPoolExecutor does ~12 k
+ * no-op tasks/s here and tinypool's child processes ~19 k/s. The process map and fib rows use
+ * the sizes of the thread rows (`map`, `chunksize`, `fibN`, `fibTasks`).
  */
 function sizes(quick: boolean) {
   return quick
@@ -45,6 +52,12 @@ function sizes(quick: boolean) {
         fibTasks: 8,
         map: 20_000,
         chunksize: 1_000,
+        procBurst: 2_000,
+        procWarmup: 500,
+        pyProcBurst: 500,
+        pyProcWarmup: 100,
+        tinyProcBurst: 500,
+        tinyProcWarmup: 100,
       }
     : {
         rounds: 3,
@@ -60,6 +73,12 @@ function sizes(quick: boolean) {
         fibTasks: 32,
         map: 500_000,
         chunksize: 1_000,
+        procBurst: 30_000,
+        procWarmup: 5_000,
+        pyProcBurst: 3_000,
+        pyProcWarmup: 500,
+        tinyProcBurst: 5_000,
+        tinyProcWarmup: 1_000,
       }
 }
 
@@ -120,6 +139,24 @@ const WORKERPOOL: Side = {
         await pool.terminate()
       },
     }
+  },
+}
+
+/** The process rows' Tandem side: worker processes, the same no-op task shipped by source. */
+const TANDEM_PROCESS: Side = {
+  name: `Tandem ProcessPoolExecutor({ maxWorkers: ${WORKERS} })`,
+  open() {
+    const pool = new ProcessPoolExecutor({ maxWorkers: WORKERS })
+    return { submit: (i) => pool.submit(noop, i), close: () => pool.shutdownAsync() }
+  },
+}
+
+/** tinypool with child processes (`runtime: 'child_process'`), otherwise as {@link TINYPOOL}. */
+const TINYPOOL_PROCESS: Side = {
+  name: "tinypool runtime: 'child_process'",
+  open() {
+    const pool = new Tinypool({ runtime: 'child_process', filename: here('futures-noop.js'), minThreads: WORKERS, maxThreads: WORKERS })
+    return { submit: (i) => pool.run(i) as Promise<number>, close: () => pool.destroy() }
   },
 }
 
@@ -232,11 +269,16 @@ async function sideRuns(side: Side, loop: Loop, z: RunSizes, log: (message: stri
 // - burst: ThreadPoolExecutor(2), submit f(i) for i in range(n), then result() of each in order;
 // - windowed: the same with at most `window` futures outstanding: a ring of `window` slots,
 //   result() of the oldest before each new submit (CPython's fastest windowing here: see notes);
-// - map: multiprocessing.Pool(2).map(f, range(n), chunksize), f doubling its argument.
+// - map: multiprocessing.Pool(2).map(f, range(n), chunksize), f doubling its argument;
+// - process-burst: burst on a ProcessPoolExecutor(2);
+// - process-map: ProcessPoolExecutor(2).map(f, range(n), chunksize=chunksize), f doubling.
+// The process pools use the fork start method, CPython's default on Linux up to 3.13, named
+// explicitly so that a newer interpreter (forkserver by default from 3.14) measures the same
+// thing; fork is also what lets the children find the functions of this inline (-c) script.
 // Every repetition's sum of results is checked.
 const PYTHON = String.raw`
 import json, sys, time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import multiprocessing
 mode, n, warmup, reps, window, chunksize = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 perf = time.perf_counter
@@ -288,6 +330,13 @@ if __name__ == '__main__':
     elif mode == 'map':
         with multiprocessing.Pool(2) as pool:
             result = timed(lambda k: sum(pool.map(double, range(k), chunksize)), lambda k: k * (k - 1))
+    elif mode in ('process-burst', 'process-map'):
+        ex = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('fork'))
+        if mode == 'process-burst':
+            result = timed(lambda k: burst(ex, k), lambda k: k * (k - 1) // 2)
+        else:
+            result = timed(lambda k: sum(ex.map(double, range(k), chunksize=chunksize)), lambda k: k * (k - 1))
+        ex.shutdown()
     else:
         raise SystemExit('unknown mode ' + mode)
     print(json.dumps(result))
@@ -401,9 +450,22 @@ const fib = (n: number): number => {
   return f(n)
 }
 
-/** `tasks` fib(n) tasks on a fresh ThreadPoolExecutor of `workers`; rates (tasks/s) of the timed repetitions. */
-async function fibRuns(workers: number, n: number, tasks: number, reps: number): Promise<number[]> {
-  const pool = new ThreadPoolExecutor({ maxWorkers: workers })
+/** The executors of the fib rows. */
+type Executor = ThreadPoolExecutor | ProcessPoolExecutor
+
+/** Opens the thread rows' executor. */
+const threadExecutor = (workers: number): Executor => new ThreadPoolExecutor({ maxWorkers: workers })
+
+/** Opens the process rows' executor. */
+const processExecutor = (workers: number): Executor => new ProcessPoolExecutor({ maxWorkers: workers })
+
+/**
+ * `tasks` fib(n) tasks on a fresh executor of `workers` (a ThreadPoolExecutor unless `open` says
+ * otherwise); rates (tasks/s) of the timed repetitions. The untimed warm-up repetition also
+ * starts the workers.
+ */
+async function fibRuns(workers: number, n: number, tasks: number, reps: number, open: (workers: number) => Executor = threadExecutor): Promise<number[]> {
+  const pool = open(workers)
   const expected = fib(n)
   try {
     return await timeRuns(reps, 1, tasks, async () => {
@@ -464,6 +526,99 @@ async function mapRow(ctx: BenchContext): Promise<Row> {
   }
 }
 
+// ---- process rows ------------------------------------------------------------------------------------
+
+/**
+ * No-op tasks submitted at once to `WORKERS` worker processes: Tandem ProcessPoolExecutor against
+ * CPython's ProcessPoolExecutor (fork) and tinypool's child processes, each side sized to about
+ * 200-300 ms per repetition (see {@link sizes}).
+ */
+async function processBurstRows(ctx: BenchContext): Promise<Row[]> {
+  const s = sizes(ctx.quick)
+  const z = { n: s.procBurst, warmup: s.procWarmup, reps: s.reps }
+  const tiny = { n: s.tinyProcBurst, warmup: s.tinyProcWarmup, reps: s.reps }
+  ctx.log(
+    `process no-op burst: ${WORKERS} worker processes, tasks submitted at once; Tandem ProcessPoolExecutor ${z.n}, CPython ProcessPoolExecutor ${s.pyProcBurst}, tinypool child_process ${tiny.n} per run; ${s.rounds} rounds x ${s.reps} runs`,
+  )
+  const m = await rounds(s.rounds, () => sideRuns(TANDEM_PROCESS, burst, z, ctx.log), [
+    () => pythonRuns(ctx, PYTHON, ['process-burst', s.pyProcBurst, s.pyProcWarmup, s.reps, 0, 0], 300_000),
+    () => sideRuns(TINYPOOL_PROCESS, burst, tiny, ctx.log),
+  ])
+  return rowsFor(`ProcessPoolExecutor: no-op tasks, ${z.n.toLocaleString('en')} submitted at once, ${WORKERS} worker processes`, m, [
+    { name: `CPython ProcessPoolExecutor(${WORKERS}), fork, ${s.pyProcBurst.toLocaleString('en')} tasks`, target: 5 },
+    { name: `${peerVersion('tinypool')} \`runtime: 'child_process'\`, ${tiny.n.toLocaleString('en')} tasks`, target: 3 },
+  ])
+}
+
+async function processMapRow(ctx: BenchContext): Promise<Row> {
+  const s = sizes(ctx.quick)
+  const n = s.map
+  ctx.log(
+    `ProcessPoolExecutor.map: ${n} ints, chunksize ${s.chunksize}, ${WORKERS} worker processes; CPython ProcessPoolExecutor(${WORKERS}).map; ${s.rounds} rounds x ${s.reps} runs`,
+  )
+  const items = Array.from({ length: n }, (_, i) => i)
+  const m = await rounds(s.rounds, async () => {
+    const pool = new ProcessPoolExecutor({ maxWorkers: WORKERS })
+    try {
+      return await timeRuns(s.reps, 1, n, () => {
+        let count = 0
+        let sum = 0
+        for (const r of pool.map(double, items, { chunksize: s.chunksize })) {
+          count++
+          sum += r
+        }
+        if (count !== n || sum !== 2 * idSum(n))
+          throw new Error(`ProcessPoolExecutor.map returned ${count} results adding up to ${sum} instead of ${n} adding up to ${2 * idSum(n)}`)
+      })
+    } finally {
+      await pool.shutdownAsync()
+    }
+  }, [() => pythonRuns(ctx, PYTHON, ['process-map', n, n, s.reps, 0, s.chunksize], 300_000)])
+  return {
+    scenario: `ProcessPoolExecutor({ maxWorkers: ${WORKERS} }).map(fn, ${n.toLocaleString('en')} ints, { chunksize: ${s.chunksize.toLocaleString('en')} })`,
+    unit: 'items/s',
+    tandem: m.tandem,
+    baselineName: `CPython ProcessPoolExecutor(${WORKERS}).map, fork, same chunksize`,
+    baseline: m.baselines[0]!,
+    target: 1.5,
+    idleBefore: m.idleBefore,
+  }
+}
+
+/**
+ * Runs `body` (the process rows) with `TANDEM_NO_SPARE=1` in the environment unless it is set
+ * already, and restores the environment afterwards. By default `@tandem/ipc`'s I/O thread boots a
+ * spare child in the background after each process start, so every fresh pool would have a
+ * Node start-up (~0.7 s of a core under tsx) running beside its timed repetitions; the ipc
+ * bench's manager driver turns it off for the same reason. The I/O thread reads the variable
+ * when it starts (with this group's first pool), so this holds only if no earlier code in this
+ * process started it; `spare` is the variable's value during the process rows.
+ */
+async function withoutSpareChild<T>(body: () => Promise<T>): Promise<T & { spare: string }> {
+  const before = process.env.TANDEM_NO_SPARE
+  if (before === undefined) process.env.TANDEM_NO_SPARE = '1'
+  try {
+    return { ...(await body()), spare: process.env.TANDEM_NO_SPARE ?? '' }
+  } finally {
+    if (before === undefined) delete process.env.TANDEM_NO_SPARE
+  }
+}
+
+async function processFibRow(ctx: BenchContext): Promise<Row> {
+  const s = sizes(ctx.quick)
+  ctx.log(`CPU-bound: ${s.fibTasks} x fib(${s.fibN}) on ProcessPoolExecutor(${WORKERS}) vs ProcessPoolExecutor(1); ${s.rounds} rounds x ${s.reps} runs`)
+  const m = await rounds(s.rounds, () => fibRuns(WORKERS, s.fibN, s.fibTasks, s.reps, processExecutor), [() => fibRuns(1, s.fibN, s.fibTasks, s.reps, processExecutor)])
+  return {
+    scenario: `ProcessPoolExecutor CPU-bound: ${s.fibTasks} x fib(${s.fibN}), ${WORKERS} worker processes vs 1 (speed-up)`,
+    unit: 'tasks/s',
+    tandem: m.tandem,
+    baselineName: 'Tandem ProcessPoolExecutor({ maxWorkers: 1 }), same tasks',
+    baseline: m.baselines[0]!,
+    target: 1.8,
+    idleBefore: m.idleBefore,
+  }
+}
+
 const scenario: Scenario = {
   title: '@tandem/futures executors',
   async run(ctx) {
@@ -473,9 +628,14 @@ const scenario: Scenario = {
     const latency = await latencyRows(ctx)
     const fibR = await fibRow(ctx)
     const mapR = await mapRow(ctx)
+    const { procBurstR, procMapR, procFibR, spare } = await withoutSpareChild(async () => ({
+      procBurstR: await processBurstRows(ctx),
+      procMapR: await processMapRow(ctx),
+      procFibR: await processFibRow(ctx),
+    }))
     const versions = ['piscina', 'tinypool', 'workerpool', 'poolifier'].map(peerVersion).join(', ')
     return {
-      rows: [...burstR, ...windowedR, ...latency.rows, fibR, mapR],
+      rows: [...burstR, ...windowedR, ...latency.rows, fibR, mapR, ...procBurstR, procMapR, procFibR],
       notes: [
         `Peers: ${versions}; every pool has ${WORKERS} worker threads (piscina and tinypool \`minThreads = maxThreads = ${WORKERS}\`, workerpool \`minWorkers = maxWorkers = ${WORKERS}\`, \`workerType: 'thread'\`, poolifier \`FixedThreadPool(${WORKERS})\`), otherwise default options. Their worker files are \`bench/futures-noop.js\` (piscina, tinypool: default export), \`bench/futures-workerpool-worker.js\` and \`bench/futures-poolifier-worker.js\`. Rows marked (info) have no target (shown as >= 0x).`,
         `Runs: every measurement is ${s.rounds} rounds; a round is a CPU-idle sample, then each side in turn (Tandem first, then the baselines in table order). A side opens a fresh pool, runs one untimed warm-up repetition (${s.warmup.toLocaleString('en')} tasks, ${s.latencyWarmup.toLocaleString('en')} round trips, or one full repetition for fib and map; it starts the workers and warms the JIT), then ${s.reps} timed repetitions (${s.infoReps} for tinypool and workerpool, which take tens of seconds per repetition), and closes the pool: ${s.rounds * s.reps} timed runs per side (${s.rounds * s.infoReps} for tinypool and workerpool); the table shows each side's best run. Rates are timed on the main thread around the whole repetition (submitting and collecting the results).`,
@@ -485,6 +645,10 @@ const scenario: Scenario = {
         `Round trip: ${s.latency.toLocaleString('en')} sequential \`await pool.submit(noop, i)\` (piscina \`await pool.run(i)\`) per repetition; rate = round trips/s, so ratio >= 2 means Tandem's round trip takes at most half of piscina's. The (info) row does the same with the blocking form \`pool.submit(noop, i).result()\` (the main thread sleeps in \`Atomics.wait\` rather than in the event loop), against the same piscina runs. Best runs: Tandem ${latency.micros.tandem.toFixed(1)} us with \`await\`, ${latency.micros.blocking.toFixed(1)} us with blocking \`result()\`; piscina ${latency.micros.piscina.toFixed(1)} us per round trip.`,
         `CPU-bound: ${s.fibTasks} tasks of naive recursive fib(${s.fibN}) submitted at once to a ThreadPoolExecutor with ${WORKERS} workers, against the same tasks on a ThreadPoolExecutor with 1 worker (run serially); ratio = speed-up from the second worker (ideal ${WORKERS}x), which needs ${WORKERS} free cores.`,
         `ThreadPool.map: Tandem \`new ThreadPool(${WORKERS})\`, blocking \`pool.map((x) => 2 * x, items, ${s.chunksize})\` over a prebuilt array of ${s.map.toLocaleString('en')} ints; CPython \`multiprocessing.Pool(${WORKERS}).map(double, range(${s.map}), ${s.chunksize})\` (fork start method, worker processes), the pool created before the warm-up. Both use the same explicit chunksize. Results are checked (count and sum).`,
+        `Process rows: every Tandem side is a fresh \`new ProcessPoolExecutor({ maxWorkers })\` per round (tasks shipped by source, as in the thread rows; worker processes start on demand during the untimed warm-up repetition); CPython's is \`ProcessPoolExecutor(${WORKERS}, mp_context=multiprocessing.get_context('fork'))\` (fork, CPython 3.11's default on Linux; its workers start at the first submit, in the warm-up), tinypool's \`new Tinypool({ runtime: 'child_process', filename: 'bench/futures-noop.js', minThreads: ${WORKERS}, maxThreads: ${WORKERS} })\` (default JSON serialization, one task at a time per child). Spare child: \`@tandem/ipc\`'s I/O thread by default boots one spare child in the background after each process start, which would run beside the timed repetitions of every fresh pool; the process rows set \`TANDEM_NO_SPARE=1\` for their duration (unless the environment sets it), so each pool boots its own children during its warm-up. This run: \`TANDEM_NO_SPARE=${spare}\` (it applies if this group's first pool started the I/O thread, as in \`pnpm bench futures\` and \`pnpm bench\`).`,
+        `Process no-op: the no-op loop of the thread rows (submit all, then await each in order; CPython \`result()\` in order), sized per side so that a repetition lasts about 200-300 ms: Tandem ${s.procBurst.toLocaleString('en')} tasks (warm-up ${s.procWarmup.toLocaleString('en')}), CPython ${s.pyProcBurst.toLocaleString('en')} (warm-up ${s.pyProcWarmup.toLocaleString('en')}), tinypool ${s.tinyProcBurst.toLocaleString('en')} (warm-up ${s.tinyProcWarmup.toLocaleString('en')}); ${s.reps} timed repetitions per round on every side (tinypool included, unlike its thread row); rates are tasks/s, so the sizes do not enter the ratio. Sums of results checked on every repetition.`,
+        `ProcessPoolExecutor.map: Tandem blocking \`for (const r of pool.map((x) => 2 * x, items, { chunksize: ${s.chunksize} }))\` over a prebuilt array of ${s.map.toLocaleString('en')} ints; CPython \`sum(ex.map(double, range(${s.map}), chunksize=${s.chunksize}))\`; one full untimed repetition first on both sides. Results checked (count and sum).`,
+        `ProcessPoolExecutor CPU-bound: the fib tasks of the thread row (${s.fibTasks} x fib(${s.fibN}), shipped by source, submitted at once, each result checked) on ProcessPoolExecutor({ maxWorkers: ${WORKERS} }) against ProcessPoolExecutor({ maxWorkers: 1 }); ratio = speed-up from the second worker process (ideal ${WORKERS}x), which needs ${WORKERS} free cores.`,
         'CPython runs as a child process (`python3 -c`, script inline in `bench/futures.bench.ts`), one process per side per round, with the same warm-up and timed repetitions.',
       ],
     }

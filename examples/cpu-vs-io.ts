@@ -23,19 +23,15 @@
  *       return n                                               return n
  *   ... the same with executor.submit(random_sleep, (num)) for num in [2]*30
  *
- *   # 多进程                                                // 多进程 (a stand-in for the pool, see below)
- *   with ProcessPoolExecutor(3) as executor:               onProcesses(2, 'fib', range(25, 40))
- *       ... the same                                       onProcesses(3, 'randomSleep', Array(30).fill(2))
+ *   # 多进程                                                // 多进程
+ *   with ProcessPoolExecutor(3) as executor:               using executor = new ProcessPoolExecutor({ maxWorkers: processes })
+ *       ... the same                                           ... the same (fib on 2 processes, random_sleep on 3)
  *
  * Differences:
- * - The process half. The seed runs each part a second time on ProcessPoolExecutor(3) to show
- *   that, under CPython's GIL, processes beat threads for CPU-bound work. Tandem has no
- *   ProcessPoolExecutor yet, so the demo builds the smallest stand-in from `@tandem/ipc`: n
- *   `Process`es each taking numbers off one process `Queue` (`tasks`) and putting the results on
- *   another (`results`), read by the main process in the order they finish (as `as_completed`
- *   yields them), with one `null` per process to stop them. fib runs on 2 processes (to set
- *   beside 2 threads), random_sleep on 3 (the seed's 3). The worker function is shipped by
- *   source, so `fib` and `random_sleep` are defined inside it.
+ * - The process half runs on ProcessPoolExecutor, fib on 2 processes (to set beside 2 threads:
+ *   this machine has 2 cores), random_sleep on the seed's 3. No fork: each worker process is a
+ *   fresh node that gets `fib` and `randomSleep` by their source text, so this module is not
+ *   imported there and needs no main guard (the seed's Windows note: 需要放到 main 函数下执行).
  * - The fib part runs twice, on ThreadPoolExecutor(1) and ThreadPoolExecutor(2), instead of once
  *   on ThreadPoolExecutor(3): this machine has 2 cores, and 1 against 2 threads is the comparison
  *   the seed is about. Under the GIL, CPython's 2 threads take as long as 1 (or longer); Node's
@@ -43,25 +39,27 @@
  *   because fib(39) alone is about 38% of the work and runs on one thread at the end, which
  *   caps the gain near x1.6. The demo prints the two times and whether 2 beat 1, and does not
  *   fail on timing (the machine is shared and noisy).
- * - Before each timed run the pool's workers are started (one quick call per worker; each process
- *   puts a `null` on `results` when it is ready), so that the clock, started after the submits as
- *   in the seed, measures the calls and not the start-up of the workers' V8 isolates or of the
- *   processes (a fraction of a second each; a CPython thread starts in microseconds).
+ * - Before each timed run the pool's workers are started (one quick call per worker thread; for
+ *   the process pool, rounds of short calls until every worker process has answered one: they
+ *   boot one after another and the first one up would take all the quick calls), so that the
+ *   clock, started after the submits as in the seed, measures the calls and not the start-up of
+ *   the workers' V8 isolates or of the processes (a fraction of a second each, more on a busy
+ *   machine; a CPython thread starts in microseconds).
  * - `random_sleep(2)` sleeps 0.1 s (divided by 20; it still returns 2, as printed in the seed), on
  *   ThreadPoolExecutor(3) as in the seed: 30 calls, 3 at a time, take about 30 x 0.1 / 3 = 1 s.
  * - The task functions are shipped to the workers by source text: `fib` calls itself by its own
  *   name (fine: the name is part of its source), and `randomSleep` sleeps with the one-line
  *   `Atomics.wait` instead of this file's `time` import.
- * - `with ThreadPoolExecutor(...) as executor` is `using executor` in a block (shut down and
- *   waited for on leaving it); the loops use the blocking `for...of` over `asCompleted`.
+ * - `with ThreadPoolExecutor(...) as executor` (and `ProcessPoolExecutor`) is `using executor` in
+ *   a block (shut down and waited for on leaving it); the loops use the blocking `for...of` over
+ *   `asCompleted`.
  * - Not in the seed: the demo checks that every result came back (the 15 Fibonacci numbers, the
- *   30 twos) on threads and on processes, and that every process exited with code 0, and exits
- *   with code 1 otherwise.
+ *   30 twos) on threads and on processes (a worker process that died would fail its calls with
+ *   BrokenProcessPool), and exits with code 1 otherwise.
  */
 import { asCompleted } from '@tandem/futures/as-completed'
+import { ProcessPoolExecutor } from '@tandem/futures/process-pool-executor'
 import { ThreadPoolExecutor } from '@tandem/futures/thread-pool-executor'
-import { Process } from '@tandem/ipc/process'
-import { Queue } from '@tandem/ipc/queue'
 import * as time from './_time.ts'
 
 function fib(n: number): number {
@@ -80,6 +78,25 @@ const range = (start: number, stop: number) => Array.from({ length: stop - start
 function startWorkers(executor: ThreadPoolExecutor): void {
   const fs = range(0, executor.maxWorkers).map(() => executor.submit(() => 0))
   for (const f of fs) f.result()
+}
+
+/**
+ * The same for a process pool: its workers boot one by one (a fresh node each) and the first one
+ * up takes the quick calls of the others, so it submits rounds of short calls until every worker
+ * process has answered one (not in the seed).
+ */
+function startProcesses(executor: ProcessPoolExecutor): void {
+  const pids = new Set<number>()
+  for (let round = 0; pids.size < executor.maxWorkers; round++) {
+    if (round === 200) throw new Error(`only ${pids.size} of ${executor.maxWorkers} worker processes answered`)
+    const fs = range(0, executor.maxWorkers).map(() =>
+      executor.submit(() => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+        return process.pid
+      }),
+    )
+    for (const f of fs) pids.add(f.result())
+  }
 }
 
 const failures: string[] = []
@@ -130,60 +147,30 @@ let ioTime: number
   if (count !== 30) failures.push(`random_sleep: ${count} of 30 results were 2`)
 }
 
-// ---- 多进程: the same on processes -------------------------------------------------------------
+// ---- 多进程: the same on ProcessPoolExecutor ------------------------------------------------------
 
-/**
- * Runs in each process of the stand-in pool: takes numbers off `tasks` until `null` and puts
- * `fn(num)` on `results`; puts `null` on `results` first, to say it is ready.
- */
-function processWorker(fnName: 'fib' | 'randomSleep', tasks: Queue<number | null>, results: Queue<number | null>) {
-  function fib(n: number): number {
-    if (n <= 2) return 1
-    return fib(n - 1) + fib(n - 2)
-  }
-  function randomSleep(n: number) {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, n * 50) // time.sleep(n), / 20
-    return n
-  }
-  const fn = fnName === 'fib' ? fib : randomSleep
-  results.put(null)
-  for (;;) {
-    const num = tasks.get()
-    if (num === null) return
-    results.put(fn(num))
-  }
-}
-
-/** `with ProcessPoolExecutor(processes)`, `submit` of every input, `as_completed`, timed. */
-function onProcesses(processes: number, fnName: 'fib' | 'randomSleep', inputs: number[]): { lastTime: number; results: number[] } {
-  const tasks = new Queue<number | null>()
-  const results = new Queue<number | null>()
-  const pool = range(0, processes).map(() => new Process({ target: processWorker, args: [fnName, tasks, results] }))
-  for (const p of pool) p.start()
-  for (const _ of pool) results.get() // every process is ready (not timed, as startWorkers above)
-  for (const num of inputs) tasks.put(num) // all_task = [executor.submit(fn, (num)) for num in ...]
+/** `with ProcessPoolExecutor(processes) as executor`, `submit` of every input, `as_completed`, timed. */
+function onProcesses(processes: number, fn: (n: number) => number, inputs: number[]): { lastTime: number; results: number[] } {
+  using executor = new ProcessPoolExecutor({ maxWorkers: processes })
+  startProcesses(executor)
+  const allTask = inputs.map((num) => executor.submit(fn, num))
   const startTime = time.time()
-  const got: number[] = []
-  for (const _ of inputs) {
-    const data = results.get() as number // for future in as_completed(all_task): data = future.result()
+  const results: number[] = []
+  for (const future of asCompleted(allTask)) {
+    const data = future.result()
     console.log(`exe result: ${data}`)
-    got.push(data)
+    results.push(data)
   }
   const lastTime = time.time() - startTime
   console.log(`last time is: ${lastTime}`)
-  for (const _ of pool) tasks.put(null) // leaving the with block: shutdown(wait=True)
-  for (const p of pool) {
-    p.join()
-    if (p.exitCode !== 0) failures.push(`${fnName} process ${p.name} exited with ${p.exitCode}`)
-  }
-  return { lastTime, results: got }
+  return { lastTime, results }
 }
 
-console.log('# 多进程: fib(25..39) on 2 processes (the stand-in for ProcessPoolExecutor(2))')
-const fibProcesses = onProcesses(2, 'fib', range(25, 40))
+console.log('# 多进程: fib(25..39) on ProcessPoolExecutor(2)')
+const fibProcesses = onProcesses(2, fib, range(25, 40))
 if ([...fibProcesses.results].sort((a, b) => a - b).join() !== range(25, 40).map(fib).join()) failures.push(`fib on 2 processes returned [${fibProcesses.results.join(', ')}]`)
-console.log('# 多进程: random_sleep(2) x 30 on 3 processes (the stand-in for ProcessPoolExecutor(3))')
-const sleepProcesses = onProcesses(3, 'randomSleep', Array(30).fill(2))
+console.log('# 多进程: random_sleep(2) x 30 on ProcessPoolExecutor(3)')
+const sleepProcesses = onProcesses(3, randomSleep, Array(30).fill(2))
 if (sleepProcesses.results.filter((r) => r === 2).length !== 30) failures.push(`random_sleep on processes: [${sleepProcesses.results.join(', ')}]`)
 
 console.log(

@@ -8,7 +8,7 @@
  * | `InvalidStateError` | `ERR_INVALID_STATE` | `setResult`/`setException` on a done future; `setRunningOrNotifyCancel` twice |
  * | `BrokenExecutor` | `ERR_BROKEN_EXECUTOR` | an executor that can no longer run tasks |
  * | `BrokenThreadPool` | `ERR_BROKEN_THREAD_POOL` | a thread pool whose worker died or whose initializer failed |
- * | `BrokenProcessPool` | `ERR_BROKEN_PROCESS_POOL` | a process pool whose child died |
+ * | `BrokenProcessPool` | `ERR_BROKEN_PROCESS_POOL` | a process pool whose worker process died or whose initializer failed |
  * | `Error` | `ERR_EXECUTOR_SHUT_DOWN` | `submit`/`map` after `shutdown()` (Python's `RuntimeError`) |
  * | `Error` | `ERR_POOL_NOT_RUNNING` | a `ThreadPool` call after `close()`/`terminate()` (Python's `ValueError`) |
  * | `Error` | `ERR_POOL_RUNNING` | `ThreadPool.join()` before `close()`/`terminate()` (Python's `ValueError`) |
@@ -113,8 +113,9 @@ export class BrokenThreadPool extends BrokenExecutor {
 }
 
 /**
- * A process pool whose child process died (raised by the process pools of `@tandem/ipc`, which
- * are not released yet; the class exists so code can already catch it).
+ * A process pool (`ProcessPoolExecutor`) whose worker process died (exited, was killed, ran out
+ * of memory) or whose initializer failed: its pending calls fail with it, and later submits
+ * throw it. The message names the worker, its pid and how it ended.
  * @example
  * ```ts
  * import { BrokenExecutor, BrokenProcessPool } from '@tandem/futures/errors'

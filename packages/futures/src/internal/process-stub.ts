@@ -1,0 +1,307 @@
+/**
+ * The process transport of the executor core: each worker of a process pool is a child process
+ * (`process-worker.ts`) and, in the pool's process, a Tandem Thread that stands in for it
+ * (`processStubLoop`, the target of `startProcessWorker`). To the core the stand-in is a worker
+ * like a thread pool's: it takes work items from the pool's shared queue, marks their futures
+ * running, and completes them; only it runs them in its child, over one `Connection`, with calls
+ * sent ahead so that the child never waits for the next one: about {@link AHEAD_MS} of work by
+ * the recent calls' times, at most {@link WINDOW} calls, and only calls of tasks that have been
+ * quick so far ({@link QUICK_MS}), behind quick ones. A call of a task that is long, or not known
+ * yet, goes alone: as in CPython, it never holds up another call while a worker is free, and two
+ * calls that wait for each other cannot end up queued one behind the other. The futures
+ * live in this process's shared memory, so a thread blocked in `result()` (the main thread
+ * included) is woken by the stand-in, without its own event loop running.
+ *
+ * A child that dies (exits, is killed, runs out of memory) or whose initializer throws breaks
+ * the pool at once: the calls sent to it and every queued call fail with `BrokenProcessPool`
+ * naming the worker, its pid and how it ended (CPython's `test_deadlock` cases); the stand-in
+ * learns it from the connection (EOF) while calls are out, and by looking at the child every
+ * {@link IDLE_CHECK_MS} while it waits for work. A stand-in thread that dies itself is noticed as
+ * a thread pool's worker is (`worker-liveness.ts`): its `running` slots and the RUNNER word of
+ * the calls it sent.
+ *
+ * `maxTasksPerChild`: after that many calls the stand-in lets its child finish, ends it, and
+ * starts a new one (with the initializer again) before it takes more work.
+ *
+ * @module
+ */
+import { Pipe, type Connection } from '@tandem/ipc/pipe'
+import { Process } from '@tandem/ipc/process'
+import { QueueEmpty } from '@tandem/queue/errors'
+import { describe, THREAD_TOKEN } from '@tandem/sync/kit'
+import { deserializeError, moduleRef, type SerializedError, type TaskSpec } from '@tandem/sync/task'
+import { currentThread } from '@tandem/sync/thread'
+import { BrokenProcessPool } from '../errors.ts'
+import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, RUNNER, startCell } from './cell.ts'
+import { breakPool, breakReason, itemDone, specAt, type PoolShared, type WorkItem } from './executor-core.ts'
+import { FAILED, INIT_FAILED, OK, READY, TASK } from './process-worker.ts'
+
+/** A task whose calls take less than this (moving average) may be sent ahead of others. */
+const QUICK_MS = 0.5
+/** Most calls a stand-in has out in its child (also its `running` slots). */
+export const WINDOW = 64
+/**
+ * Fewest calls out: one, while calls are long and at first (so that, as in CPython, a worker
+ * takes a call only when it is free, and a call never waits behind another while a worker idles).
+ */
+const MIN_WINDOW = 1
+/** How much work, by the recent calls' times, a stand-in keeps sent ahead to its child. */
+const AHEAD_MS = 2
+/** How often a stand-in waiting for work looks whether its child is still alive. */
+const IDLE_CHECK_MS = 250
+
+/** The stand-in's loop, as a Thread target. */
+export const PROCESS_STUB = moduleRef(new URL(import.meta.url), 'processStubLoop')
+
+const SERVE_TASKS = moduleRef(new URL(`./process-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), 'serveTasks')
+
+/** What a stand-in needs besides the pool's shared state. */
+export interface StubOptions {
+  /** The worker's name (its child process is named after it). */
+  readonly name: string
+  readonly initializer: TaskSpec | undefined
+  readonly initargs: unknown[]
+  /** Calls per child before it is replaced; 0 for no limit. */
+  readonly maxTasksPerChild: number
+}
+
+/** One child process and its connection. */
+interface Child {
+  readonly p: Process
+  readonly conn: Connection
+  /** Tasks (by arena offset) defined in this child. */
+  readonly tasks: Set<number>
+  /** Calls sent to it. */
+  sent: number
+}
+
+/** A way the child ended, for error messages. */
+function howEnded(p: Process): string {
+  p.join(1000)
+  const code = p.exitCode
+  if (code === null) return 'stopped answering'
+  if (code < 0) return `was killed by signal ${-code}`
+  return `exited with code ${code}`
+}
+
+/** The stand-in's main loop (a `moduleRef` target of the pool's Threads). */
+export async function processStubLoop(shared: PoolShared, index: number, opts: StubOptions): Promise<void> {
+  const { queue, idle, running } = shared
+  const slots = running.subarray(index * WINDOW, (index + 1) * WINDOW)
+  const name = opts.name ?? currentThread().name
+  /** Calls sent and not answered, oldest first (answers come in order). */
+  const out: WorkItem[] = []
+  /** When each call in `out` was sent. */
+  const sentAt: number[] = []
+  /** How many calls may be out now (see the module comment). */
+  let window = MIN_WINDOW
+  /** Recent time per call, from its turn to its answer (moving average), in ms; unknown at first. */
+  let perCall = Number.POSITIVE_INFINITY
+  /** The same per task (by its arena offset): only calls of quick tasks are sent ahead. */
+  const perTask = new Map<number, number>()
+  /** A call taken from the queue that waits here until the calls out are answered (see quick). */
+  let held: WorkItem | undefined
+  /** When the previous answer came (the oldest call's turn began then, or at its send). */
+  let lastAnswer = 0
+  let child: Child | undefined
+
+  const fail = (why: string): void => {
+    // Broken first (as CPython): a thread that sees one of these futures fail and submits again
+    // gets BrokenProcessPool at once.
+    breakPool(shared, why, BrokenProcessPool)
+    sentAt.length = 0
+    for (const item of out.splice(0)) finish(item, EXCEPTION, new BrokenProcessPool(why))
+    if (held !== undefined) finish(held, EXCEPTION, new BrokenProcessPool(why))
+    held = undefined
+  }
+  const finish = (item: WorkItem, outcome: number, value: unknown): void => {
+    const at = item[0]
+    try {
+      completeCell(cellAt(at), outcome, value, outcome === EXCEPTION ? 'setException' : 'setResult')
+    } catch (err) {
+      // A result this process cannot keep in the future's cell fails that future only.
+      if (outcome === EXCEPTION) throw err
+      completeCell(cellAt(at), EXCEPTION, err, 'setException')
+    }
+    const k = slots.indexOf(at)
+    if (k >= 0) Atomics.store(slots, k, 0)
+    releaseCell(at)
+    itemDone(shared)
+  }
+  /** Starts a child and waits for its initializer; undefined (pool broken) if that failed. */
+  const spawn = (): Child | undefined => {
+    const [conn, end] = Pipe()
+    const p = new Process({ target: SERVE_TASKS, args: [end, opts.initializer, opts.initargs], name: opts.name, daemon: true })
+    try {
+      p.start()
+    } catch (err) {
+      conn.close()
+      end.close()
+      fail(`Worker ${name} could not start its process (${err instanceof Error ? err.message : describe(err)}); the pool is broken`)
+      return undefined
+    }
+    end.close()
+    let hello: unknown
+    try {
+      hello = conn.recv()
+    } catch {
+      fail(`Worker ${name} (pid ${p.pid}) ${howEnded(p)} before its initializer finished; the pool is broken`)
+      return undefined
+    }
+    const h = hello as [number, SerializedError?]
+    if (h[0] === INIT_FAILED) {
+      const err = deserializeError(h[1]!)
+      const what = err instanceof Error ? `${err.name}: ${err.message}` : describe(err)
+      p.join(5000)
+      fail(`The initializer of worker ${name} (pid ${p.pid}) failed (${what}); the pool is broken`)
+      return undefined
+    }
+    return { p, conn, tasks: new Set(), sent: 0 }
+  }
+  /** Reads the oldest call's answer; false once the child is gone (pool broken). */
+  const answer = (c: Child): boolean => {
+    let msg: unknown
+    try {
+      msg = c.conn.recv()
+    } catch {
+      fail(`Worker ${name} (pid ${c.p.pid}) ${howEnded(c.p)} while running a task; the pool is broken`)
+      return false
+    }
+    const [, outcome, value] = msg as [number, number, unknown]
+    const item = out.shift()!
+    const now = performance.now()
+    const took = now - Math.max(sentAt.shift()!, lastAnswer)
+    lastAnswer = now
+    // A slow call counts at once (queued calls must not wait behind it); fast ones are averaged.
+    perCall = took > perCall || perCall === Number.POSITIVE_INFINITY ? took : perCall * 0.75 + took * 0.25
+    const t = perTask.get(item[1])
+    perTask.set(item[1], t === undefined || took > t ? took : t * 0.75 + took * 0.25)
+    window = Math.max(MIN_WINDOW, Math.min(WINDOW, Math.floor(AHEAD_MS / Math.max(perCall, 1e-3))))
+    finish(item, outcome === OK ? RESULT : EXCEPTION, outcome === FAILED ? deserializeError(value as SerializedError) : value)
+    return true
+  }
+  /** Sends one call; false if the child is gone. */
+  const send = (c: Child, item: WorkItem): boolean => {
+    const [at, task, mode, payload] = item
+    const cell = cellAt(at)
+    if (!startCell(cell)) {
+      // Cancelled while queued: acknowledged, never sent.
+      releaseCell(at)
+      itemDone(shared)
+      return true
+    }
+    Atomics.store(cell, RUNNER, THREAD_TOKEN)
+    const k = slots.indexOf(0)
+    Atomics.store(slots, k, at)
+    try {
+      if (!c.tasks.has(task)) {
+        c.conn.send([TASK, task, specAt(task)])
+        c.tasks.add(task)
+      }
+      c.conn.send([at, task, mode, payload])
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_NOT_SHAREABLE' || err instanceof TypeError) {
+        // Arguments that cannot reach a process (a Lock, a function): this call fails only.
+        Atomics.store(slots, k, 0)
+        completeCell(cell, EXCEPTION, err, 'setException')
+        releaseCell(at)
+        itemDone(shared)
+        return true
+      }
+      out.push(item)
+      fail(`Worker ${name} (pid ${c.p.pid}) ${howEnded(c.p)}; the pool is broken`)
+      return false
+    }
+    out.push(item)
+    sentAt.push(performance.now())
+    c.sent++
+    return true
+  }
+  /** Whether `item`'s task has been quick so far (its calls may be sent ahead, and queue behind). */
+  const quick = (item: WorkItem): boolean => (perTask.get(item[1]) ?? Number.POSITIVE_INFINITY) < QUICK_MS
+  /** Ends the child of a broken pool (it may be alive: another worker broke the pool). */
+  const endChild = (c: Child): void => {
+    c.conn.close()
+    if (c.p.isAlive()) c.p.kill()
+    c.p.join(5000)
+  }
+  const retire = (c: Child): void => {
+    try {
+      c.conn.send(null)
+    } catch {}
+    c.p.join(30_000)
+    c.conn.close()
+  }
+
+  child = spawn()
+  if (child === undefined) return
+  for (;;) {
+    if (opts.maxTasksPerChild > 0 && child.sent >= opts.maxTasksPerChild) {
+      // Replaced after its quota: its answers first, then a new child.
+      while (out.length > 0) if (!answer(child)) return
+      retire(child)
+      child = spawn()
+      if (child === undefined) return
+    }
+    // A pool broken by another worker: this one's answers still come, then its child ends
+    // (CPython ends every worker of a broken pool).
+    if (shared.broken.isSet() && out.length === 0) {
+      if (held !== undefined) finish(held, EXCEPTION, new BrokenProcessPool(breakReason(shared) ?? 'A worker of this pool died; the pool is broken'))
+      held = undefined
+      endChild(child)
+      return
+    }
+    let item: WorkItem | null | undefined
+    if (held !== undefined) {
+      if (out.length > 0) {
+        if (!answer(child)) return
+        continue
+      }
+      item = held
+      held = undefined
+    } else if (out.length < window && queue.qsize() > 0 && (out.length === 0 || quick(out[out.length - 1]!))) {
+      try {
+        item = queue.getNowait()
+      } catch {
+        item = undefined // another worker took it
+      }
+      // Sent ahead only if quick: a call that may be long (or may wait for another call) is
+      // sent once the calls out are answered, so that nothing waits behind it.
+      if (item !== undefined && item !== null && out.length > 0 && !quick(item)) {
+        held = item
+        continue
+      }
+    }
+    if (item === undefined) {
+      if (out.length > 0) {
+        if (!answer(child)) return
+        continue
+      }
+      // Idle (nothing sent, nothing queued): wait for work, looking at the child now and then.
+      idle.release()
+      for (;;) {
+        try {
+          item = queue.get({ timeout: IDLE_CHECK_MS })
+          break
+        } catch (err) {
+          if (!(err instanceof QueueEmpty)) throw err
+        }
+        if (!child.p.isAlive() || shared.broken.isSet()) {
+          if (!shared.broken.isSet()) fail(`Worker ${name} (pid ${child.p.pid}) ${howEnded(child.p)} while idle; the pool is broken`)
+          idle.acquire({ blocking: false })
+          endChild(child)
+          return
+        }
+      }
+    }
+    if (item === null) {
+      queue.put(null) // one sentinel serves every worker
+      while (out.length > 0) if (!answer(child)) return
+      retire(child)
+      return
+    }
+    // Pass a wake-up on, as thread workers do: the submitter wakes one worker per burst.
+    if (queue.qsize() > 0) queue._wake(1)
+    if (!send(child, item)) return
+  }
+}
