@@ -30,7 +30,6 @@ import { Process } from '@tandem/ipc/process'
 import { QueueEmpty } from '@tandem/queue/errors'
 import { describe, THREAD_TOKEN } from '@tandem/sync/kit'
 import { deserializeError, moduleRef, type SerializedError, type TaskSpec } from '@tandem/sync/task'
-import { currentThread } from '@tandem/sync/thread'
 import { BrokenProcessPool } from '../errors.ts'
 import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, RUNNER, startCell } from './cell.ts'
 import { breakPool, breakReason, itemDone, specAt, type PoolShared, type WorkItem } from './executor-core.ts'
@@ -88,7 +87,7 @@ function howEnded(p: Process): string {
 export async function processStubLoop(shared: PoolShared, index: number, opts: StubOptions): Promise<void> {
   const { queue, idle, running } = shared
   const slots = running.subarray(index * WINDOW, (index + 1) * WINDOW)
-  const name = opts.name ?? currentThread().name
+  const name = opts.name
   /** Calls sent and not answered, oldest first (answers come in order). */
   const out: WorkItem[] = []
   /** When each call in `out` was sent. */
@@ -149,6 +148,11 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       return undefined
     }
     const h = hello as [number, SerializedError?]
+    if (!Array.isArray(hello) || (h[0] !== READY && h[0] !== INIT_FAILED)) {
+      endChild({ p, conn, tasks: new Set(), sent: 0 })
+      fail(`Worker ${name} (pid ${p.pid}) answered ${describe(hello)} instead of its ready message; the pool is broken`)
+      return undefined
+    }
     if (h[0] === INIT_FAILED) {
       const err = deserializeError(h[1]!)
       const what = err instanceof Error ? `${err.name}: ${err.message}` : describe(err)
