@@ -10,7 +10,7 @@
  * put that rejected): the "waits for the mutex" rounds hold the mutex in a peer and check the
  * contents exactly.
  */
-import test, { type ExecutionContext } from 'ava'
+import test from 'ava'
 import { QueueEmpty, QueueFull } from '../src/errors.ts'
 import { SimpleQueue } from '../src/simple-queue.ts'
 import { KINDS, type QueueClass } from '../../../test/fixtures/qtests-helpers.ts'
@@ -27,10 +27,8 @@ import {
   show,
   values,
   type Form,
-  type Mode,
   type Outcome,
   type Result,
-  type Tally,
 } from '../../../test/fixtures/wait-steps-helpers.ts'
 
 /** A give-up outcome of the mode: the abort reason, or the timeout error/value. */

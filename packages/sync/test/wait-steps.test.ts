@@ -12,7 +12,7 @@
  * - Condition waiter slots of timed-out waiters leaked (the Conditions here have maxWaiters 2 and
  *   live through every round; and the tests at the end).
  */
-import test, { type ExecutionContext } from 'ava'
+import test from 'ava'
 import { Barrier } from '../src/barrier.ts'
 import { BoundedSemaphore } from '../src/bounded-semaphore.ts'
 import { Condition } from '../src/condition.ts'
@@ -39,7 +39,6 @@ import {
   values,
   type Mode,
   type Outcome,
-  type Tally,
 } from '../../../test/fixtures/wait-steps-helpers.ts'
 import { joinAll, spawn } from './_helpers.ts'
 
