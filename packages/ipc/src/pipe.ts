@@ -25,6 +25,8 @@
  * | 12 + e | MODE     | QUEUE 0: messages to end e go through the queue, which the I/O thread forwards; DIRECT 1: a sender writes them to the channel itself (`internal/direct.ts`) when the queue is empty and INFLIGHT is 0 | `_route` (DIRECT), `_unroute` and any use of the local copy (QUEUE) |
  * | 14 + e | INFLIGHT | 1 while the I/O thread forwards messages it took from the queue, until the kernel has them | the I/O thread |
  * | 16 + e | UNSENT   | for an end the I/O thread bridges to a socket: bytes written to the socket that the kernel has not taken yet (the peer does not read), 0 otherwise | the I/O thread, after each burst and on `drain` |
+ * | 18     | WANT     | 1 while the first end is an imported copy (of export WANT_ID of process WANT_HOME) not read yet: its first read (or its export on) asks that process to forward messages (`T_WANT`) | `revive` (1); the first read (0) |
+ * | 19, 20 | WANT_HOME, WANT_ID | the exporting process and its export id | `revive` |
  *
  * An end is closed everywhere when its local copy is closed or dormant and no bridge is left: then
  * the queue it writes into is shut down (the peer reads what is left, then gets `EOFError`) and the
@@ -56,7 +58,7 @@ import { QueueEmpty, QueueShutDown } from '@tandem/queue/errors'
 import { decodeItem, encodeItem, type EncodedItem, type RawItem } from '@tandem/queue/kit'
 import { Queue } from '@tandem/queue/queue'
 import { BrokenPipeError, BufferTooShort, ConnectionClosedError, ConnectionModeError, EOFError, MessageTooLongError } from './errors.ts'
-import { directReady, exportEnd, importEnd, myPid } from './internal/hub-client.ts'
+import { directReady, exportEnd, importEnd, myPid, wantEnd } from './internal/hub-client.ts'
 import { copyBytes } from './internal/channel.ts'
 import { hasChannel, noteSend, readOwn, readOwnAsync, sendDirect } from './internal/direct.ts'
 import { T_MSG_TO_EXPORT, T_MSG_TO_IMPORT } from './internal/frames.ts'
@@ -77,7 +79,10 @@ const ROUTE_TYPE = 10
 const MODE = 12
 const INFLIGHT = 14
 const UNSENT = 16
-const WORDS = 18
+const WANT = 18
+const WANT_HOME = 19
+const WANT_ID = 20
+const WORDS = 21
 
 const QUEUE = 0
 const DIRECT = 1
@@ -198,8 +203,15 @@ export class Connection {
 
   #reader(what: string): Queue<unknown> {
     this.#use()
+    if (this.#cell[WANT] === 1) this.#want()
     if (this.#in === undefined) throw new ConnectionModeError('ERR_CONNECTION_NOT_READABLE', `Connection.${what}(): this end is write-only (the second end of Pipe(false))`)
     return this.#in
+  }
+
+  /** The first read of an imported copy: its home process forwards messages from now on. */
+  #want(): void {
+    const c = this.#cell
+    if (Atomics.compareExchange(c, WANT, 1, 0) === 1) wantEnd(c[WANT_HOME]!, c[WANT_ID]!)
   }
 
   #writer(what: string): Queue<unknown> {
@@ -436,9 +448,18 @@ export class Connection {
 
   // ---- For the I/O thread (internal/hub.ts) ---------------------------------------------------
 
+  #lazy(home: number, id: number): void {
+    const c = this.#cell
+    c[WANT_HOME] = home
+    c[WANT_ID] = id
+    Atomics.store(c, WANT, 1)
+  }
+
   /** @internal Marks this end as sent to one more process; the local copy goes dormant. */
   _export(): void {
     this.#use()
+    // Sent on unread: the process it goes to reads it (or sends it on, or closes it).
+    if (this.#cell[WANT] === 1) this.#want()
     if (Atomics.load(this.#cell, DONE + this.#side) !== 0) throw new ConnectionClosedError('This end was closed in every process that held it; it cannot be sent on')
     // A second remote copy: messages go through the queue, where either copy's bridge takes them.
     if (Atomics.add(this.#cell, BRIDGES + this.#side, 1) > 0) this._unroute()
@@ -551,6 +572,9 @@ export class Connection {
       // An end exported by another process: a local pair whose far end the I/O thread holds.
       const [mine, bridge] = makePair(data.r, data.w)
       bridge._export()
+      // Nothing is forwarded here until `mine` is read (T_WANT), so a copy that is only closed
+      // takes no message from the processes that read the end.
+      if (data.r) mine.#lazy(data.home, data.id)
       importEnd(data.home, data.id, bridge)
       // The exporting process is a neighbour: send to it directly.
       if (directReady() && hasChannel(data.home)) bridge._route(data.home, data.id, T_MSG_TO_EXPORT)

@@ -547,6 +547,30 @@ test('Process.start() with a thread Queue, a thread-side Value, a function (nest
   }
 })
 
+test('a child holding both ends of a Pipe and reading neither takes no message from the parent that reads one (the UpperCaser race)', async (t) => {
+  t.timeout(120_000)
+  // The child writes to its copy of `a`; what arrives at `b` belongs to the parent, who reads
+  // `b`. The child's copy of `b` is never read and closed late: nothing may be forwarded to it.
+  const [a, b] = Pipe()
+  const p = new Process({
+    daemon: true,
+    args: [a, b],
+    target: (mine: Connection, theirs: Connection) => {
+      for (let i = 0; i < 100; i++) mine.send(i)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
+      theirs.close()
+      mine.send('done')
+    },
+  })
+  track(t, p)
+  p.start()
+  const got: unknown[] = []
+  for (let i = 0; i <= 100; i++) got.push(await b.recvAsync({ timeout: WAIT }))
+  t.deepEqual(got, [...Array.from({ length: 100 }, (_, i) => i), 'done'])
+  await ended(t, p)
+  t.is(p.exitCode, 0)
+})
+
 // ---- subclasses --------------------------------------------------------------------------------------
 
 test('Process subclass: UpperCaser upper-cases over its own Pipe fields (test_subclassing)', async (t) => {

@@ -23,4 +23,11 @@ export const T_QREQ = 9
 export const T_QREP = 10
 export const T_QCANCEL = 11
 export const T_QPUT = 12
-export const LAST_TYPE = 12
+/**
+ * An importer reads the end it imported (ID: export id): from now on the exporting process
+ * forwards what arrives for that end. Until then it keeps it, so a process that imports an end
+ * and only closes it (the Python idiom: every process closes the ends it does not use) takes no
+ * message from the processes that do read it.
+ */
+export const T_WANT = 13
+export const LAST_TYPE = 13

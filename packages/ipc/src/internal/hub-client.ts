@@ -28,6 +28,7 @@ import { makeDirectory, useDirectory } from './direct.ts'
 export type Command =
   | { op: 'export'; id: number; end: Connection }
   | { op: 'import'; home: number; id: number; end: Connection }
+  | { op: 'want'; home: number; id: number }
   | { op: 'spawn'; control: CellRef; boot: Uint8Array; daemon: boolean; name: string; execArgv: string[]; entry: string }
   | { op: 'flush'; done: CellRef }
   | { op: 'qreq'; home: number; qid: number; rid: number; kind: string; args: unknown; bytes: Uint8Array | null; tag: number; value: number; reply: Queue<unknown> | null }
@@ -178,6 +179,11 @@ export function exportEnd(end: Connection): number {
 /** Connects `end` (the far end of a new local pair) to end `id` exported by process `home`. */
 export function importEnd(home: number, id: number, end: Connection): void {
   hub().put({ op: 'import', home, id, end })
+}
+
+/** The end imported from export `id` of process `home` is read here: asks `home` to forward to it. */
+export function wantEnd(home: number, id: number): void {
+  hub().put({ op: 'want', home, id })
 }
 
 /**

@@ -69,6 +69,7 @@ import {
   T_CLOSE_TO_EXPORT,
   T_CLOSE_TO_IMPORT,
   T_GONE,
+  T_WANT,
   T_MSG_TO_EXPORT,
   T_MSG_TO_IMPORT,
   T_QCANCEL,
@@ -89,6 +90,8 @@ const validType = (t: number): boolean => t >= 1 && t <= LAST_TYPE
 interface Export {
   readonly end: Connection
   importer: number
+  /** The importer reads the end (`T_WANT` came): what arrives for it is forwarded. */
+  wanted: boolean
   abort: AbortController | undefined
 }
 
@@ -199,6 +202,15 @@ export class Hub {
         this.attach(ex, f.id, f.src)
         return
       }
+      case T_WANT: {
+        const ex = this.exports.get(f.id)
+        if (ex === undefined) {
+          this.later(f)
+          return
+        }
+        this.want(ex, f.id, f.src)
+        return
+      }
       case T_MSG_TO_EXPORT: {
         const ex = this.exports.get(f.id)
         if (ex === undefined) {
@@ -256,7 +268,7 @@ export class Hub {
     if (DEBUG) process.stderr.write(`[${this.pid}] command ${c.op} ${'id' in c ? c.id : ''}\n`)
     switch (c.op) {
       case 'export': {
-        this.exports.set(c.id, { end: c.end, importer: 0, abort: undefined })
+        this.exports.set(c.id, { end: c.end, importer: 0, wanted: false, abort: undefined })
         const early = this.early.get(c.id)
         if (early !== undefined) {
           this.early.delete(c.id)
@@ -275,6 +287,9 @@ export class Hub {
         if (c.end.readable) void this.pump(c.end, im.abort.signal, T_MSG_TO_EXPORT, c.home, c.id, () => this.endImport(im, true))
         return
       }
+      case 'want':
+        this.send(T_WANT, c.home, c.id)
+        return
       case 'spawn':
         this.spawnChild(c)
         return
@@ -299,13 +314,22 @@ export class Hub {
 
   // ---- Bridges -------------------------------------------------------------------------------------
 
+  /** Process `importer` imported export `id` (its close or death now ends the bridge). */
   attach(ex: Export, id: number, importer: number): void {
     if (ex.importer !== 0) return
     ex.importer = importer
-    if (this.gone.has(importer)) {
-      this.endExport(id, false)
-      return
-    }
+    if (this.gone.has(importer)) this.endExport(id, false)
+  }
+
+  /**
+   * The importer reads the end: forward to it what arrives for the end. Not before, so that a
+   * process that holds a copy it never reads (and closes) takes no message from this process's
+   * own reader (what was forwarded to a copy that is closed unread would be lost).
+   */
+  want(ex: Export, id: number, importer: number): void {
+    if (ex.importer === 0) this.attach(ex, id, importer)
+    if (ex.wanted || ex.importer !== importer || !this.exports.has(id)) return
+    ex.wanted = true
     if (!ex.end.readable) return
     ex.abort = new AbortController()
     void this.pump(ex.end, ex.abort.signal, T_MSG_TO_IMPORT, importer, id, () => this.endExport(id, true))
