@@ -105,6 +105,11 @@ function closedError(home: Home, why?: string): ManagerClosedError {
   return new ManagerClosedError(`The manager at ${home.key} is ${why ?? 'gone'}; its proxies cannot be used any more (start a new SyncManager, or connect() to a running one)`)
 }
 
+/** What ended a connection to a server, for the message of the error that reports it. */
+function causeOf(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+}
+
 function lost(home: Home, why: string): ManagerClosedError {
   syncLanes.delete(home.lane)
   asyncLanes.delete(home.lane)
@@ -228,8 +233,8 @@ function connectionRequest(home: Home, op: string, target: unknown, method: stri
     let r: unknown
     try {
       r = conn.recv()
-    } catch {
-      throw lost(home, 'gone (its server ended)')
+    } catch (err) {
+      throw lost(home, `gone (its server ended: ${causeOf(err)})`)
     }
     if (Array.isArray(r) && r[0] === id) return unwrap(r)
   }
@@ -265,9 +270,9 @@ async function asyncLane(home: Home): Promise<AsyncLane> {
       (conn) => {
         try {
           return { conn: hello(conn), pending: new Map(), pumping: false }
-        } catch {
+        } catch (err) {
           asyncLanes.delete(home.lane)
-          throw closedError(home, 'gone') // it ended while this thread connected
+          throw closedError(home, `gone (${causeOf(err)})`) // it ended while this thread connected
         }
       },
       (err: unknown) => {
@@ -289,8 +294,8 @@ function pump(home: Home, lane: AsyncLane): void {
       let r: unknown
       try {
         r = await lane.conn.recvAsync()
-      } catch {
-        const err = lost(home, 'gone (its server ended)')
+      } catch (cause) {
+        const err = lost(home, `gone (its server ended: ${causeOf(cause)})`)
         for (const p of lane.pending.values()) p.reject(err)
         lane.pending.clear()
         break

@@ -269,6 +269,39 @@ function frameStream(count: number, seed: number): { bytes: Uint8Array; frames: 
   return { bytes: Buffer.concat(parts), frames }
 }
 
+test.serial(
+  'messages of one to many packets (read directly up to 48 KiB) from two writer threads of a child, packets interleaved: every message once, intact, in order',
+  async (t) => {
+    const body = PACKET - 32
+    // v8 adds a few bytes to a Uint8Array in an object: sizes on both sides of each boundary.
+    const sizes = [10, body - 40, body - 20, body, 2 * body - 30, 2 * body + 30, 30_000, 48 * 1024 - 40, 48 * 1024 + 40, 100_000]
+    const rounds = 30
+    const [a, aChild] = pipe(t)
+    const [b, bChild] = pipe(t)
+    const p = child(t, 'sizesFromTwoThreads', [aChild, bChild, sizes, rounds])
+    const disarm = watchdog(150_000, 'recv() in the many-packet test')
+    try {
+      for (const [conn, name] of [
+        [a, 'a'],
+        [b, 'b'],
+      ] as const) {
+        for (let i = 0; i < rounds * sizes.length; i++) {
+          const m = (i % 2 === 0 ? conn.recv() : await conn.recvAsync({ timeout: 60_000 })) as { i: number; b: Uint8Array }
+          if (m?.i !== i || m.b.length !== sizes[i % sizes.length] || !isPayload(m.b, i)) {
+            t.fail(`message ${i} on ${name}: i ${m?.i}, ${m?.b?.length} bytes, intact ${m?.b !== undefined && isPayload(m.b, m.i)}`)
+            return
+          }
+        }
+        t.is(conn.recv(), null)
+      }
+      await joinChild(p, JOIN)
+      t.is(p.exitCode, 0)
+    } finally {
+      disarm()
+    }
+  },
+)
+
 test('PacketReader: a stream cut at every kind of boundary gives back every frame intact', (t) => {
   const { bytes, frames } = frameStream(300, 7)
   for (const cut of [1, 2, 3, 31, 32, 33, 4095, 4096, 4097, 16384]) {

@@ -323,12 +323,11 @@ export function readOwn(peer: number, type: number, id: number, q: Awaited): Own
     let have = c[LEFT]!
     for (;;) {
       while (have - at >= 2) {
-        const len = area.readUInt16LE(at)
-        if (len < PHEADER || len > PACKET) return handBack(c, at, have)
-        if (have - at < len) break
-        const frame = ownFrame(area, at, len, type, peer, id)
-        if (frame === undefined) return handBack(c, at, have)
-        at += len
+        const m = ownMessage(area, at, have, type, peer, id)
+        if (m === null) break
+        if (m === undefined) return handBack(c, at, have)
+        const frame = m.frame
+        at = m.end
         if (at === have) at = have = 0
         c[LSTART] = at
         c[LEFT] = have
@@ -361,14 +360,66 @@ export function readOwn(peer: number, type: number, id: number, q: Awaited): Own
 }
 
 /**
- * The packet of `len` bytes at `buf[at]` as a message of stream (`type`, `peer`, `id`), if it is
- * one whole (one-packet) frame of it; undefined for anything else.
+ * The message of stream (`type`, `peer`, `id`) that starts at `buf[at]` (bytes up to `have`):
+ * a one-packet frame, or the packets of a frame of up to {@link MAX_OWN} bytes written one after
+ * the other by one thread (its `WRITER`), with where it ends; null if the bytes so far are the
+ * start of such a message (read more); undefined for anything else (a frame of another stream or
+ * a longer one, a control frame, packets of two writers interleaved): the I/O thread reads it.
  */
-function ownFrame(buf: Buffer, at: number, len: number, type: number, peer: number, id: number): OwnFrame | undefined {
-  if (buf[at + 2] !== type || buf[at + 3] !== FIRST_LAST || buf.readUInt32LE(at + 8) !== peer || buf.readUInt32LE(at + 16) !== id || buf.readUInt32LE(at + 28) !== len - PHEADER)
-    return undefined
-  return { tag: buf[at + 24]!, aux: buf.readInt32LE(at + 20), payload: len > PHEADER ? copyBytes(buf.subarray(at + PHEADER, at + len)) : undefined }
+function ownMessage(buf: Buffer, at: number, have: number, type: number, peer: number, id: number): { frame: OwnFrame; end: number } | null | undefined {
+  const len = buf.readUInt16LE(at)
+  if (len < PHEADER || len > PACKET) return undefined
+  if (have - at < len) return null
+  if (buf[at + 2] !== type || buf.readUInt32LE(at + 8) !== peer || buf.readUInt32LE(at + 16) !== id) return undefined
+  const flags = buf[at + 3]!
+  const total = buf.readUInt32LE(at + 28)
+  const tag = buf[at + 24]!
+  const aux = buf.readInt32LE(at + 20)
+  if (flags === FIRST_LAST) {
+    if (total !== len - PHEADER) return undefined
+    return { frame: { tag, aux, payload: len > PHEADER ? copyBytes(buf.subarray(at + PHEADER, at + len)) : undefined }, end: at + len }
+  }
+  if (flags !== FIRST || total > MAX_OWN) return undefined
+  const writer = buf.readUInt32LE(at + 12)
+  // Every packet of the frame must be here, one after the other.
+  let end = at
+  let got = 0
+  for (;;) {
+    if (have - end < 2) return null
+    const n = buf.readUInt16LE(end)
+    if (n < PHEADER || n > PACKET) return undefined
+    if (have - end < n) return null
+    const f = buf[end + 3]!
+    if (
+      (end !== at && (f & FIRST) !== 0) ||
+      buf[end + 2] !== type ||
+      buf.readUInt32LE(end + 8) !== peer ||
+      buf.readUInt32LE(end + 12) !== writer ||
+      buf.readUInt32LE(end + 16) !== id
+    )
+      return undefined
+    got += n - PHEADER
+    end += n
+    if (got > total) return undefined
+    if ((f & LAST) !== 0) break
+  }
+  if (got !== total) return undefined
+  const payload = new Uint8Array(total)
+  for (let p = at, o = 0; p < end; ) {
+    const n = buf.readUInt16LE(p)
+    payload.set(buf.subarray(p + PHEADER, p + n), o)
+    o += n - PHEADER
+    p += n
+  }
+  return { frame: { tag, aux, payload }, end }
 }
+
+/**
+ * Longest message (payload bytes) a thread reads directly when it comes in several packets; a
+ * longer one goes through the I/O thread. With its packet headers and a read's worth of bytes
+ * after it, it fits in a channel cell's LEFTOVER area.
+ */
+const MAX_OWN = 48 * 1024
 
 /**
  * Pacing of a stream's reads. A thread that only receives, from a peer that sends faster than
@@ -422,7 +473,9 @@ function paced(napped: boolean, n: number): void {
 
 const napCell = new Int32Array(new SharedArrayBuffer(4))
 
-/** FLAGS of a one-packet frame (`channel.ts`: FIRST | LAST). */
+/** FLAGS of a packet (`channel.ts`): the frame's first, its last; a one-packet frame has both. */
+const FIRST = 1
+const LAST = 2
 const FIRST_LAST = 3
 
 /** Longest spin before sleeping in read(), in ms. */
@@ -607,10 +660,9 @@ export async function readOwnAsync(peer: number, type: number, id: number, q: Aw
     }
     const scan = (): OwnFrame | null | undefined => {
       while (have - at >= 2) {
-        const len = area.readUInt16LE(at)
-        const frame = len < PHEADER || len > PACKET ? undefined : have - at < len ? null : ownFrame(area, at, len, type, peer, id)
-        if (frame === null) break
-        if (frame === undefined) {
+        const m = ownMessage(area, at, have, type, peer, id)
+        if (m === null) break
+        if (m === undefined) {
           // Not ours: the I/O thread reads it (and everything after it).
           if (TRACE) trace(`main (async) hands back ${have - at} bytes`)
           keep()
@@ -618,11 +670,11 @@ export async function readOwnAsync(peer: number, type: number, id: number, q: Aw
           Atomics.notify(c, ROLE)
           return undefined
         }
-        at += len
+        at = m.end
         if (at === have) at = have = 0
         keep()
         Atomics.compareExchange(c, ROLE, ACTIVE, IDLE)
-        return frame
+        return m.frame
       }
       return null // need more bytes
     }
