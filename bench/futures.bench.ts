@@ -17,6 +17,7 @@ import Tinypool from 'tinypool'
 import workerpool from 'workerpool'
 import { FixedThreadPool } from 'poolifier'
 import { ThreadPoolExecutor } from '@tandem/futures'
+import { Pool } from '@tandem/futures/pool'
 import { ProcessPoolExecutor } from '@tandem/futures/process-pool-executor'
 import { ThreadPool } from '@tandem/futures/thread-pool'
 import { pythonRuns, rounds, timeRuns, type Measured, type BenchContext, type Rate, type Row, type Scenario } from './lib.ts'
@@ -137,6 +138,21 @@ const WORKERPOOL: Side = {
       submit: (i) => pool.exec('noop', [i]) as PromiseLike<number>,
       close: async () => {
         await pool.terminate()
+      },
+    }
+  },
+}
+
+/** The process `Pool` side: `applyAsync` of the same no-op task; `terminate()` as Python's `with`. */
+const TANDEM_POOL: Side = {
+  name: `Tandem Pool(${WORKERS})`,
+  open() {
+    const pool = new Pool(WORKERS)
+    return {
+      submit: (i) => pool.applyAsync(noop, [i]),
+      close: async () => {
+        pool.close()
+        await pool.joinAsync()
       },
     }
   },
@@ -330,6 +346,12 @@ if __name__ == '__main__':
     elif mode == 'map':
         with multiprocessing.Pool(2) as pool:
             result = timed(lambda k: sum(pool.map(double, range(k), chunksize)), lambda k: k * (k - 1))
+    elif mode == 'apply-async':
+        with multiprocessing.Pool(2) as pool:
+            def applied(k):
+                rs = [pool.apply_async(noop, (i,)) for i in range(k)]
+                return sum(r.get() for r in rs)
+            result = timed(applied, lambda k: k * (k - 1) // 2)
     elif mode in ('process-burst', 'process-map'):
         ex = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('fork'))
         if mode == 'process-burst':
@@ -604,6 +626,53 @@ async function withoutSpareChild<T>(body: () => Promise<T>): Promise<T & { spare
   }
 }
 
+/**
+ * `Pool.applyAsync` of no-op tasks, all at once, then each result awaited in order, against
+ * CPython's `multiprocessing.Pool(2).apply_async` then `get()` in order; sized as the process
+ * no-op row (CPython's Pool does 36-56 k/s here).
+ */
+async function poolApplyRow(ctx: BenchContext): Promise<Row> {
+  const s = sizes(ctx.quick)
+  const z = { n: s.procBurst, warmup: s.procWarmup, reps: s.reps }
+  const py = s.pyProcBurst * 4
+  ctx.log(`Pool.applyAsync: ${WORKERS} worker processes, calls made at once; Tandem ${z.n}, CPython multiprocessing.Pool ${py} per run; ${s.rounds} rounds x ${s.reps} runs`)
+  const m = await rounds(s.rounds, () => sideRuns(TANDEM_POOL, burst, z, ctx.log), [() => pythonRuns(ctx, PYTHON, ['apply-async', py, s.pyProcWarmup, s.reps, 0, 0], 300_000)])
+  return rowsFor(`Pool.applyAsync: no-op calls, ${z.n.toLocaleString('en')} made at once, ${WORKERS} worker processes`, m, [
+    { name: `CPython multiprocessing.Pool(${WORKERS}).apply_async, fork, ${py.toLocaleString('en')} calls`, target: 2 },
+  ])[0]!
+}
+
+/** `Pool.map` over ints with the thread row's chunksize, against CPython's `multiprocessing.Pool.map` (the thread row's baseline). */
+async function poolMapRow(ctx: BenchContext): Promise<Row> {
+  const s = sizes(ctx.quick)
+  const n = s.map
+  ctx.log(`Pool.map: ${n} ints, chunksize ${s.chunksize}, ${WORKERS} worker processes; CPython multiprocessing.Pool(${WORKERS}).map; ${s.rounds} rounds x ${s.reps} runs`)
+  const items = Array.from({ length: n }, (_, i) => i)
+  const m = await rounds(s.rounds, async () => {
+    const pool = new Pool(WORKERS)
+    try {
+      return await timeRuns(s.reps, 1, n, () => {
+        const out = pool.map(double, items, s.chunksize)
+        let sum = 0
+        for (const r of out) sum += r
+        if (out.length !== n || sum !== 2 * idSum(n)) throw new Error(`Pool.map returned ${out.length} results adding up to ${sum} instead of ${n} adding up to ${2 * idSum(n)}`)
+      })
+    } finally {
+      pool.close()
+      await pool.joinAsync()
+    }
+  }, [() => pythonRuns(ctx, PYTHON, ['map', n, n, s.reps, 0, s.chunksize], 300_000)])
+  return {
+    scenario: `Pool(${WORKERS}).map(fn, ${n.toLocaleString('en')} ints, ${s.chunksize.toLocaleString('en')})`,
+    unit: 'items/s',
+    tandem: m.tandem,
+    baselineName: `CPython multiprocessing.Pool(${WORKERS}).map, fork, same chunksize`,
+    baseline: m.baselines[0]!,
+    target: 1,
+    idleBefore: m.idleBefore,
+  }
+}
+
 async function processFibRow(ctx: BenchContext): Promise<Row> {
   const s = sizes(ctx.quick)
   ctx.log(`CPU-bound: ${s.fibTasks} x fib(${s.fibN}) on ProcessPoolExecutor(${WORKERS}) vs ProcessPoolExecutor(1); ${s.rounds} rounds x ${s.reps} runs`)
@@ -628,14 +697,16 @@ const scenario: Scenario = {
     const latency = await latencyRows(ctx)
     const fibR = await fibRow(ctx)
     const mapR = await mapRow(ctx)
-    const { procBurstR, procMapR, procFibR, spare } = await withoutSpareChild(async () => ({
+    const { procBurstR, procMapR, procFibR, poolApplyR, poolMapR, spare } = await withoutSpareChild(async () => ({
       procBurstR: await processBurstRows(ctx),
       procMapR: await processMapRow(ctx),
       procFibR: await processFibRow(ctx),
+      poolApplyR: await poolApplyRow(ctx),
+      poolMapR: await poolMapRow(ctx),
     }))
     const versions = ['piscina', 'tinypool', 'workerpool', 'poolifier'].map(peerVersion).join(', ')
     return {
-      rows: [...burstR, ...windowedR, ...latency.rows, fibR, mapR, ...procBurstR, procMapR, procFibR],
+      rows: [...burstR, ...windowedR, ...latency.rows, fibR, mapR, ...procBurstR, procMapR, procFibR, poolApplyR, poolMapR],
       notes: [
         `Peers: ${versions}; every pool has ${WORKERS} worker threads (piscina and tinypool \`minThreads = maxThreads = ${WORKERS}\`, workerpool \`minWorkers = maxWorkers = ${WORKERS}\`, \`workerType: 'thread'\`, poolifier \`FixedThreadPool(${WORKERS})\`), otherwise default options. Their worker files are \`bench/futures-noop.js\` (piscina, tinypool: default export), \`bench/futures-workerpool-worker.js\` and \`bench/futures-poolifier-worker.js\`. Rows marked (info) have no target (shown as >= 0x).`,
         `Runs: every measurement is ${s.rounds} rounds; a round is a CPU-idle sample, then each side in turn (Tandem first, then the baselines in table order). A side opens a fresh pool, runs one untimed warm-up repetition (${s.warmup.toLocaleString('en')} tasks, ${s.latencyWarmup.toLocaleString('en')} round trips, or one full repetition for fib and map; it starts the workers and warms the JIT), then ${s.reps} timed repetitions (${s.infoReps} for tinypool and workerpool, which take tens of seconds per repetition), and closes the pool: ${s.rounds * s.reps} timed runs per side (${s.rounds * s.infoReps} for tinypool and workerpool); the table shows each side's best run. Rates are timed on the main thread around the whole repetition (submitting and collecting the results).`,
@@ -649,6 +720,7 @@ const scenario: Scenario = {
         `Process no-op: the no-op loop of the thread rows (submit all, then await each in order; CPython \`result()\` in order), sized per side so that a repetition lasts about 200-300 ms: Tandem ${s.procBurst.toLocaleString('en')} tasks (warm-up ${s.procWarmup.toLocaleString('en')}), CPython ${s.pyProcBurst.toLocaleString('en')} (warm-up ${s.pyProcWarmup.toLocaleString('en')}), tinypool ${s.tinyProcBurst.toLocaleString('en')} (warm-up ${s.tinyProcWarmup.toLocaleString('en')}); ${s.reps} timed repetitions per round on every side (tinypool included, unlike its thread row); rates are tasks/s, so the sizes do not enter the ratio. Sums of results checked on every repetition.`,
         `ProcessPoolExecutor.map: Tandem blocking \`for (const r of pool.map((x) => 2 * x, items, { chunksize: ${s.chunksize} }))\` over a prebuilt array of ${s.map.toLocaleString('en')} ints; CPython \`sum(ex.map(double, range(${s.map}), chunksize=${s.chunksize}))\`; one full untimed repetition first on both sides. Results checked (count and sum).`,
         `ProcessPoolExecutor CPU-bound: the fib tasks of the thread row (${s.fibTasks} x fib(${s.fibN}), shipped by source, submitted at once, each result checked) on ProcessPoolExecutor({ maxWorkers: ${WORKERS} }) against ProcessPoolExecutor({ maxWorkers: 1 }); ratio = speed-up from the second worker process (ideal ${WORKERS}x), which needs ${WORKERS} free cores.`,
+        `Pool rows: Tandem \`new Pool(${WORKERS})\` per round (closed and joined after), CPython \`multiprocessing.Pool(${WORKERS})\` (fork) per round. applyAsync: the no-op loop (all calls made at once, then each result awaited in order; CPython \`apply_async(noop, (i,))\` then \`get()\` in order), Tandem ${s.procBurst.toLocaleString('en')} calls per repetition, CPython ${(s.pyProcBurst * 4).toLocaleString('en')}. map: blocking \`pool.map((x) => 2 * x, items, ${s.chunksize})\` over ${s.map.toLocaleString('en')} ints, against the ThreadPool.map row's CPython baseline (measured again); results checked.`,
         'CPython runs as a child process (`python3 -c`, script inline in `bench/futures.bench.ts`), one process per side per round, with the same warm-up and timed repetitions.',
       ],
     }

@@ -9,9 +9,10 @@
  * | `BrokenExecutor` | `ERR_BROKEN_EXECUTOR` | an executor that can no longer run tasks |
  * | `BrokenThreadPool` | `ERR_BROKEN_THREAD_POOL` | a thread pool whose worker died or whose initializer failed |
  * | `BrokenProcessPool` | `ERR_BROKEN_PROCESS_POOL` | a process pool whose worker process died or whose initializer failed |
+ * | `WorkerLostError` | `ERR_WORKER_LOST` | a `Pool` call whose worker process died while it ran (the pool replaces the worker and goes on) |
  * | `Error` | `ERR_EXECUTOR_SHUT_DOWN` | `submit`/`map` after `shutdown()` (Python's `RuntimeError`) |
- * | `Error` | `ERR_POOL_NOT_RUNNING` | a `ThreadPool` call after `close()`/`terminate()` (Python's `ValueError`) |
- * | `Error` | `ERR_POOL_RUNNING` | `ThreadPool.join()` before `close()`/`terminate()` (Python's `ValueError`) |
+ * | `Error` | `ERR_POOL_NOT_RUNNING` | a `Pool`/`ThreadPool` call after `close()`/`terminate()` (Python's `ValueError`) |
+ * | `Error` | `ERR_POOL_RUNNING` | `Pool.join()`/`ThreadPool.join()` before `close()`/`terminate()` (Python's `ValueError`) |
  * | `TypeError` | `ERR_INVALID_ARG_TYPE` | a non-function task, a non-iterable, a non-future in `wait`, bad options |
  * | `RangeError` | `ERR_OUT_OF_RANGE` | `maxWorkers`/`threads`/`chunksize` < 1, a negative timeout, a bad `resourceLimits` entry |
  * | `RangeError` | `ERR_INVALID_ARG_VALUE` | an unknown `returnWhen` |
@@ -131,6 +132,31 @@ export class BrokenProcessPool extends BrokenExecutor {
 }
 
 /**
+ * A `Pool` call whose worker process died while it ran (it exited, was killed, ran out of
+ * memory): the pool replaces the worker and runs the other calls on, and only this call fails
+ * (CPython's `Pool` waits for it forever, bpo-22393). The message names the worker, its pid and
+ * how it ended.
+ * @example
+ * ```ts
+ * import { Pool } from '@tandem/futures/pool'
+ * import { WorkerLostError } from '@tandem/futures/errors'
+ *
+ * using pool = new Pool(1)
+ * try {
+ *   pool.apply(() => process.exit(3))
+ * } catch (err) {
+ *   console.log(err instanceof WorkerLostError, (err as WorkerLostError).code) // true ERR_WORKER_LOST
+ * }
+ * console.log(pool.apply((a: number, b: number) => a + b, [1, 2])) // 3 (on a new worker)
+ * ```
+ */
+export class WorkerLostError extends TandemError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_WORKER_LOST', message, options)
+  }
+}
+
+/**
  * `submit`/`map` after `shutdown()`: `Error` with code `ERR_EXECUTOR_SHUT_DOWN` (Python's `RuntimeError`).
  * @example
  * ```ts
@@ -176,6 +202,6 @@ export function poolStateError(message: string, code: 'ERR_POOL_NOT_RUNNING' | '
 }
 
 // A future failed in another thread arrives as an instance of these classes.
-for (const C of [CancelledError, InvalidStateError, BrokenExecutor, BrokenThreadPool, BrokenProcessPool]) {
+for (const C of [CancelledError, InvalidStateError, BrokenExecutor, BrokenThreadPool, BrokenProcessPool, WorkerLostError]) {
   registerErrorClass(C.name, C as new (message: string) => Error)
 }

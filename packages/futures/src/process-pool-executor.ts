@@ -8,7 +8,6 @@
  */
 import { availableParallelism } from 'node:os'
 import { ensureIoThread } from '@tandem/ipc/kit'
-import { encodeItem, type EncodedItem } from '@tandem/queue/kit'
 import { typeError } from '@tandem/sync/errors'
 import { checkArray, checkInt, describe } from '@tandem/sync/kit'
 import { registerShareable } from '@tandem/sync/shareable'
@@ -16,29 +15,12 @@ import { toTaskSpec, type TaskFunction } from '@tandem/sync/task'
 import { BrokenProcessPool } from './errors.ts'
 import { PoolExecutor } from './internal/executor-base.ts'
 import { executorNotShareable, MAX_WORKERS } from './internal/executor-core.ts'
-import { PROCESS_STUB, WINDOW } from './internal/process-stub.ts'
-import { startThreadWorker } from './internal/thread-workers.ts'
+import { checkProcessArgs, startProcessStub, WINDOW } from './internal/process-stub.ts'
 
 export type { ShutdownOptions } from './internal/executor-base.ts'
 export type { MapOptions, MapResult } from './internal/map.ts'
 
 let poolCounter = 0
-
-const scratch: EncodedItem = { tag: 0, value: 0, bytes: undefined }
-
-/**
- * Throws `ERR_NOT_SHAREABLE` at `submit` for arguments that cannot reach a process (a thread-only
- * shareable such as a Lock, a SharedArrayBuffer), as for those no thread can take (a function).
- * Plain data is not encoded twice: only values that hold objects are tried.
- */
-function checkArgs(args: unknown[]): void {
-  for (const a of args) {
-    if (typeof a === 'object' && a !== null) {
-      encodeItem(args, scratch, 1, 'process')
-      return
-    }
-  }
-}
 
 /** Options of `new ProcessPoolExecutor()`. */
 export interface ProcessPoolExecutorOptions {
@@ -121,16 +103,8 @@ export class ProcessPoolExecutor extends PoolExecutor {
       maxWorkers,
       broken: BrokenProcessPool,
       slotsPerWorker: WINDOW,
-      checkArgs,
-      startWorker: (core, index) => {
-        const name = `${prefix}_${index}`
-        return startThreadWorker(
-          core,
-          index,
-          { name, initializer: undefined, initargs: [], resourceLimits: undefined },
-          { target: PROCESS_STUB, args: [{ name, initializer, initargs, maxTasksPerChild }] },
-        )
-      },
+      checkArgs: checkProcessArgs,
+      startWorker: (core, index) => startProcessStub(core, index, { name: `${prefix}_${index}`, initializer, initargs, maxTasksPerChild }),
     })
     this.#maxWorkers = maxWorkers
   }

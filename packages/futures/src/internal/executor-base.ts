@@ -32,6 +32,18 @@ export interface ExecutorSetup extends Omit<ExecutorCoreOptions, 'startWorker'> 
   readonly checkArgs?: (args: unknown[]) => void
 }
 
+/**
+ * The core of a pool whose workers are threads (thread workers, or stand-ins for processes):
+ * each thread `startWorker` returns is kept in `threads`, for shutdown and join.
+ */
+export function coreWithThreads(
+  setup: Omit<ExecutorCoreOptions, 'startWorker'> & { readonly startWorker: (core: ExecutorCore, index: number) => Thread },
+  threads: Thread[],
+): ExecutorCore {
+  const core = new ExecutorCore({ ...setup, startWorker: (i) => threads.push(setup.startWorker(core, i)) })
+  return core
+}
+
 /** The executor surface both pools share (not exported to users: they see the subclasses). */
 export class PoolExecutor implements Disposable, AsyncDisposable {
   readonly #what: string
@@ -44,7 +56,7 @@ export class PoolExecutor implements Disposable, AsyncDisposable {
   constructor(setup: ExecutorSetup) {
     this.#what = setup.what
     this.#checkArgs = setup.checkArgs
-    const core = new ExecutorCore({ ...setup, startWorker: (i) => this.#threads.push(setup.startWorker(core, i)) })
+    const core = coreWithThreads(setup, this.#threads)
     this.#core = core
     this.#calls = {
       check: (what) => this.#check(what),

@@ -435,6 +435,11 @@ export class ExecutorCore {
     this.shared.queue._wake(n)
   }
 
+  /** Starts every worker now (a process `Pool`, as CPython's, starts its workers when it is made). */
+  startAll(): void {
+    while (this.#workers < this.#maxWorkers) this.#startWorker(this.#workers++)
+  }
+
   #adjustWorkers(): void {
     // An idle worker will take the item: no new worker (CPython's _idle_semaphore).
     if (this.shared.idle.acquire({ blocking: false })) return

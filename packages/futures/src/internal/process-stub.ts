@@ -20,6 +20,13 @@
  * a thread pool's worker is (`worker-liveness.ts`): its `running` slots and the RUNNER word of
  * the calls it sent.
  *
+ * A process `Pool`'s stand-in (`replace`) does not break the pool when its child dies: the call
+ * the child was running fails with `WorkerLostError`, the calls sent ahead of it go to a new
+ * child, and the worker goes on (CPython's `Pool` replaces the worker too, but waits for that
+ * call forever). A child that dies while idle is replaced. After `Pool.terminate()` (the TERMINATED
+ * word of `control`, and the pool's process kills the children whose pids it finds there) the
+ * calls out fail with `CancelledError` and the stand-in ends.
+ *
  * `maxTasksPerChild`: after that many calls the stand-in lets its child finish, ends it, and
  * starts a new one (with the initializer again) before it takes more work.
  *
@@ -28,11 +35,14 @@
 import { Pipe, type Connection } from '@tandem/ipc/pipe'
 import { Process } from '@tandem/ipc/process'
 import { QueueEmpty } from '@tandem/queue/errors'
+import { encodeItem, type EncodedItem } from '@tandem/queue/kit'
+import type { Thread } from '@tandem/sync/thread'
 import { describe, THREAD_TOKEN } from '@tandem/sync/kit'
 import { deserializeError, moduleRef, type SerializedError, type TaskSpec } from '@tandem/sync/task'
-import { BrokenProcessPool } from '../errors.ts'
+import { BrokenProcessPool, CancelledError, WorkerLostError } from '../errors.ts'
 import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, RUNNER, startCell } from './cell.ts'
-import { breakPool, breakReason, itemDone, specAt, type PoolShared, type WorkItem } from './executor-core.ts'
+import { breakPool, breakReason, type ExecutorCore, itemDone, specAt, type PoolShared, type WorkItem } from './executor-core.ts'
+import { startThreadWorker } from './thread-workers.ts'
 import { FAILED, INIT_FAILED, OK, READY, TASK } from './process-worker.ts'
 
 /** A task whose calls take less than this (moving average) may be sent ahead of others. */
@@ -54,6 +64,27 @@ export const PROCESS_STUB = moduleRef(new URL(import.meta.url), 'processStubLoop
 
 const SERVE_TASKS = moduleRef(new URL(`./process-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), 'serveTasks')
 
+/**
+ * Throws `ERR_NOT_SHAREABLE` at `submit`/`apply` for arguments that cannot reach a process (a
+ * thread-only shareable such as a Lock, a SharedArrayBuffer), as for those no thread can take (a
+ * function). Plain data is not encoded twice: only values that hold objects are tried.
+ */
+export function checkProcessArgs(args: unknown[]): void {
+  for (const a of args) {
+    if (typeof a === 'object' && a !== null) {
+      encodeItem(args, scratch, 1, 'process')
+      return
+    }
+  }
+}
+
+const scratch: EncodedItem = { tag: 0, value: 0, bytes: undefined }
+
+/** Starts worker `index` of a process pool: its stand-in thread (which starts the child). */
+export function startProcessStub(core: ExecutorCore, index: number, opts: StubOptions): Thread {
+  return startThreadWorker(core, index, { name: opts.name, initializer: undefined, initargs: [], resourceLimits: undefined }, { target: PROCESS_STUB, args: [opts] })
+}
+
 /** What a stand-in needs besides the pool's shared state. */
 export interface StubOptions {
   /** The worker's name (its child process is named after it). */
@@ -62,7 +93,20 @@ export interface StubOptions {
   readonly initargs: unknown[]
   /** Calls per child before it is replaced; 0 for no limit. */
   readonly maxTasksPerChild: number
+  /**
+   * A process `Pool`'s worker: a child that dies is replaced (its running call fails with
+   * `WorkerLostError`) instead of breaking the pool.
+   */
+  readonly replace?: boolean
+  /** A `Pool`'s control words: {@link TERMINATED}, then each worker's child pid (0 when none). */
+  readonly control?: Int32Array
 }
+
+/** Word of `StubOptions.control`: 1 once `Pool.terminate()` ran. */
+export const TERMINATED = 0
+
+/** Word of `StubOptions.control` that holds worker `index`'s child pid. */
+export const pidWord = (index: number): number => 1 + index
 
 /** One child process and its connection. */
 interface Child {
@@ -103,6 +147,13 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
   /** When the previous answer came (the oldest call's turn began then, or at its send). */
   let lastAnswer = 0
   let child: Child | undefined
+  /** Calls sent to a child that died before it ran them (a `Pool`): they go to the next child. */
+  const redo: WorkItem[] = []
+  const control = opts.control
+  const terminated = (): boolean => control !== undefined && Atomics.load(control, TERMINATED) === 1
+  const setPid = (pid: number): void => {
+    if (control !== undefined) Atomics.store(control, pidWord(index), pid)
+  }
 
   const fail = (why: string): void => {
     // Broken first (as CPython): a thread that sees one of these futures fail and submits again
@@ -110,8 +161,34 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     breakPool(shared, why, BrokenProcessPool)
     sentAt.length = 0
     for (const item of out.splice(0)) finish(item, EXCEPTION, new BrokenProcessPool(why))
+    for (const item of redo.splice(0)) finish(item, EXCEPTION, new BrokenProcessPool(why))
     if (held !== undefined) finish(held, EXCEPTION, new BrokenProcessPool(why))
     held = undefined
+  }
+  /**
+   * A `Pool`'s child died (`c`; `unsent`: a call its death kept from being sent): the call it ran
+   * fails with WorkerLostError, the calls sent after it go to a new child. After terminate() they
+   * all fail with CancelledError instead. False if the stand-in must end (terminated, or the new
+   * child could not start: the pool is broken).
+   */
+  const replaceChild = (c: Child, unsent?: WorkItem): boolean => {
+    const how = howEnded(c.p)
+    setPid(0)
+    c.conn.close()
+    sentAt.length = 0
+    if (unsent !== undefined) out.push(unsent)
+    if (terminated()) {
+      const cancelled = (): CancelledError => new CancelledError(`Pool.terminate() ended worker ${name} (pid ${c.p.pid}) while this call was in it`)
+      for (const item of out.splice(0)) finish(item, EXCEPTION, cancelled())
+      if (held !== undefined) finish(held, EXCEPTION, cancelled())
+      held = undefined
+      return false
+    }
+    const running = unsent === out[0] ? undefined : out.shift()
+    if (running !== undefined) finish(running, EXCEPTION, new WorkerLostError(`Worker ${name} (pid ${c.p.pid}) ${how} while running this call; the pool replaced the worker`))
+    redo.push(...out.splice(0))
+    child = spawn()
+    return child !== undefined
   }
   const finish = (item: WorkItem, outcome: number, value: unknown): void => {
     const at = item[0]
@@ -140,10 +217,16 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       return undefined
     }
     end.close()
+    setPid(p.pid ?? 0)
     let hello: unknown
     try {
       hello = conn.recv()
     } catch {
+      if (terminated()) {
+        setPid(0)
+        for (const item of redo.splice(0)) finish(item, EXCEPTION, new CancelledError('Pool.terminate() ended the pool before this call ran'))
+        return undefined
+      }
       fail(`Worker ${name} (pid ${p.pid}) ${howEnded(p)} before its initializer finished; the pool is broken`)
       return undefined
     }
@@ -162,12 +245,16 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     }
     return { p, conn, tasks: new Set(), sent: 0 }
   }
-  /** Reads the oldest call's answer; false once the child is gone (pool broken). */
+  /**
+   * Reads the oldest call's answer; false once the stand-in must end (the pool broke, or it was
+   * terminated). A `Pool`'s child that died is replaced: true, with nothing out.
+   */
   const answer = (c: Child): boolean => {
     let msg: unknown
     try {
       msg = c.conn.recv()
     } catch {
+      if (opts.replace === true) return replaceChild(c)
       fail(`Worker ${name} (pid ${c.p.pid}) ${howEnded(c.p)} while running a task; the pool is broken`)
       return false
     }
@@ -184,19 +271,23 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     finish(item, outcome === OK ? RESULT : EXCEPTION, outcome === FAILED ? deserializeError(value as SerializedError) : value)
     return true
   }
-  /** Sends one call; false if the child is gone. */
-  const send = (c: Child, item: WorkItem): boolean => {
+  /**
+   * Sends one call (`again`: a call sent to a child that died before it ran it); false if the
+   * stand-in must end (as for {@link answer}).
+   */
+  const send = (c: Child, item: WorkItem, again = false): boolean => {
     const [at, task, mode, payload] = item
     const cell = cellAt(at)
-    if (!startCell(cell)) {
-      // Cancelled while queued: acknowledged, never sent.
-      releaseCell(at)
-      itemDone(shared)
-      return true
+    if (!again) {
+      if (!startCell(cell)) {
+        // Cancelled while queued: acknowledged, never sent.
+        releaseCell(at)
+        itemDone(shared)
+        return true
+      }
+      Atomics.store(cell, RUNNER, THREAD_TOKEN)
+      Atomics.store(slots, slots.indexOf(0), at)
     }
-    Atomics.store(cell, RUNNER, THREAD_TOKEN)
-    const k = slots.indexOf(0)
-    Atomics.store(slots, k, at)
     try {
       if (!c.tasks.has(task)) {
         c.conn.send([TASK, task, specAt(task)])
@@ -206,12 +297,10 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_NOT_SHAREABLE' || err instanceof TypeError) {
         // Arguments that cannot reach a process (a Lock, a function): this call fails only.
-        Atomics.store(slots, k, 0)
-        completeCell(cell, EXCEPTION, err, 'setException')
-        releaseCell(at)
-        itemDone(shared)
+        finish(item, EXCEPTION, err)
         return true
       }
+      if (opts.replace === true) return replaceChild(c, item)
       out.push(item)
       fail(`Worker ${name} (pid ${c.p.pid}) ${howEnded(c.p)}; the pool is broken`)
       return false
@@ -228,6 +317,7 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     c.conn.close()
     if (c.p.isAlive()) c.p.kill()
     c.p.join(5000)
+    setPid(0)
   }
   const retire = (c: Child): void => {
     try {
@@ -235,27 +325,39 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     } catch {}
     c.p.join(30_000)
     c.conn.close()
+    setPid(0)
   }
 
   child = spawn()
   if (child === undefined) return
   for (;;) {
     if (opts.maxTasksPerChild > 0 && child.sent >= opts.maxTasksPerChild) {
-      // Replaced after its quota: its answers first, then a new child.
+      // Replaced after its quota: its answers first, then a new child (unless it died meanwhile).
+      const full: Child = child
       while (out.length > 0) if (!answer(child)) return
-      retire(child)
-      child = spawn()
-      if (child === undefined) return
+      if (child === full) {
+        retire(child)
+        child = spawn()
+        if (child === undefined) return
+      }
+      continue
     }
     // A pool broken by another worker: this one's answers still come, then its child ends
     // (CPython ends every worker of a broken pool).
     if (shared.broken.isSet() && out.length === 0) {
-      if (held !== undefined) finish(held, EXCEPTION, new BrokenProcessPool(breakReason(shared) ?? 'A worker of this pool died; the pool is broken'))
+      const why = breakReason(shared) ?? 'A worker of this pool died; the pool is broken'
+      for (const item of redo.splice(0)) finish(item, EXCEPTION, new BrokenProcessPool(why))
+      if (held !== undefined) finish(held, EXCEPTION, new BrokenProcessPool(why))
       held = undefined
       endChild(child)
       return
     }
     let item: WorkItem | null | undefined
+    if (redo.length > 0) {
+      // Sent to a child that died before it ran them: to this child, in their order.
+      if (!send(child, redo.shift()!, true)) return
+      continue
+    }
     if (held !== undefined) {
       if (out.length > 0) {
         if (!answer(child)) return
@@ -290,6 +392,12 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
         } catch (err) {
           if (!(err instanceof QueueEmpty)) throw err
         }
+        if (!child.p.isAlive() && !shared.broken.isSet() && opts.replace === true) {
+          // A Pool's child that died between calls: a new one takes its place.
+          if (replaceChild(child)) continue
+          idle.acquire({ blocking: false })
+          return
+        }
         if (!child.p.isAlive() || shared.broken.isSet()) {
           if (!shared.broken.isSet()) fail(`Worker ${name} (pid ${child.p.pid}) ${howEnded(child.p)} while idle; the pool is broken`)
           idle.acquire({ blocking: false })
@@ -300,7 +408,10 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     }
     if (item === null) {
       queue.put(null) // one sentinel serves every worker
-      while (out.length > 0) if (!answer(child)) return
+      // The calls out are answered (a Pool's calls sent to a child that died go to the next).
+      while (out.length > 0 || redo.length > 0) {
+        if (redo.length > 0 ? !send(child, redo.shift()!, true) : !answer(child)) return
+      }
       retire(child)
       return
     }
