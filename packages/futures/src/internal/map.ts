@@ -10,7 +10,7 @@
 import { rangeError, typeError } from '@tandem/sync/errors'
 import { checkInt, describe } from '@tandem/sync/kit'
 import type { Future } from '../future.ts'
-import { CALL, CHUNK_STAR } from './executor-core.ts'
+import { CALL, CHUNK_MAP, CHUNK_STAR } from './executor-core.ts'
 
 /** Options of `map`. */
 export interface MapOptions {
@@ -121,11 +121,18 @@ export function mapCalls(pool: MapSubmitter, fn: unknown, iterablesAndOpts: unkn
       futures.push(pool.submit(task, CALL, args))
       return true
     }
-    const chunk: unknown[][] = []
-    for (let args; chunk.length < chunksize && (args = nextArgs()) !== undefined; ) chunk.push(args)
+    const chunk: unknown[] = []
+    if (its.length === 1) {
+      // One iterable: the items themselves, fn(item) each (an array of one-item argument arrays
+      // would cost an object per item on every hop, encoded and decoded).
+      const it = its[0]!
+      for (let r: IteratorResult<unknown>; chunk.length < chunksize && !(r = it.next()).done; ) chunk.push(r.value)
+    } else {
+      for (let args; chunk.length < chunksize && (args = nextArgs()) !== undefined; ) chunk.push(args)
+    }
     if (chunk.length < chunksize) exhausted = true
     if (chunk.length === 0) return false
-    futures.push(pool.submit(task, CHUNK_STAR, chunk))
+    futures.push(pool.submit(task, its.length === 1 ? CHUNK_MAP : CHUNK_STAR, chunk))
     return true
   }
   const futures: Future<unknown>[] = []
