@@ -4,4 +4,6 @@
  * @module
  */
 export { encodeItem, decodeItem, payloadBytes, type EncodedItem } from './internal/codec.ts'
+/** The tag of an encoding that holds shareable markers (revived when it is decoded). */
+export { TAG_V8_SHARED } from './internal/codec.ts'
 export type { Staged, RawItem } from './internal/base-queue.ts'

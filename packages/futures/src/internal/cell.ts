@@ -25,7 +25,7 @@
  * @module
  */
 import { alloc, arenaBuffer, int32At, release } from '@tandem/sync/kit'
-import { encodeItem } from '@tandem/queue/kit'
+import { encodeItem, type EncodedItem } from '@tandem/queue/kit'
 import { serializeError } from '@tandem/sync/task'
 import { InvalidStateError } from '../errors.ts'
 import { post } from './mailbox.ts'
@@ -114,9 +114,10 @@ const scratch = { tag: 0, value: 0, bytes: undefined as Uint8Array | undefined }
  * @throws {InvalidStateError} if the future is cancelled or already finished
  * @throws {TypeError} `ERR_NOT_SHAREABLE` if a result cannot be cloned (the future is unchanged)
  */
-export function completeCell(c: Int32Array, outcome: number, value: unknown, what: string): void {
-  // Encode first: a value that cannot be cloned leaves the future untouched.
-  const enc = outcome === EXCEPTION ? encodeError(value) : encodeItem(value, scratch)
+export function completeCell(c: Int32Array, outcome: number, value: unknown, what: string, encoded?: EncodedItem): void {
+  // Encode first: a value that cannot be cloned leaves the future untouched. (`encoded`: the
+  // value comes encoded already, from a worker process, with no shareable inside.)
+  const enc = encoded ?? (outcome === EXCEPTION ? encodeError(value) : encodeItem(value, scratch))
   let prev = Atomics.compareExchange(c, STATE, PENDING, COMPLETING)
   if (prev === RUNNING) prev = Atomics.compareExchange(c, STATE, RUNNING, COMPLETING)
   if (prev !== PENDING && prev !== RUNNING) {

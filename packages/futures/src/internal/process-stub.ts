@@ -43,7 +43,7 @@ import { BrokenProcessPool, CancelledError, WorkerLostError } from '../errors.ts
 import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, RUNNER, startCell } from './cell.ts'
 import { breakPool, breakReason, type ExecutorCore, itemDone, specAt, type PoolShared, type WorkItem } from './executor-core.ts'
 import { startThreadWorker } from './thread-workers.ts'
-import { FAILED, INIT_FAILED, OK, READY, TASK } from './process-worker.ts'
+import { FAILED, INIT_FAILED, OK, OK_ENCODED, READY, TASK } from './process-worker.ts'
 
 /** A task whose calls take less than this (moving average) may be sent ahead of others. */
 const QUICK_MS = 0.5
@@ -190,10 +190,10 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     child = spawn()
     return child !== undefined
   }
-  const finish = (item: WorkItem, outcome: number, value: unknown): void => {
+  const finish = (item: WorkItem, outcome: number, value: unknown, encoded?: EncodedItem): void => {
     const at = item[0]
     try {
-      completeCell(cellAt(at), outcome, value, outcome === EXCEPTION ? 'setException' : 'setResult')
+      completeCell(cellAt(at), outcome, value, outcome === EXCEPTION ? 'setException' : 'setResult', encoded)
     } catch (err) {
       // A result this process cannot keep in the future's cell fails that future only.
       if (outcome === EXCEPTION) throw err
@@ -258,7 +258,7 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       fail(`Worker ${name} (pid ${c.p.pid}) ${howEnded(c.p)} while running a task; the pool is broken`)
       return false
     }
-    const [, outcome, value] = msg as [number, number, unknown]
+    const [, outcome, value, encValue, encBytes] = msg as [number, number, unknown, number?, Uint8Array?]
     const item = out.shift()!
     const now = performance.now()
     const took = now - Math.max(sentAt.shift()!, lastAnswer)
@@ -268,7 +268,8 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     const t = perTask.get(item[1])
     perTask.set(item[1], t === undefined || took > t ? took : t * 0.75 + took * 0.25)
     window = Math.max(MIN_WINDOW, Math.min(WINDOW, Math.floor(AHEAD_MS / Math.max(perCall, 1e-3))))
-    finish(item, outcome === OK ? RESULT : EXCEPTION, outcome === FAILED ? deserializeError(value as SerializedError) : value)
+    if (outcome === OK_ENCODED) finish(item, RESULT, undefined, { tag: value as number, value: encValue!, bytes: encBytes ?? undefined })
+    else finish(item, outcome === OK ? RESULT : EXCEPTION, outcome === FAILED ? deserializeError(value as SerializedError) : value)
     return true
   }
   /**

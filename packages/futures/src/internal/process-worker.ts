@@ -8,9 +8,13 @@
  *   `[id, key, mode, payload]` runs a call (`mode` and `payload` as a work item's,
  *   `executor-core.ts`); `null` ends the worker after the calls before it;
  * - from the worker: `[READY]` once its initializer has run; `[INIT_FAILED, error]` if the
- *   initializer threw (then it exits); `[id, OK, value]` or `[id, FAILED, error]` per call, in
- *   order, errors serialized with their class, message, code and the worker's stack. A result
- *   that cannot be sent (a function, a value the structured clone refuses) fails its call only.
+ *   initializer threw (then it exits); per call, in order, `[id, OK_ENCODED, tag, value, bytes]`
+ *   (the result encoded here, as a queue item: the stand-in stores those bytes in the future as
+ *   they are, so a result is encoded once and decoded once on its way), `[id, OK, value]` for a
+ *   result that holds shareables (connections, queues, proxies: they are revived by the stand-in)
+ *   or `[id, FAILED, error]`, errors serialized with their class, message, code and the worker's
+ *   stack. A result that cannot be sent (a function, a value the structured clone refuses) fails
+ *   its call only.
  *
  * The worker ends when its connection ends (the pool's process died or closed it), so it never
  * outlives the pool; `process-stub.ts` notices a worker that died from the same connection.
@@ -18,6 +22,7 @@
  * @module
  */
 import type { Connection } from '@tandem/ipc/pipe'
+import { encodeItem, type EncodedItem, TAG_V8_SHARED } from '@tandem/queue/kit'
 import { loadTask, serializeError, type TaskSpec } from '@tandem/sync/task'
 import { runItem } from './executor-core.ts'
 
@@ -31,6 +36,10 @@ export const INIT_FAILED = -3
 export const OK = 0
 /** Second word of an answer: the call threw. */
 export const FAILED = 1
+/** Second word of an answer: the call returned a value sent encoded (`tag`, `value`, `bytes`). */
+export const OK_ENCODED = 2
+
+const scratch: EncodedItem = { tag: 0, value: 0, bytes: undefined }
 
 /** The worker's main loop (a `moduleRef` target of the pool's `Process`es). */
 export async function serveTasks(conn: Connection, initializer: TaskSpec | undefined, initargs: unknown[]): Promise<void> {
@@ -70,7 +79,10 @@ export async function serveTasks(conn: Connection, initializer: TaskSpec | undef
       const fn = tasks.get(key)
       if (fn === undefined) throw new Error(`Task ${key} was not defined before its call`)
       if (typeof fn !== 'function') throw fn.failed
-      answer = [id, OK, (await runItem(fn, mode, payload)).value]
+      const { value } = await runItem(fn, mode, payload)
+      // A value that cannot be cloned throws here: this call fails with it.
+      const enc = encodeItem(value, scratch, 0, 'process')
+      answer = enc.tag === TAG_V8_SHARED ? [id, OK, value] : [id, OK_ENCODED, enc.tag, enc.value, enc.bytes ?? null]
     } catch (err) {
       answer = [id, FAILED, serializeError(err)]
     }
