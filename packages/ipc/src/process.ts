@@ -38,7 +38,7 @@ import {
 } from '@tandem/sync/kit'
 import { toTaskSpec, type TaskFunction, type TaskSpec } from '@tandem/sync/task'
 import { ProcessStateError } from './errors.ts'
-import { hub } from './internal/hub-client.ts'
+import { hub, withExports } from './internal/hub-client.ts'
 import { CONTROL_EXIT, CONTROL_PID, CONTROL_STATE, CONTROL_WORDS, ENDED, NEW, RUNNING, SPAWN_FAILED, STARTING } from './internal/process-control.ts'
 import { childExecArgv, processInfo, type ProcessInfo } from './internal/process-info.ts'
 
@@ -199,7 +199,8 @@ export class Process {
     this.#checkOpen('start()')
     if (this.#describes || this.#state() !== NEW) throw new ProcessStateError(`Process.start(): ${this.#name} was already started; a process can only be started once`)
     const me = processInfo()
-    const run = this.#runDescription()
+    // The ends exported while the args are encoded belong to the child (see withExports).
+    const { value: run, exports } = withExports(() => this.#runDescription())
     const info: ProcessInfo = { name: this.#name, daemon: this.#daemon, identity: this.#identity, pid: 0, parentPid: process.pid, parentName: me.name }
     let boot: Uint8Array
     try {
@@ -211,7 +212,16 @@ export class Process {
       )
     }
     Atomics.store(this.#control, CONTROL_STATE, STARTING)
-    hub().put({ op: 'spawn', control: shareCell(this.#control), boot, daemon: this.#daemon, name: this.#name, execArgv: childExecArgv(ENTRY), entry: fileURLToPath(ENTRY) })
+    hub().put({
+      op: 'spawn',
+      control: shareCell(this.#control),
+      boot,
+      daemon: this.#daemon,
+      name: this.#name,
+      execArgv: childExecArgv(ENTRY),
+      entry: fileURLToPath(ENTRY),
+      exports,
+    })
     // The I/O thread answers within milliseconds (fork and exec).
     while (this.#state() === STARTING) Atomics.wait(this.#control, CONTROL_STATE, STARTING, 1000)
     if (this.#state() === SPAWN_FAILED) throw codedError(`Process.start(): ${this.#name} could not be started (see stderr)`, 'ERR_PROCESS_SPAWN')

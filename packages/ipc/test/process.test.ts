@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { Lock } from '@tandem/sync/lock'
 import { moduleRef } from '@tandem/sync/task'
 import { Queue as ThreadQueue } from '@tandem/queue/queue'
-import { ProcessStateError } from '../src/errors.ts'
+import { EOFError, ProcessStateError } from '../src/errors.ts'
 import { type Connection, Pipe } from '../src/pipe.ts'
 import { activeChildren, cpuCount, currentProcess, parentProcess, Process } from '../src/process.ts'
 import { Value } from '../src/shared.ts'
@@ -569,6 +569,24 @@ test('a child holding both ends of a Pipe and reading neither takes no message f
   t.deepEqual(got, [...Array.from({ length: 100 }, (_, i) => i), 'done'])
   await ended(t, p)
   t.is(p.exitCode, 0)
+})
+
+test('a child SIGKILLed right after start(), before it took the Pipe end in its args: the parent end gets EOFError (it used to wait forever)', async (t) => {
+  t.timeout(120_000)
+  for (let round = 0; round < 5; round++) {
+    const [mine, theirs] = Pipe()
+    const p = new Process({ daemon: true, args: [theirs], target: (c: Connection) => c.recv() })
+    track(t, p)
+    p.start()
+    theirs.close()
+    p.kill()
+    const err = await mine.recvAsync({ timeout: WAIT }).then(
+      (v) => v,
+      (e: unknown) => e,
+    )
+    t.true(err instanceof EOFError, `round ${round}: ${String(err)}`)
+    await ended(t, p)
+  }
 })
 
 // ---- subclasses --------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ export type Command =
   | { op: 'export'; id: number; end: Connection }
   | { op: 'import'; home: number; id: number; end: Connection }
   | { op: 'want'; home: number; id: number }
-  | { op: 'spawn'; control: CellRef; boot: Uint8Array; daemon: boolean; name: string; execArgv: string[]; entry: string }
+  | { op: 'spawn'; control: CellRef; boot: Uint8Array; daemon: boolean; name: string; execArgv: string[]; entry: string; exports: number[] }
   | { op: 'flush'; done: CellRef }
   | { op: 'qreq'; home: number; qid: number; rid: number; kind: string; args: unknown; bytes: Uint8Array | null; tag: number; value: number; reply: Queue<unknown> | null }
   | { op: 'qcancel'; home: number; rid: number }
@@ -173,7 +173,26 @@ export function hubRunning(): boolean {
 export function exportEnd(end: Connection): number {
   const id = nextId()
   hub().put({ op: 'export', id, end })
+  collected?.push(id)
   return id
+}
+
+let collected: number[] | undefined
+
+/**
+ * Runs `encode` (a child's boot record) and returns what it returns with the ids of the ends it
+ * exported: they are the child's, before it has attached to them, so that its death ends them
+ * even if it dies before (the peer sees EOF instead of waiting for a process that is gone).
+ */
+export function withExports<T>(encode: () => T): { value: T; exports: number[] } {
+  const outer = collected
+  const mine: number[] = []
+  collected = mine
+  try {
+    return { value: encode(), exports: mine }
+  } finally {
+    collected = outer
+  }
 }
 
 /** Connects `end` (the far end of a new local pair) to end `id` exported by process `home`. */

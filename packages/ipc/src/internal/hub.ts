@@ -479,6 +479,12 @@ export class Hub {
       Atomics.notify(control, CONTROL_STATE)
     }
     const pid = proc.pid!
+    // The ends in its boot record are its own from now on: its death ends them, also if it dies
+    // before it attaches to them (killed while it starts).
+    for (const id of c.exports) {
+      const ex = this.exports.get(id)
+      if (ex !== undefined && ex.importer === 0) ex.importer = pid
+    }
     // The child is gone for its bridges once it has exited AND everything it wrote has been read.
     let exited = false
     let drained = false
