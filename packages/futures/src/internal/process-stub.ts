@@ -43,7 +43,7 @@ import { BrokenProcessPool, CancelledError, WorkerLostError } from '../errors.ts
 import { cellAt, completeCell, EXCEPTION, releaseCell, RESULT, RUNNER, startCell } from './cell.ts'
 import { breakPool, breakReason, type ExecutorCore, itemDone, specAt, type PoolShared, type WorkItem } from './executor-core.ts'
 import { startThreadWorker } from './thread-workers.ts'
-import { FAILED, INIT_FAILED, OK, OK_ENCODED, READY, TASK } from './process-worker.ts'
+import { FAILED, INIT_FAILED, OK, OK_ENCODED, READY, STARTED, TASK } from './process-worker.ts'
 
 /** A task whose calls take less than this (moving average) may be sent ahead of others. */
 const QUICK_MS = 0.5
@@ -58,6 +58,8 @@ const MIN_WINDOW = 1
 const AHEAD_MS = 2
 /** How often a stand-in waiting for work looks whether its child is still alive. */
 const IDLE_CHECK_MS = 250
+/** Times a `Pool`'s call may go to a new child because its child died before it started it. */
+const MAX_RESENDS = 2
 
 /** The stand-in's loop, as a Thread target. */
 export const PROCESS_STUB = moduleRef(new URL(import.meta.url), 'processStubLoop')
@@ -149,6 +151,13 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
   let child: Child | undefined
   /** Calls sent to a child that died before it ran them (a `Pool`): they go to the next child. */
   const redo: WorkItem[] = []
+  /**
+   * A `Pool`'s calls (by cell offset) sent to an idle child that has not yet said it has them
+   * (STARTED): if the child is found dead, they never reached it, and go to the next child; how
+   * many times each went so (a call whose child dies before it starts, again and again, fails).
+   */
+  const unacked = new Set<number>()
+  const resent = new Map<number, number>()
   const control = opts.control
   const terminated = (): boolean => control !== undefined && Atomics.load(control, TERMINATED) === 1
   const setPid = (pid: number): void => {
@@ -184,8 +193,20 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       held = undefined
       return false
     }
-    const running = unsent === out[0] ? undefined : out.shift()
-    if (running !== undefined) finish(running, EXCEPTION, new WorkerLostError(`Worker ${name} (pid ${c.p.pid}) ${how} while running this call; the pool replaced the worker`))
+    // The oldest call was running, unless it never reached the child (unsent, or not acknowledged
+    // by a child that was idle) and has not gone so too often.
+    const first = out[0]
+    const reached = first !== undefined && first !== unsent && !unacked.has(first[0])
+    const tries = first === undefined ? 0 : (resent.get(first[0]) ?? 0) + 1
+    if (first !== undefined && (reached || tries > MAX_RESENDS)) {
+      out.shift()
+      resent.delete(first[0])
+      const what = reached ? 'while running this call' : `${tries} times before this call started`
+      finish(first, EXCEPTION, new WorkerLostError(`Worker ${name} (pid ${c.p.pid}) ${how} ${what}; the pool replaced the worker`))
+    } else if (first !== undefined) {
+      resent.set(first[0], tries)
+    }
+    unacked.clear()
     redo.push(...out.splice(0))
     child = spawn()
     return child !== undefined
@@ -201,6 +222,8 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     }
     const k = slots.indexOf(at)
     if (k >= 0) Atomics.store(slots, k, 0)
+    unacked.delete(at)
+    resent.delete(at)
     releaseCell(at)
     itemDone(shared)
   }
@@ -258,7 +281,11 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       fail(`Worker ${name} (pid ${c.p.pid}) ${howEnded(c.p)} while running a task; the pool is broken`)
       return false
     }
-    const [, outcome, value, encValue, encBytes] = msg as [number, number, unknown, number?, Uint8Array?]
+    const [id, outcome, value, encValue, encBytes] = msg as [number, number, unknown, number?, Uint8Array?]
+    if (outcome === STARTED) {
+      unacked.delete(id)
+      return true
+    }
     const item = out.shift()!
     const now = performance.now()
     const took = now - Math.max(sentAt.shift()!, lastAnswer)
@@ -289,12 +316,18 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       Atomics.store(cell, RUNNER, THREAD_TOKEN)
       Atomics.store(slots, slots.indexOf(0), at)
     }
+    // A Pool's call to an idle child: the child acknowledges it (see `unacked`).
+    const ack = opts.replace === true && out.length === 0
     try {
+      if (ack && !c.p.isAlive()) throw new Error('the worker process is gone')
       if (!c.tasks.has(task)) {
         c.conn.send([TASK, task, specAt(task)])
         c.tasks.add(task)
       }
-      c.conn.send([at, task, mode, payload])
+      if (ack) {
+        unacked.add(at)
+        c.conn.send([at, task, mode, payload, 1])
+      } else c.conn.send([at, task, mode, payload])
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_NOT_SHAREABLE' || err instanceof TypeError) {
         // Arguments that cannot reach a process (a Lock, a function): this call fails only.

@@ -5,8 +5,8 @@
  *
  * Messages (plain arrays, encoded for a process):
  * - to the worker: `[TASK, key, spec]` defines task `key` (sent once, before its first call);
- *   `[id, key, mode, payload]` runs a call (`mode` and `payload` as a work item's,
- *   `executor-core.ts`); `null` ends the worker after the calls before it;
+ *   `[id, key, mode, payload, ack?]` runs a call (`mode` and `payload` as a work item's,
+ *   `executor-core.ts`; `ack` 1: answer `[id, STARTED]` first); `null` ends the worker after the calls before it;
  * - from the worker: `[READY]` once its initializer has run; `[INIT_FAILED, error]` if the
  *   initializer threw (then it exits); per call, in order, `[id, OK_ENCODED, tag, value, bytes]`
  *   (the result encoded here, as a queue item: the stand-in stores those bytes in the future as
@@ -38,6 +38,12 @@ export const OK = 0
 export const FAILED = 1
 /** Second word of an answer: the call returned a value sent encoded (`tag`, `value`, `bytes`). */
 export const OK_ENCODED = 2
+/**
+ * Second word of `[id, STARTED]`, sent before a call whose message asks for it (a fifth word 1):
+ * a `Pool`'s stand-in asks for it when it sends a call to a child it believes idle, so that a
+ * child found dead afterwards is blamed for the call only if the call reached it.
+ */
+export const STARTED = 3
 
 const scratch: EncodedItem = { tag: 0, value: 0, bytes: undefined }
 
@@ -73,7 +79,9 @@ export async function serveTasks(conn: Connection, initializer: TaskSpec | undef
       }
       continue
     }
-    const [id, key, mode, payload] = m as [number, number, number, unknown[]]
+    const [id, key, mode, payload, ack] = m as [number, number, number, unknown[], number?]
+    // Asked for: the stand-in learns that this call reached a live process (see STARTED).
+    if (ack === 1) conn.send([id, STARTED])
     let answer: unknown[]
     try {
       const fn = tasks.get(key)
