@@ -1,6 +1,7 @@
 /**
  * Shared helpers of the futures test suites ported from CPython's test_concurrent_futures:
- * bounded waits, CPython's fixture futures in each state, and pre-warmed pools.
+ * bounded waits, CPython's fixture futures in each state, pre-warmed pools, and child scripts
+ * run with a bound. (The process pool suites' own helpers: _process-helpers.ts.)
  */
 import type { ExecutionContext } from 'ava'
 import { execFile } from 'node:child_process'
@@ -112,7 +113,32 @@ export async function untilSubmitThrows(pool: ThreadPoolExecutor): Promise<void>
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const CHILD = fileURLToPath(new URL('../../../test/fixtures/futures-exit.ts', import.meta.url))
 
-/** How a child process of {@link runChild} ended. */
+/** `p`'s value, or `onTimeout` if it does not settle within `ms` (the timer is cleared either way). */
+export async function within<T, U>(p: PromiseLike<T>, ms: number, onTimeout: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<U>((resolve) => {
+    timer = setTimeout(() => resolve(onTimeout), ms)
+  })
+  try {
+    return await Promise.race([Promise.resolve(p), expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** What `p` rejects with (bounded: a `still pending` string if it neither settles nor rejects). */
+export async function rejection(p: PromiseLike<unknown>, ms = LONG): Promise<unknown> {
+  return within(
+    Promise.resolve(p).then(
+      (v) => `resolved with ${JSON.stringify(v)}`,
+      (e: unknown) => e,
+    ),
+    ms,
+    'still pending',
+  )
+}
+
+/** How a child process of {@link runScript} ended. */
 export interface ChildResult {
   code: number | null
   signal: string | null
@@ -120,12 +146,41 @@ export interface ChildResult {
   stderr: string
 }
 
+/**
+ * Runs the fixture script `script` (a path) with `scenario` in a child process, under tsx with the
+ * source condition (`flags` go first: Node flags); never rejects (killed after `timeout`, which
+ * shows in `signal`).
+ */
+export function runScript(script: string, scenario: string, { timeout = LONG, flags = [] }: { timeout?: number; flags?: string[] } = {}): Promise<ChildResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [...flags, '--import=tsx', '--conditions=@tandem/source', script, scenario],
+      { cwd: ROOT, timeout, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        const e = err as (Error & { code?: unknown; signal?: string | null }) | null
+        resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
+      },
+    )
+  })
+}
+
 /** Runs a scenario of test/fixtures/futures-exit.ts in a child process; never rejects (a kill by timeout shows in `signal`). */
 export function runChild(scenario: string, timeout = LONG): Promise<ChildResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import=tsx', '--conditions=@tandem/source', CHILD, scenario], { cwd: ROOT, timeout, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: unknown; signal?: string | null }) | null
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
-    })
-  })
+  return runScript(CHILD, scenario, { timeout })
+}
+
+/** The non-empty lines of a child's output. */
+export function lines(s: string): string[] {
+  return s.split('\n').filter((l) => l !== '')
+}
+
+/**
+ * Checks that a child script exited by itself (`killed` says what a kill by its timeout means)
+ * with code 0, and returns the JSON report it printed last.
+ */
+export function jsonReport<T>(t: ExecutionContext, r: ChildResult, killed: string): T {
+  t.is(r.signal, null, `${killed}; stdout: ${r.stdout}`)
+  t.is(r.code, 0, r.stderr.slice(-2000))
+  return JSON.parse(lines(r.stdout).pop() ?? '{}') as T
 }

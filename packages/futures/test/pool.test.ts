@@ -68,8 +68,6 @@
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
-import { execFile, spawn as spawnChild } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { isMainThread } from 'node:worker_threads'
@@ -80,111 +78,40 @@ import { Lock } from '../../sync/src/lock.ts'
 import { moduleRef } from '../../sync/src/task.ts'
 import { Pipe, type Connection } from '../../ipc/src/pipe.ts'
 import { Queue } from '../../ipc/src/queue.ts'
-import { BLOCK, LONG } from './_helpers.ts'
+import { BLOCK, jsonReport, LONG, rejection, runScript, within } from './_helpers.ts'
+import {
+  holdEach,
+  hold,
+  killLater,
+  killSeen,
+  newGate,
+  openGate,
+  type Outcome,
+  sleep,
+  startedPid,
+  stillRunningAfter,
+  sweepChildren,
+  TEST_BOUND,
+  track,
+  watch,
+} from './_process-helpers.ts'
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SCRIPT = fileURLToPath(new URL('./fixtures/pool-tasks.ts', import.meta.url))
 const POOL_TASKS = new URL('./fixtures/pool-tasks.ts', import.meta.url)
 const PROCESS_TASKS = new URL('./fixtures/process-tasks.ts', import.meta.url)
 
-/** Per-test bound (several Node processes start in most tests; the machine is shared). */
-const TEST_BOUND = 4 * LONG
-/** Bound for a worker process to be gone after its pool let it go. */
-const GONE_BOUND = 20_000
-/** How long teardown waits for joinAsync(), and then for the worker processes the test saw, before it kills them. */
-const TEARDOWN_BOUND = 10_000
-
 type Coded = Error & { code?: string }
-
-// ---- processes -----------------------------------------------------------------------------------
-
-/** True once `pid` no longer runs: no such process, or a zombie. */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    return state === 'Z' || state === 'X'
-  } catch {
-    return true // vanished between the two checks
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-/** Polls until every pid is gone or `bound` ms passed; returns the pids still running. */
-async function stillRunningAfter(pids: Iterable<number>, bound = GONE_BOUND): Promise<number[]> {
-  const all = [...pids]
-  const deadline = Date.now() + bound
-  for (;;) {
-    const alive = all.filter((p) => !isGone(p))
-    if (alive.length === 0 || Date.now() > deadline) return alive
-    await sleep(50)
-  }
-}
-
-/** Sends `signal` to `pid` after `ms`, from a shell of its own: it happens while this thread is blocked. */
-function killLater(pid: number, signal: 'KILL' | 'TERM', ms: number): void {
-  spawnChild('sh', ['-c', `sleep ${ms / 1000}; kill -${signal} ${pid}`], { stdio: 'ignore' })
-}
-
-/** Live child processes of this one that run the Tandem child entry: pool workers, and the spare child `Process` keeps ready. */
-function tandemChildren(): number[] {
-  const out: number[] = []
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('child-main') && !isGone(Number(d))) out.push(Number(d))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out
-}
-
-/** `p`'s value, or `onTimeout` if it does not settle within `ms` (the timer is cleared either way). */
-async function within<T, U>(p: PromiseLike<T>, ms: number, onTimeout: U): Promise<T | U> {
-  let timer: NodeJS.Timeout | undefined
-  const expired = new Promise<U>((resolve) => {
-    timer = setTimeout(() => resolve(onTimeout), ms)
-  })
-  try {
-    return await Promise.race([Promise.resolve(p), expired])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-/** What `p` rejects with (bounded: a `still pending` string if it neither settles nor rejects). */
-async function rejection(p: PromiseLike<unknown>, ms = LONG): Promise<unknown> {
-  return within(
-    Promise.resolve(p).then(
-      (v) => `resolved with ${JSON.stringify(v)}`,
-      (e: unknown) => e,
-    ),
-    ms,
-    'still pending',
-  )
-}
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => i + from)
 
 // ---- pools ---------------------------------------------------------------------------------------
 
-/** The worker pids each pool's test has seen (killed in teardown if they outlive it). */
-const seenPids = new WeakMap<Pool, Set<number>>()
 /**
  * Ends a pool at the end of a test: `gates` opened first (held calls finish), then close() and
  * joinAsync() (bounded), then terminate(). Not terminate() first: terminate() while a worker
  * process is still starting left join() waiting for good (the second regression test), and a
  * pending joinAsync() keeps this test process alive after the last test. The worker processes
- * the test saw then get {@link TEARDOWN_BOUND} to end, and are killed if they do not.
+ * the test saw are then killed if they do not end (`killSeen`).
  */
 async function endPool(t: ExecutionContext, pool: Pool, gates: Queue<number>[] = []): Promise<void> {
   for (const g of gates) openGate(g)
@@ -196,25 +123,15 @@ async function endPool(t: ExecutionContext, pool: Pool, gates: Queue<number>[] =
   )
   if (!joined) t.log(`teardown: joinAsync() did not return within ${LONG} ms of close()`)
   pool.terminate()
-  for (const pid of await stillRunningAfter(seenPids.get(pool) ?? [], TEARDOWN_BOUND)) {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {}
-  }
+  await killSeen(pool)
 }
 
 /** A pool ended by {@link endPool} when the test ends. */
 function makePool(t: ExecutionContext, processes?: number, opts?: PoolOptions, ...gates: Queue<number>[]): Pool {
   const pool = new Pool(processes, opts)
-  seenPids.set(pool, new Set())
+  watch(pool)
   t.teardown(() => endPool(t, pool, gates))
   return pool
-}
-
-/** Records worker pids of `pool` (for teardown); returns the first. */
-function track(pool: Pool, ...pids: number[]): number {
-  for (const p of pids) seenPids.get(pool)?.add(p)
-  return pids[0]!
 }
 
 /** The pid of the worker process that runs a call now. */
@@ -227,31 +144,10 @@ let sharedPool: Pool | undefined
 async function shared(): Promise<Pool> {
   if (sharedPool === undefined) {
     sharedPool = new Pool(2)
-    seenPids.set(sharedPool, new Set())
+    watch(sharedPool)
     await warm(sharedPool, 2)
   }
   return sharedPool
-}
-
-/** A gate across processes: calls wait in it (`hold`) until the test opens it; an open gate stays open. */
-function newGate(): Queue<number> {
-  return new Queue<number>()
-}
-
-function openGate(gate: Queue<number>): void {
-  gate.put(1)
-}
-
-/** A call that tells `started` its pid, waits until `gate` opens (passing it on), and returns its pid. */
-const hold = (started: Queue<number>, gate: Queue<number>): number => {
-  started.put(process.pid)
-  gate.put(gate.get({ timeout: 60_000 }))
-  return process.pid
-}
-
-/** The next pid a `hold` call reported (the call runs now). */
-async function startedPid(pool: Pool, started: Queue<number>): Promise<number> {
-  return track(pool, await started.getAsync({ timeout: LONG }))
 }
 
 /**
@@ -260,13 +156,7 @@ async function startedPid(pool: Pool, started: Queue<number>): Promise<number> {
  * other). Returns the results and their pids.
  */
 async function holdWorkers(pool: Pool, n: number, gate: Queue<number>): Promise<{ rs: AsyncResult<number>[]; pids: number[] }> {
-  const started = new Queue<number>()
-  const rs: AsyncResult<number>[] = []
-  const pids: number[] = []
-  for (let i = 0; i < n; i++) {
-    rs.push(pool.applyAsync(hold, [started, gate]))
-    pids.push(await startedPid(pool, started))
-  }
+  const { calls: rs, pids } = await holdEach(pool, n, (started) => pool.applyAsync(hold, [started, gate]))
   return { rs, pids }
 }
 
@@ -277,6 +167,38 @@ async function warm(pool: Pool, n: number): Promise<number[]> {
   openGate(gate)
   for (const r of rs) await r.getAsync(LONG)
   return pids
+}
+
+/** A one-worker pool (ended in teardown) whose worker runs a `hold` call on a new gate (opened in teardown): the call and its worker's pid. */
+async function heldCall(t: ExecutionContext): Promise<{ pool: Pool; r: AsyncResult<number>; pid: number }> {
+  const gate = newGate()
+  const started = new Queue<number>()
+  const pool = makePool(t, 1, undefined, gate)
+  const r = pool.applyAsync(hold, [started, gate])
+  return { pool, r, pid: await startedPid(pool, started) }
+}
+
+/** Checks that `pool.joinAsync()` returns within LONG. */
+async function joins(t: ExecutionContext, pool: Pool, message?: string): Promise<void> {
+  t.is(
+    await within(
+      pool.joinAsync().then(() => 'joined'),
+      LONG,
+      'not joined',
+    ),
+    'joined',
+    message,
+  )
+}
+
+/** A Pipe whose two ends are closed when the test ends. */
+function pipe(t: ExecutionContext): [Connection, Connection] {
+  const [a, b] = Pipe()
+  t.teardown(() => {
+    a.close()
+    b.close()
+  })
+  return [a, b]
 }
 
 /** Checks a WorkerLostError: class, name, code, and that the message names the worker, its pid and how it ended. */
@@ -336,44 +258,9 @@ const toInt = (s: string): number => {
 
 // ---- child script -----------------------------------------------------------------------------------
 
-interface ScriptResult {
-  code: number | null
-  signal: string | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs a scenario of fixtures/pool-tasks.ts; never rejects (killed after `bound`). */
-function runScript(scenario: string, bound = LONG): Promise<ScriptResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import=tsx', '--conditions=@tandem/source', SCRIPT, scenario], { cwd: ROOT, timeout: bound, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: unknown; signal?: string | null }) | null
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
-    })
-  })
-}
-
-/** An error (or value) as the child script reports it. */
-interface Outcome {
-  returned?: unknown
-  name?: string
-  code?: string
-  message?: string
-  lost?: boolean
-  cancelled?: boolean
-}
-
-/** Runs `scenario`, checks that the script exited by itself, and returns its JSON report. */
+/** Runs `scenario` of fixtures/pool-tasks.ts, checks that the script exited by itself, and returns its JSON report. */
 async function scriptReport<T>(t: ExecutionContext, scenario: string): Promise<T> {
-  const r = await runScript(scenario)
-  t.is(r.signal, null, `${scenario}: killed after ${LONG} ms (a blocking call never returned); stdout: ${r.stdout}`)
-  t.is(r.code, 0, r.stderr.slice(-2000))
-  const last =
-    r.stdout
-      .split('\n')
-      .filter((l) => l !== '')
-      .pop() ?? '{}'
-  return JSON.parse(last) as T
+  return jsonReport<T>(t, await runScript(SCRIPT, scenario), `${scenario}: killed after ${LONG} ms (a blocking call never returned)`)
 }
 
 // ---- apply / map / starmap (CPython test_apply, test_map, test_starmap, test_map_async) ------------
@@ -783,14 +670,7 @@ test.serial('Pool over empty iterables: [] from every form; mapAsync([], chunksi
   t.true(empty.ready())
   t.true(empty.successful())
   pool.close()
-  t.is(
-    await within(
-      pool.joinAsync().then(() => 'joined'),
-      LONG,
-      'not joined',
-    ),
-    'joined',
-  )
+  await joins(t, pool)
 })
 
 test.serial('Pool map/imap over an iterable that throws: the call throws its error and submits nothing (CPython test_map_handle_iterable_exception)', async (t) => {
@@ -1090,14 +970,7 @@ test.serial(
     for (let i = 0; i < 3; i++) await startedPid(pool, started) // three run, three are queued
     pool.close()
     openGate(gate)
-    t.is(
-      await within(
-        pool.joinAsync().then(() => 'joined'),
-        LONG,
-        'not joined',
-      ),
-      'joined',
-    )
+    await joins(t, pool)
     const got = results.map((r) => r.get(0))
     track(pool, ...got.map((g) => g[1]))
     t.deepEqual(
@@ -1196,15 +1069,7 @@ test.serial('Pool: an initializer that throws, exits, rejects or cannot be loade
     isBroken(t, refused, `${what}: a later call`, ...names)
     t.throws(() => pool.mapAsync(sqr, [1]), { instanceOf: BrokenProcessPool, code: 'ERR_BROKEN_PROCESS_POOL' } as never)
     pool.terminate()
-    t.is(
-      await within(
-        pool.joinAsync().then(() => 'joined'),
-        LONG,
-        'not joined',
-      ),
-      'joined',
-      `${what}: joinAsync() after terminate()`,
-    )
+    await joins(t, pool, `${what}: joinAsync() after terminate()`)
   }
 })
 
@@ -1250,11 +1115,7 @@ test.serial('Pool runs moduleRef tasks: a .ts fixture module loaded by the child
 test.serial('Pool: a Pipe Connection and an ipc process Queue in the arguments work in the task', async (t) => {
   t.timeout(TEST_BOUND)
   const pool = makePool(t, 1)
-  const [a, b] = Pipe()
-  t.teardown(() => {
-    a.close()
-    b.close()
-  })
+  const [a, b] = pipe(t)
   a.send(21)
   const echo = pool.applyAsync(
     (c: Connection) => {
@@ -1424,11 +1285,7 @@ test.serial(
     const { rs, pids } = await holdWorkers(pool, 1, gate)
     const survivor = pids[0]!
     // Worker B: a call that reports its pid through a Pipe, then waits on the gate.
-    const [here, there] = Pipe()
-    t.teardown(() => {
-      here.close()
-      there.close()
-    })
+    const [here, there] = pipe(t)
     const victim = pool.applyAsync(
       (c: Connection, g: Queue<number>) => {
         c.send(process.pid)
@@ -1459,11 +1316,7 @@ for (const [form, block] of [
 ] as const) {
   test.serial(`Pool: the main thread blocked in ${form} gets WorkerLostError when the worker is SIGKILLed meanwhile`, async (t) => {
     t.timeout(TEST_BOUND)
-    const gate = newGate()
-    const started = new Queue<number>()
-    const pool = makePool(t, 1, undefined, gate)
-    const r = pool.applyAsync(hold, [started, gate])
-    const pid = await startedPid(pool, started)
+    const { pool, r, pid } = await heldCall(t)
     const queued = pool.applyAsync(sqr, [9])
     // The kill comes from another process while this thread is blocked (its event loop stands still).
     killLater(pid, 'KILL', 500)
@@ -1484,11 +1337,7 @@ for (const [form, block] of [
 }
 test.serial('Pool: await on a call, getAsync() and waitAsync() settle with WorkerLostError when the worker is SIGKILLed', async (t) => {
   t.timeout(TEST_BOUND)
-  const gate = newGate()
-  const started = new Queue<number>()
-  const pool = makePool(t, 1, undefined, gate)
-  const r = pool.applyAsync(hold, [started, gate])
-  const pid = await startedPid(pool, started)
+  const { pool, r, pid } = await heldCall(t)
   const waited = r.waitAsync(LONG)
   const got = r.getAsync(LONG)
   process.kill(pid, 'SIGKILL')
@@ -1546,14 +1395,7 @@ test.serial(
     const pids = [await startedPid(pool, started), await startedPid(pool, started), await startedPid(pool, started)]
     t.is(new Set(pids).size, 3)
     pool.terminate()
-    t.is(
-      await within(
-        pool.joinAsync().then(() => 'joined'),
-        LONG,
-        'not joined',
-      ),
-      'joined',
-    )
+    await joins(t, pool)
     isCancelled(t, await rejection(result), 'the map')
     t.deepEqual(await stillRunningAfter(pids), [], 'terminate() ended the worker processes')
     t.throws(() => pool.mapAsync(sqr, [1]), { code: 'ERR_POOL_NOT_RUNNING' })
@@ -1585,14 +1427,7 @@ test.serial('Pool.terminate(): calls running (held) and queued fail with Cancell
   await sleep(20)
   t.is(errors.length, 1)
   isCancelled(t, errors[0], 'the errorCallback')
-  t.is(
-    await within(
-      pool.joinAsync().then(() => 'joined'),
-      LONG,
-      'not joined',
-    ),
-    'joined',
-  )
+  await joins(t, pool)
   pool.join() // returns at once: the workers have ended
   t.deepEqual(await stillRunningAfter(pids), [])
   const notRunning = { code: 'ERR_POOL_NOT_RUNNING' } as never
@@ -1676,7 +1511,7 @@ test.serial(
     {
       using p = new Pool(2)
       escaped = p
-      seenPids.set(p, new Set())
+      watch(p)
       // Both worker processes up first (see the second regression test below).
       pids = await warm(p, 2)
       track(p, ...pids)
@@ -1684,14 +1519,7 @@ test.serial(
       t.deepEqual(await r.getAsync(LONG), L.map(sqr))
     }
     const p = escaped!
-    t.is(
-      await within(
-        p.joinAsync().then(() => 'joined'),
-        LONG,
-        'not joined',
-      ),
-      'joined',
-    )
+    await joins(t, p)
     t.throws(() => p.mapAsync(sqr, L), { code: 'ERR_POOL_NOT_RUNNING' })
     t.deepEqual(await stillRunningAfter(pids), [], 'the worker processes ended')
     // A call still running when the block is left fails with CancelledError.
@@ -1700,34 +1528,20 @@ test.serial(
     {
       using pool = new Pool(1)
       q = pool
-      seenPids.set(pool, new Set())
+      watch(pool)
       const started = new Queue<number>()
       held = pool.applyAsync(hold, [started, gate])
       track(pool, await started.getAsync({ timeout: LONG }))
     }
     isCancelled(t, await rejection(held), 'the call running when the block was left')
-    t.is(
-      await within(
-        q!.joinAsync().then(() => 'joined'),
-        LONG,
-        'not joined',
-      ),
-      'joined',
-    )
+    await joins(t, q!)
     // test_enter: an empty block terminates too.
     let e: Pool | undefined
     {
       using pool = new Pool(1)
       e = pool
     }
-    t.is(
-      await within(
-        e!.joinAsync().then(() => 'joined'),
-        LONG,
-        'not joined',
-      ),
-      'joined',
-    )
+    await joins(t, e!)
     t.throws(() => e!.applyAsync(sqr, [1]), { code: 'ERR_POOL_NOT_RUNNING' })
     // The sync form: a `using` block and join() in a child script.
     const r = await scriptReport<{ got: number[]; after: Outcome; emptyAfter: Outcome }>(t, 'using-block')
@@ -1813,7 +1627,7 @@ test.serial('Pool: a call made right after an idle worker process was killed run
  */
 test.serial('Pool.terminate() while a worker process is still starting: join() returns (child script)', async (t) => {
   t.timeout(TEST_BOUND)
-  const r = await runScript('terminate-while-starting', 40_000)
+  const r = await runScript(SCRIPT, 'terminate-while-starting', { timeout: 40_000 })
   t.is(r.signal, null, `killed after 40 s: join() never returned; stdout: ${r.stdout}`)
   t.regex(r.stdout, /^"joined"$/m, 'the three rounds joined')
 })
@@ -1824,18 +1638,6 @@ test.after.always('no worker process outlives the tests (besides the spare child
   if (sharedPool !== undefined) {
     await endPool(t, sharedPool)
   }
-  const deadline = Date.now() + GONE_BOUND
-  let left = tandemChildren()
-  while (left.length > 1 && Date.now() < deadline) {
-    await sleep(100)
-    left = tandemChildren()
-  }
-  if (left.length > 1) {
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {}
-    }
-  }
+  const left = await sweepChildren()
   t.true(left.length <= 1, `child processes still running: ${left.join(', ')}`)
 })

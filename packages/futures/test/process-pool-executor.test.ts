@@ -48,8 +48,6 @@
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
-import { execFile, spawn as spawnChild } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { ProcessPoolExecutor, type ProcessPoolExecutorOptions } from '../src/process-pool-executor.ts'
@@ -61,134 +59,54 @@ import * as root from '../src/index.ts'
 import { Lock } from '../../sync/src/lock.ts'
 import { moduleRef } from '../../sync/src/task.ts'
 import { Queue } from '../../ipc/src/queue.ts'
-import { BLOCK, fixtures, LONG } from './_helpers.ts'
+import { BLOCK, type ChildResult, fixtures, jsonReport, LONG, lines, rejection, runScript, within } from './_helpers.ts'
+import {
+  GONE_BOUND,
+  holdEach,
+  hold,
+  killLater,
+  killSeen,
+  newGate,
+  openGate,
+  type Outcome,
+  sleep,
+  startedPid,
+  stillRunningAfter,
+  sweepChildren,
+  TEST_BOUND,
+  track,
+  watch,
+} from './_process-helpers.ts'
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SCRIPT = fileURLToPath(new URL('./fixtures/process-pool.ts', import.meta.url))
 const TASKS = new URL('./fixtures/process-tasks.ts', import.meta.url)
 
-/** Per-test bound (several Node processes start in most tests; the machine is shared). */
-const TEST_BOUND = 4 * LONG
 /** Bound for a dead worker to turn into BrokenProcessPool for a waiter (the pool promises "at once"). */
 const BREAK_BOUND = 10_000
-/** Bound for a worker process to be gone after its pool let it go. */
-const GONE_BOUND = 20_000
-/** How long teardown gives the worker processes a test saw before it kills them. */
-const TEARDOWN_BOUND = 10_000
 
 type CodedError = Error & { code?: string }
 
-// ---- processes -----------------------------------------------------------------------------------
-
-/** True once `pid` no longer runs: no such process, or a zombie. */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    return state === 'Z' || state === 'X'
-  } catch {
-    return true // vanished between the two checks
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-/** Polls until every pid is gone or `bound` ms passed; returns the pids still running. */
-async function stillRunningAfter(pids: Iterable<number>, bound = GONE_BOUND): Promise<number[]> {
-  const all = [...pids]
-  const deadline = Date.now() + bound
-  for (;;) {
-    const alive = all.filter((p) => !isGone(p))
-    if (alive.length === 0 || Date.now() > deadline) return alive
-    await sleep(50)
-  }
-}
-
-/** Sends `signal` to `pid` after `ms`, from a shell of its own: it happens while this thread is blocked. */
-function killLater(pid: number, signal: 'KILL' | 'TERM', ms: number): void {
-  spawnChild('sh', ['-c', `sleep ${ms / 1000}; kill -${signal} ${pid}`], { stdio: 'ignore' })
-}
-
-/**
- * Live child processes of this one that run the Tandem child entry: pool workers, and the one
- * spare child that `Process` keeps ready for the next start.
- */
-function tandemChildren(): number[] {
-  const out: number[] = []
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('child-main') && !isGone(Number(d))) out.push(Number(d))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out
-}
-
 // ---- pools ---------------------------------------------------------------------------------------
-
-/** The worker pids each pool's test has seen (killed in teardown if they outlive it). */
-const seenPids = new WeakMap<ProcessPoolExecutor, Set<number>>()
 
 /**
  * A pool shut down when the test ends (`wait: false, cancelFutures: true`), `gates` opened first;
- * then the worker processes the test saw get {@link TEARDOWN_BOUND} to end, and are killed if
- * they do not (a broken pool may leave some: see the failing tests at the end).
+ * then the worker processes the test saw are killed if they do not end (`killSeen`: a broken pool
+ * may leave some, see the failing tests at the end).
  */
 function makePool(t: ExecutionContext, opts: ProcessPoolExecutorOptions = {}, ...gates: Queue<number>[]): ProcessPoolExecutor {
   const pool = new ProcessPoolExecutor(opts)
-  const pids = new Set<number>()
-  seenPids.set(pool, pids)
+  watch(pool)
   t.teardown(async () => {
     for (const g of gates) openGate(g)
     pool.shutdown({ wait: false, cancelFutures: true })
-    for (const pid of await stillRunningAfter(pids, TEARDOWN_BOUND)) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {}
-    }
+    await killSeen(pool)
   })
   return pool
-}
-
-/** Records worker pids of `pool` (for teardown); returns the first. */
-function track(pool: ProcessPoolExecutor, ...pids: number[]): number {
-  for (const p of pids) seenPids.get(pool)?.add(p)
-  return pids[0]!
 }
 
 /** The pid of the worker process that runs a call now. */
 async function pidOf(pool: ProcessPoolExecutor): Promise<number> {
   return track(pool, await pool.submit(() => process.pid).resultAsync(LONG))
-}
-
-/** A gate across processes: calls wait in it (`hold`) until the test opens it; an open gate stays open. */
-function newGate(): Queue<number> {
-  return new Queue<number>()
-}
-
-function openGate(gate: Queue<number>): void {
-  gate.put(1)
-}
-
-/** A call that tells `started` its pid, waits until `gate` opens (passing it on), and returns its pid. */
-const hold = (started: Queue<number>, gate: Queue<number>): number => {
-  started.put(process.pid)
-  gate.put(gate.get({ timeout: 60_000 }))
-  return process.pid
-}
-
-/** The next pid a `hold` call reported (the call runs now). */
-async function startedPid(pool: ProcessPoolExecutor, started: Queue<number>): Promise<number> {
-  return track(pool, await started.getAsync({ timeout: LONG }))
 }
 
 /**
@@ -197,27 +115,8 @@ async function startedPid(pool: ProcessPoolExecutor, started: Queue<number>): Pr
  * worker that waits for a call's answer takes no other). Returns the futures and their pids.
  */
 async function holdWorkers(pool: ProcessPoolExecutor, n: number, gate: Queue<number>): Promise<{ fs: Future<number>[]; pids: number[] }> {
-  const started = new Queue<number>()
-  const fs: Future<number>[] = []
-  const pids: number[] = []
-  for (let i = 0; i < n; i++) {
-    fs.push(pool.submit(hold, started, gate))
-    pids.push(await startedPid(pool, started))
-  }
+  const { calls: fs, pids } = await holdEach(pool, n, (started) => pool.submit(hold, started, gate))
   return { fs, pids }
-}
-
-/** `p`'s value, or `onTimeout` if it does not settle within `ms` (the timer is cleared either way). */
-async function within<T, U>(p: PromiseLike<T>, ms: number, onTimeout: U): Promise<T | U> {
-  let timer: NodeJS.Timeout | undefined
-  const expired = new Promise<U>((resolve) => {
-    timer = setTimeout(() => resolve(onTimeout), ms)
-  })
-  try {
-    return await Promise.race([Promise.resolve(p), expired])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** `shutdownAsync(opts)`, failing the test if it has not returned after LONG. */
@@ -280,37 +179,18 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 // ---- child scripts -------------------------------------------------------------------------------
 
-interface ScriptResult {
-  code: number | null
-  signal: string | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs a scenario of fixtures/process-pool.ts with `flags`; never rejects (killed after LONG). */
-function runScript(scenario: string, flags: string[] = []): Promise<ScriptResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [...flags, '--import=tsx', '--conditions=@tandem/source', SCRIPT, scenario],
-      { cwd: ROOT, timeout: LONG, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => {
-        const e = err as (Error & { code?: unknown; signal?: string | null }) | null
-        resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
-      },
-    )
-  })
-}
-
-function lines(s: string): string[] {
-  return s.split('\n').filter((l) => l !== '')
-}
-
 /** The script exited by itself, with code 0 and nothing on stderr. */
-function exitedCleanly(t: ExecutionContext, r: ScriptResult): void {
+function exitedCleanly(t: ExecutionContext, r: ChildResult): void {
   t.is(r.signal, null, `killed after ${LONG} ms (it did not exit); stdout: ${r.stdout}`)
   t.is(r.code, 0, r.stderr)
   t.is(r.stderr, '')
+}
+
+/** Runs `scenario` of fixtures/process-pool.ts: the script exits cleanly, having printed `expected`. */
+async function prints(t: ExecutionContext, scenario: string, expected: string[]): Promise<void> {
+  const r = await runScript(SCRIPT, scenario)
+  exitedCleanly(t, r)
+  t.deepEqual(lines(r.stdout), expected)
 }
 
 // ---- calls in another process ----------------------------------------------------------------------
@@ -917,17 +797,7 @@ test.serial(`ProcessPoolExecutor: await on a call and waitAsync() reject/return 
   const waited = waitAsync([f, queued], { timeout: LONG })
   const t0 = performance.now()
   process.kill(pid, 'SIGKILL')
-  const err = await within(
-    (async () => {
-      try {
-        return `resolved with ${await f}`
-      } catch (e) {
-        return e
-      }
-    })(),
-    LONG,
-    'still pending',
-  )
+  const err = await rejection(f)
   const ms = performance.now() - t0
   isBroken(t, err, 'await f', ...worker(pid), /signal 9|SIGKILL/)
   t.true(ms < BREAK_BOUND, `settled after ${Math.round(ms)} ms`)
@@ -1008,20 +878,13 @@ test.serial('ProcessPoolExecutor: submits racing the death of the worker never l
 
 // ---- out of memory (child script: the workers inherit its --max-old-space-size) ----------------
 
-interface Outcome {
-  name?: string
-  code?: string
-  message?: string
-  isBroken?: boolean
-  returned?: unknown
-}
-
 /** Runs an out-of-memory scenario and checks its report: the blocked result(), the queued calls and a later submit. */
 async function outOfMemory(t: ExecutionContext, scenario: string, when: RegExp): Promise<void> {
-  const r = await runScript(scenario, ['--max-old-space-size=64'])
-  t.is(r.signal, null, `killed after ${LONG} ms: the blocked result() never returned; stdout: ${r.stdout}`)
-  t.is(r.code, 0, r.stderr.slice(-2000))
-  const report = JSON.parse(lines(r.stdout).pop() ?? '{}') as { pid?: number; blocked?: Outcome; queued?: Outcome[]; submit?: Outcome }
+  const report = jsonReport<{ pid?: number; blocked?: Outcome; queued?: Outcome[]; submit?: Outcome }>(
+    t,
+    await runScript(SCRIPT, scenario, { flags: ['--max-old-space-size=64'] }),
+    `killed after ${LONG} ms: the blocked result() never returned`,
+  )
   const check = (o: Outcome | undefined, what: string): void => {
     t.is(o?.name, 'BrokenProcessPool', `${what}: ${JSON.stringify(o)}`)
     t.is(o?.code, 'ERR_BROKEN_PROCESS_POOL', what)
@@ -1299,9 +1162,7 @@ test.serial(
   'ProcessPoolExecutor: a script that submits work and never shuts the pool down runs the work, then exits (CPython test_interpreter_shutdown, child script)',
   async (t) => {
     t.timeout(TEST_BOUND)
-    const r = await runScript('no-shutdown')
-    exitedCleanly(t, r)
-    t.deepEqual(lines(r.stdout), ['apple'])
+    await prints(t, 'no-shutdown', ['apple'])
   },
 )
 
@@ -1309,43 +1170,33 @@ test.serial(
   'ProcessPoolExecutor.shutdown({ wait: false }) at the end of a script: the running call finishes, then the script exits (CPython test_hang_gh83386, child script)',
   async (t) => {
     t.timeout(TEST_BOUND)
-    const r = await runScript('shutdown-no-wait')
-    exitedCleanly(t, r)
-    t.deepEqual(lines(r.stdout), ['apple'])
+    await prints(t, 'shutdown-no-wait', ['apple'])
   },
 )
 
 test.serial('ProcessPoolExecutor: an idle pool never shut down does not keep the script alive (child script)', async (t) => {
   t.timeout(TEST_BOUND)
-  const r = await runScript('idle-pool')
-  exitedCleanly(t, r)
-  t.deepEqual(lines(r.stdout), ['result 42'])
+  await prints(t, 'idle-pool', ['result 42'])
 })
 
 test.serial(
   'ProcessPoolExecutor.submit() from an exit handler after shutdown throws ERR_EXECUTOR_SHUT_DOWN (CPython test_submit_after_interpreter_shutdown, child script)',
   async (t) => {
     t.timeout(TEST_BOUND)
-    const r = await runScript('submit-in-exit-handler')
-    exitedCleanly(t, r)
-    t.deepEqual(lines(r.stdout), ['result 42', 'exit handler: ERR_EXECUTOR_SHUT_DOWN'])
+    await prints(t, 'submit-in-exit-handler', ['result 42', 'exit handler: ERR_EXECUTOR_SHUT_DOWN'])
   },
 )
 
 test.serial('ProcessPoolExecutor.shutdown() blocking with 50 queued short calls returns with all done (CPython test_hang_issue12364, child script)', async (t) => {
   t.timeout(TEST_BOUND)
-  const r = await runScript('shutdown-wait-blocking')
-  exitedCleanly(t, r)
-  t.deepEqual(lines(r.stdout), ['done 50', `sum ${(49 * 50) / 2}`])
+  await prints(t, 'shutdown-wait-blocking', ['done 50', `sum ${(49 * 50) / 2}`])
 })
 
 test.serial(
   'ProcessPoolExecutor.shutdown({ wait: true }) blocking does not hang when a queued call was cancelled right before it (CPython test_hang_gh94440, child script)',
   async (t) => {
     t.timeout(TEST_BOUND)
-    const r = await runScript('cancel-then-shutdown-blocking')
-    exitedCleanly(t, r)
-    t.deepEqual(lines(r.stdout), ['first 1', 'cancelled true', 'hold timed-out', 'shut down'])
+    await prints(t, 'cancel-then-shutdown-blocking', ['first 1', 'cancelled true', 'hold timed-out', 'shut down'])
   },
 )
 
@@ -1353,9 +1204,7 @@ test.serial(
   'ProcessPoolExecutor: a sync using block shuts the pool down with wait; its worker processes have ended (CPython test_context_manager_shutdown, child script)',
   async (t) => {
     t.timeout(TEST_BOUND)
-    const r = await runScript('using-block')
-    exitedCleanly(t, r)
-    t.deepEqual(lines(r.stdout), ['[5,4,3,2,1,0,1,2,3,4]', 'workers ended true', 'submit after the block: ERR_EXECUTOR_SHUT_DOWN'])
+    await prints(t, 'using-block', ['[5,4,3,2,1,0,1,2,3,4]', 'workers ended true', 'submit after the block: ERR_EXECUTOR_SHUT_DOWN'])
   },
 )
 
@@ -1692,18 +1541,6 @@ test.serial('ProcessPoolExecutor({ maxWorkers: 2 }): a call queued behind short 
 // ---- no process left behind ------------------------------------------------------------------------
 
 test.after.always('no worker process outlives the tests (besides the spare child Process keeps ready)', async (t) => {
-  const deadline = Date.now() + GONE_BOUND
-  let left = tandemChildren()
-  while (left.length > 1 && Date.now() < deadline) {
-    await sleep(100)
-    left = tandemChildren()
-  }
-  if (left.length > 1) {
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {}
-    }
-  }
+  const left = await sweepChildren()
   t.true(left.length <= 1, `child processes still running: ${left.join(', ')}`)
 })
