@@ -8,9 +8,10 @@
  * while the main thread holds the channel, and the packet reader fed hostile and split input.
  */
 import test from 'ava'
+import { closeSync, readSync } from 'node:fs'
 import { Queue } from '@tandem/ipc/queue'
 import { moduleRef } from '@tandem/sync/task'
-import { PACKET, PacketReader, packets } from '../src/internal/channel.ts'
+import { Channel, makeChannel, PACKET, PacketReader, packets } from '../src/internal/channel.ts'
 import { hasChannel, slotsMade } from '../src/internal/direct.ts'
 import type { Frame } from '../src/internal/link.ts'
 import { isPayload } from './fixtures/direct-children.ts'
@@ -301,6 +302,38 @@ test.serial(
     }
   },
 )
+
+test('Channel.drained() resolves once a few KB left over by a full pipe are written (below the socket high-water mark there is no drain event)', async (t) => {
+  const { parent, child } = makeChannel()
+  const ch = new Channel(parent, { onFrame() {}, onClose() {} }, { validType: () => true })
+  t.teardown(() => {
+    ch.close()
+    for (const fd of [child.read, child.readBlocking, child.write, parent.directRead!, parent.directWrite!]) closeSync(fd)
+  })
+  // 18 packets of 4 KB: the pipe (64 KB) takes 16, the socket keeps 8 KB (under its 16 KB mark).
+  const body = new Uint8Array(PACKET - 32)
+  for (let i = 0; i < 18; i++) ch.write(2, 1, 1, 1, body)
+  let done = false
+  const drained = ch.drained().then(() => {
+    done = true
+  })
+  await new Promise((r) => setTimeout(r, 50))
+  t.false(done, 'bytes still wait (the reader has not read)')
+  // The reader takes everything: the last packets go out, and drained() must resolve.
+  const buf = Buffer.alloc(64 * 1024)
+  let got = 0
+  const deadline = Date.now() + 10_000
+  while (got < 18 * PACKET && Date.now() < deadline) {
+    try {
+      got += readSync(child.read, buf, 0, buf.length, null)
+    } catch {
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  }
+  t.is(got, 18 * PACKET)
+  const outcome = await Promise.race([drained.then(() => 'drained'), new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000))])
+  t.is(outcome, 'drained')
+})
 
 test('PacketReader: a stream cut at every kind of boundary gives back every frame intact', (t) => {
   const { bytes, frames } = frameStream(300, 7)

@@ -406,6 +406,7 @@ export class Channel {
     // One write() per packet: a writev could be cut anywhere by a full pipe, mid-packet.
     ;(this.#out as unknown as { _writev: unknown })._writev = undefined
     this.#out.on('error', () => {})
+    this.#out.on('close', this.#written)
   }
 
   get closed(): boolean {
@@ -431,21 +432,26 @@ export class Channel {
   /** Queues a frame (its packets are written in order, each with one write()). */
   write(type: number, dst: number, src: number, id: number, payload?: Uint8Array, tag = 0, aux = 0): void {
     if (this.#out.destroyed) return
-    packets(type, dst, src, threadId, id, payload, tag, aux, (p) => this.#out.write(p))
+    packets(type, dst, src, threadId, id, payload, tag, aux, (p) => this.#out.write(p, this.#written))
   }
 
-  /** Resolves once everything written so far has been handed to the kernel. */
+  /** Who waits in {@link drained}. */
+  readonly #drainWaiters: (() => void)[] = []
+
+  /** After each write: once nothing is left to write, the waiters of {@link drained} go on. */
+  readonly #written = (): void => {
+    if (this.#drainWaiters.length === 0 || (this.#out.writableLength !== 0 && !this.#out.destroyed)) return
+    for (const resolve of this.#drainWaiters.splice(0)) resolve()
+  }
+
+  /**
+   * Resolves once everything written so far has been handed to the kernel. (Not the 'drain'
+   * event: a socket emits it only after a write() that went over its high-water mark, so a few
+   * bytes waiting below it never gave one, and a forwarding loop waited for good.)
+   */
   drained(): Promise<void> {
     if (this.#out.destroyed || this.#out.writableLength === 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.#out.off('drain', done)
-        this.#out.off('close', done)
-        resolve()
-      }
-      this.#out.on('drain', done)
-      this.#out.on('close', done)
-    })
+    return new Promise((resolve) => this.#drainWaiters.push(resolve))
   }
 
   /** Stops reading (at a packet's end or inside one) and returns the bytes of a partial packet. */
