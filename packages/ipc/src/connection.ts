@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rangeError, TimeoutError, typeError } from '@tandem/sync/errors'
@@ -85,7 +86,9 @@ export class Listener {
    */
   constructor(opts: ListenerOptions = {}) {
     if (typeof opts !== 'object' || opts === null) throw typeError(`new Listener(opts): opts must be an object; received ${describe(opts)}`)
-    const address = opts.address === undefined ? join(tmpdir(), `tandem-${process.pid}-${nextId()}.sock`) : checkAddress(opts.address, 'new Listener()')
+    // A random part too: a pid is reused, and a process that was killed leaves its socket file.
+    const address =
+      opts.address === undefined ? join(tmpdir(), `tandem-${process.pid}-${nextId()}-${randomBytes(4).toString('hex')}.sock`) : checkAddress(opts.address, 'new Listener()')
     const authkey = toAuthkey(opts.authkey) ?? null
     const backlog = opts.backlog ?? 128
     if (!Number.isInteger(backlog) || backlog < 1) throw rangeError(`new Listener(): backlog must be a positive integer; received ${describe(opts.backlog)}`)

@@ -376,7 +376,8 @@ test('a proxy put on a process queue reaches a child, and a thread of that child
 })
 
 test('a manager restarted on the same socket path serves again (_TestManagerRestart)', (t) => {
-  const address = join(tmpdir(), `tandem-restart-${process.pid}.sock`)
+  // (A random part: the pid of an earlier, killed run may be reused and its socket file left.)
+  const address = join(tmpdir(), `tandem-restart-${process.pid}-${Math.random().toString(36).slice(2, 8)}.sock`)
   const authkey = 'restart'
   const first = new SyncManager({ address, authkey }).start()
   first.dict({ a: 1 })
