@@ -1158,6 +1158,47 @@ test.serial('Pool: a Pipe Connection and an ipc process Queue in the arguments w
   t.deepEqual([await back.getAsync({ timeout: LONG }), await back.getAsync({ timeout: LONG }), await back.getAsync({ timeout: LONG })], ['a', 'b', 'c'])
 })
 
+test.serial('Pool.map(): plain and non-plain arguments, results from 8 bytes to 200 KB, and messages on a Pipe meanwhile all arrive, in order', async (t) => {
+  t.timeout(TEST_BOUND)
+  const pool = makePool(t, 2)
+  // Plain items (their bytes go to the worker as the submitter encoded them), a Map and a Date
+  // (decoded and encoded again by the stand-in), results on both sides of what a stand-in reads
+  // from its channel itself (48 KiB) and of the pipe's size (64 KiB).
+  const sizes = [1, 1000, 12_000, 47_000, 60_000, 200_000]
+  const items: unknown[] = []
+  for (let i = 0; i < 120; i++) {
+    const n = sizes[i % sizes.length]!
+    items.push(i % 5 === 0 ? new Map([['n', n]]) : i % 7 === 0 ? [new Date(n), n] : [i, n])
+  }
+  const sizeOf = (item: unknown): number => (item instanceof Map ? (item.get('n') as number) : (item as [unknown, number])[1])
+  // Meanwhile a call writes to a Pipe: frames of another stream on a worker's channel.
+  const [a, b] = pipe(t)
+  const writer = pool.applyAsync(
+    (c: Connection) => {
+      for (let k = 0; k < 300; k++) {
+        c.send(k)
+        if (k % 10 === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)
+      }
+      return 'written'
+    },
+    [b],
+  )
+  const out = await pool.mapAsync((item: unknown) => 'x'.repeat(item instanceof Map ? (item.get('n') as number) : (item as [unknown, number])[1]), items, 3)
+  t.is(out.length, items.length)
+  t.true(out.every((r, i) => r === 'x'.repeat(sizeOf(items[i]))))
+  t.is(await writer.getAsync(LONG), 'written')
+  const got: number[] = []
+  while (got.length < 300 && (await a.pollAsync({ timeout: LONG }))) got.push(a.recv() as number)
+  t.deepEqual(got, range(300))
+  // Plain items only, in large chunks: each chunk's bytes are more than the pipe holds.
+  const ints = range(100_000)
+  const doubled = await pool.mapAsync((x: number) => 2 * x, ints, 20_000)
+  t.deepEqual(
+    doubled,
+    ints.map((x) => 2 * x),
+  )
+})
+
 // ---- a worker process that dies while it runs a call --------------------------------------------------
 
 /**

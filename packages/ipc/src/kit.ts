@@ -4,3 +4,4 @@
  * @module
  */
 export { ensureIoThread } from './internal/hub-client.ts'
+export { readChannelsHere } from './pipe.ts'

@@ -55,7 +55,7 @@ import {
 } from '@tandem/sync/kit'
 import { registerShareable, SHARE, type ShareContext } from '@tandem/sync/shareable'
 import { QueueEmpty, QueueShutDown } from '@tandem/queue/errors'
-import { decodeItem, encodeItem, type EncodedItem, type RawItem } from '@tandem/queue/kit'
+import { decodeItem, encodeItem, type EncodedItem, type RawItem, TAG_PLAIN } from '@tandem/queue/kit'
 import { Queue } from '@tandem/queue/queue'
 import { BrokenPipeError, BufferTooShort, ConnectionClosedError, ConnectionModeError, EOFError, MessageTooLongError } from './errors.ts'
 import { directReady, exportEnd, importEnd, myPid, wantEnd } from './internal/hub-client.ts'
@@ -63,6 +63,23 @@ import { copyBytes } from './internal/channel.ts'
 import { hasChannel, noteSend, readOwn, readOwnAsync, sendDirect } from './internal/direct.ts'
 import { T_MSG_TO_EXPORT, T_MSG_TO_IMPORT } from './internal/frames.ts'
 import { isMainThread } from 'node:worker_threads'
+
+/**
+ * Whether this thread reads a channel itself while it waits in `recv()`/`recvAsync()` (see the
+ * README's "Between processes"): the main thread, and threads that {@link readChannelsHere} made
+ * readers.
+ */
+let directReads = isMainThread
+
+/**
+ * @internal Makes this worker thread read channels itself while it waits in `recv()`, as the main
+ * thread does (`@tandem/futures`' stand-in threads, each the only reader of its child's
+ * connection). Only for a thread that is never terminated from outside while it receives: the
+ * channel it reads is lent to it until it hands it back.
+ */
+export function readChannelsHere(): void {
+  directReads = true
+}
 
 /** No message read directly. */
 const NOTHING = Symbol('nothing')
@@ -228,20 +245,51 @@ export class Connection {
 
   #put(out: Queue<unknown>, value: unknown): void {
     noteSend()
-    const c = this.#cell
-    const s = 1 - this.#side
-    // The peer's only copy is in a neighbouring process and nothing sent before is still on its
-    // way through the I/O thread: write to the channel from this thread. (Checking the queue
-    // before INFLIGHT matters: the I/O thread raises INFLIGHT before it takes.)
-    // (MODE is a plain read: a stale value races like a fresh one that changes right after. The
-    // atomic read in empty() orders the INFLIGHT read after it.)
-    if (c[MODE + s] === DIRECT && out.empty() && c[INFLIGHT + s] === 0 && !out.isShutdown) {
+    if (this.#canWriteDirect(out)) {
       const enc = encodeItem(value, scratch, 0, 'process')
-      if (sendDirect(c[ROUTE_PID + s]!, c[ROUTE_TYPE + s]!, c[ROUTE_ID + s]!, enc.bytes, enc.tag, enc.value)) return
+      if (this.#writeDirect(enc)) return
       // The channel is gone (the peer's process is ending): the queue path reports it.
     }
     try {
       out._putFor(value, undefined, this.#peerRemote() ? 'process' : 'thread')
+    } catch (err) {
+      throw this.#sendError(err)
+    }
+  }
+
+  /**
+   * Whether a send may write to the channel from this thread: the peer's only copy is in a
+   * neighbouring process and nothing sent before is still on its way through the I/O thread.
+   * (Checking the queue before INFLIGHT matters: the I/O thread raises INFLIGHT before it takes.
+   * MODE is a plain read: a stale value races like a fresh one that changes right after. The
+   * atomic read in empty() orders the INFLIGHT read after it.)
+   */
+  #canWriteDirect(out: Queue<unknown>): boolean {
+    const c = this.#cell
+    const s = 1 - this.#side
+    return c[MODE + s] === DIRECT && out.empty() && c[INFLIGHT + s] === 0 && !out.isShutdown
+  }
+
+  /** Writes an encoded message to the peer's channel; false if the channel is gone. */
+  #writeDirect(enc: EncodedItem): boolean {
+    const c = this.#cell
+    const s = 1 - this.#side
+    return sendDirect(c[ROUTE_PID + s]!, c[ROUTE_TYPE + s]!, c[ROUTE_ID + s]!, enc.bytes, enc.tag, enc.value)
+  }
+
+  /**
+   * @internal For `@tandem/futures`: sends a message already encoded as plain data (`TAG_PLAIN`
+   * of `@tandem/queue/kit`, whose bytes are the same for a thread or a process), as `send` sends
+   * the value they decode to, without decoding them here.
+   * @throws {BrokenPipeError} `ERR_BROKEN_PIPE` if the peer end is closed
+   */
+  _sendPlain(raw: RawItem): void {
+    if (raw.tag !== TAG_PLAIN) throw new TypeError(`Connection._sendPlain(): expected plain bytes (tag ${TAG_PLAIN}); received tag ${raw.tag}`)
+    const out = this.#writer('send')
+    noteSend()
+    if (this.#canWriteDirect(out) && this.#writeDirect(raw)) return
+    try {
+      out._putRaw(raw)
     } catch (err) {
       throw this.#sendError(err)
     }
@@ -277,7 +325,7 @@ export class Connection {
    */
   recv(): unknown {
     const q = this.#reader('recv')
-    if (isMainThread && q.empty()) {
+    if (directReads && q.empty()) {
       const v = this.#recvDirect(q)
       if (v !== NOTHING) return v
     }
@@ -309,7 +357,7 @@ export class Connection {
    */
   async recvAsync(opts?: RecvAsyncOptions): Promise<unknown> {
     const q = this.#reader('recvAsync')
-    if (isMainThread && q.empty()) {
+    if (directReads && q.empty()) {
       const { timeout, signal } = asyncOptions(opts)
       const c = this.#cell
       const s = 1 - this.#side

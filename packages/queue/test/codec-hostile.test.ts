@@ -16,7 +16,7 @@
 import test from 'ava'
 import { Lock } from '@tandem/sync/lock'
 import { Thread } from '@tandem/sync/thread'
-import { decodeItem, encodeItem, payloadBytes } from '../src/kit.ts'
+import { decodeItem, encodeItem, payloadBytes, plainIntsHead, TAG_PLAIN } from '../src/kit.ts'
 import { Queue } from '../src/queue.ts'
 import { LONG, joinAll } from '../../../test/fixtures/qtests-helpers.ts'
 
@@ -70,6 +70,7 @@ test('decodeItem: every truncation of valid encodings throws ERR_CORRUPT_ITEM; a
     ['héllo', '日本語', [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5]],
     new Map([[1, { a: 'b' }]]),
     { err: new Error('x'), big: 10n ** 20n },
+    [7, new Uint8Array([1, 2, 3, 4, 5]), 'after'],
   ]
   for (const s of samples) {
     const enc = encodeItem(s, { tag: 0, value: 0, bytes: undefined })
@@ -93,6 +94,8 @@ test('decodeItem: every truncation of valid encodings throws ERR_CORRUPT_ITEM; a
     'ERR_CORRUPT_ITEM',
   )
   t.is(decodeOrCode(7, 2 ** 30, new Uint8Array(4)), 'ERR_CORRUPT_ITEM')
+  // Bytes announcing 2^28 of them in 6.
+  t.is(decodeOrCode(10, 6, Uint8Array.from([13, 0x80, 0x80, 0x80, 0x80, 0x01])), 'ERR_CORRUPT_ITEM')
   t.is(payloadBytes(7, 4), 4)
 })
 
@@ -219,4 +222,23 @@ test('Queue: SharedArrayBuffers and views (Int32Array, DataView, offset subarray
   Atomics.notify(theirs, 1)
   t.is(await back.getAsync({ timeout: LONG }), 7)
   await joinAll([th])
+})
+
+test('plainIntsHead: reads the leading ints of a plain-encoded array; false (never a throw) for anything else, random bytes included', (t) => {
+  const enc = encodeItem([7, -3, 2 ** 31 - 1, ['payload', 1.5]], { tag: 0, value: 0, bytes: undefined })
+  t.is(enc.tag, TAG_PLAIN)
+  const head = [0, 0, 0]
+  t.true(plainIntsHead(enc.bytes!, enc.value, head))
+  t.deepEqual(head, [7, -3, 2 ** 31 - 1])
+  t.false(plainIntsHead(enc.bytes!, enc.value, [0, 0, 0, 0])) // the fourth is not an int
+  for (const cut of [0, 1, 2, 5, 11]) t.false(plainIntsHead(enc.bytes!.subarray(0, cut), cut, head))
+  const notArray = encodeItem({ a: 1 }, { tag: 0, value: 0, bytes: undefined })
+  t.false(plainIntsHead(notArray.bytes!, notArray.value, head))
+  const short = encodeItem([1, 2], { tag: 0, value: 0, bytes: undefined })
+  t.false(plainIntsHead(short.bytes!, short.value, head))
+  const rand = rng(0xbead)
+  for (let i = 0; i < 5000; i++) {
+    const bytes = Uint8Array.from({ length: Math.floor(rand() * 24) }, () => (rand() < 0.3 ? [9, 5, 0x80, 0xff][Math.floor(rand() * 4)]! : Math.floor(rand() * 256)))
+    t.notThrows(() => plainIntsHead(bytes, bytes.length, head))
+  }
 })

@@ -70,6 +70,29 @@ test('Queue items: a SharedArrayBuffer and views on one arrive as the same memor
   t.deepEqual(q.get({ timeout: 1000 }), { plain: new Int32Array([7]) })
 })
 
+test('Queue items: a Uint8Array arrives as a copy on a buffer of its own (also nested); a view on part of a buffer and an empty one arrive with their bytes', (t) => {
+  const q = new Queue<unknown>()
+  const whole = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff)
+  const backing = new Uint8Array(16).map((_, i) => i)
+  const part = backing.subarray(4, 8)
+  q.put({ id: 1, whole, nested: [whole] })
+  q.put([part])
+  q.put(new Uint8Array(0))
+  const got = q.get({ timeout: 1000 }) as { id: number; whole: Uint8Array; nested: Uint8Array[] }
+  t.deepEqual(got.whole, whole)
+  t.not(got.whole, whole)
+  t.is(Object.getPrototypeOf(got.whole), Uint8Array.prototype)
+  t.true(got.whole.buffer instanceof ArrayBuffer)
+  t.is(got.whole.buffer.byteLength, 5000)
+  t.deepEqual(got.nested[0], whole)
+  got.whole[0] = 99
+  t.is(whole[0], 0) // a copy: writing it changes neither the sender's array nor the next reader's
+  const [view] = q.get({ timeout: 1000 }) as [Uint8Array]
+  t.true(view instanceof Uint8Array)
+  t.deepEqual([...view], [4, 5, 6, 7])
+  t.deepEqual(q.get({ timeout: 1000 }), new Uint8Array(0))
+})
+
 test('Queue items: arrays of numbers (packed as raw int32 or float64 words) round-trip exactly, -0 and NaN included', (t) => {
   const q = new Queue<unknown>()
   const ints = Array.from({ length: 1000 }, (_, i) => (i % 2 ? -i : i * 1000003) | 0)

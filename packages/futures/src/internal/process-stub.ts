@@ -8,9 +8,14 @@
  * the recent calls' times, at most {@link WINDOW} calls, and only calls of tasks that have been
  * quick so far ({@link QUICK_MS}), behind quick ones. A call of a task that is long, or not known
  * yet, goes alone: as in CPython, it never holds up another call while a worker is free, and two
- * calls that wait for each other cannot end up queued one behind the other. The futures
- * live in this process's shared memory, so a thread blocked in `result()` (the main thread
- * included) is woken by the stand-in, without its own event loop running.
+ * calls that wait for each other cannot end up queued one behind the other. Calls sent ahead
+ * hold at most {@link AHEAD_BYTES} (a write to a full pipe waits for the child). A call whose
+ * arguments are plain data goes to the child as the bytes the submitter put in the pool's queue
+ * (see `Call`), and the stand-in reads its child's answers from the channel itself, as a main
+ * thread does (`readChannelsHere`): neither is decoded and encoded again, nor passes through the
+ * I/O thread. The futures live in this process's shared memory, so a thread blocked in
+ * `result()` (the main thread included) is woken by the stand-in, without its own event loop
+ * running.
  *
  * A child that dies (exits, is killed, runs out of memory) or whose initializer throws breaks
  * the pool at once: the calls sent to it and every queued call fail with `BrokenProcessPool`
@@ -32,10 +37,11 @@
  *
  * @module
  */
+import { readChannelsHere } from '@tandem/ipc/kit'
 import { Pipe, type Connection } from '@tandem/ipc/pipe'
 import { Process } from '@tandem/ipc/process'
 import { QueueEmpty } from '@tandem/queue/errors'
-import { encodeItem, type EncodedItem } from '@tandem/queue/kit'
+import { decodeItem, encodeItem, type EncodedItem, plainIntsHead, type RawItem, TAG_PLAIN } from '@tandem/queue/kit'
 import type { Thread } from '@tandem/sync/thread'
 import { describe, THREAD_TOKEN } from '@tandem/sync/kit'
 import { deserializeError, moduleRef, type SerializedError, type TaskSpec } from '@tandem/sync/task'
@@ -56,6 +62,11 @@ export const WINDOW = 64
 const MIN_WINDOW = 1
 /** How much work, by the recent calls' times, a stand-in keeps sent ahead to its child. */
 const AHEAD_MS = 2
+/**
+ * Most bytes of calls a stand-in sends ahead: the pipe to the child holds 64 KiB, and a write to
+ * a full pipe would wait for the child to read (one chunk of a map is a few KiB per 1,000 ints).
+ */
+const AHEAD_BYTES = 32 * 1024
 /** How often a stand-in waiting for work looks whether its child is still alive. */
 const IDLE_CHECK_MS = 250
 /** Times a `Pool`'s call may go to a new child because its child died before it started it. */
@@ -110,6 +121,22 @@ export const TERMINATED = 0
 /** Word of `StubOptions.control` that holds worker `index`'s child pid. */
 export const pidWord = (index: number): number => 1 + index
 
+/**
+ * A call as the stand-in holds it: a work item, or (most calls) a work item whose bytes, as the
+ * submitter encoded them into the pool's queue, are plain data: then they are the call message
+ * `[id, key, mode, payload]` of `process-worker.ts` as they are, and go to the child without
+ * being decoded and encoded again here (only the three leading ints are read).
+ */
+type Call = readonly [at: number, task: number, mode: number, payload: unknown[] | RawItem]
+
+const head = [0, 0, 0]
+
+/** The call (or the `null` sentinel) of an item taken from the pool's queue as its bytes. */
+function callOf(raw: RawItem): Call | null {
+  if (raw.tag === TAG_PLAIN && plainIntsHead(raw.bytes!, raw.value, head)) return [head[0]!, head[1]!, head[2]!, raw]
+  return decodeItem(raw.tag, raw.value, raw.bytes) as WorkItem | null
+}
+
 /** One child process and its connection. */
 interface Child {
   readonly p: Process
@@ -132,10 +159,13 @@ function howEnded(p: Process): string {
 /** The stand-in's main loop (a `moduleRef` target of the pool's Threads). */
 export async function processStubLoop(shared: PoolShared, index: number, opts: StubOptions): Promise<void> {
   const { queue, idle, running } = shared
+  // This thread is the only reader of its child's connection: it reads the child's answers
+  // from the channel itself, without a hop through the I/O thread.
+  readChannelsHere()
   const slots = running.subarray(index * WINDOW, (index + 1) * WINDOW)
   const name = opts.name
   /** Calls sent and not answered, oldest first (answers come in order). */
-  const out: WorkItem[] = []
+  const out: Call[] = []
   /** When each call in `out` was sent. */
   const sentAt: number[] = []
   /** How many calls may be out now (see the module comment). */
@@ -145,12 +175,12 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
   /** The same per task (by its arena offset): only calls of quick tasks are sent ahead. */
   const perTask = new Map<number, number>()
   /** A call taken from the queue that waits here until the calls out are answered (see quick). */
-  let held: WorkItem | undefined
+  let held: Call | undefined
   /** When the previous answer came (the oldest call's turn began then, or at its send). */
   let lastAnswer = 0
   let child: Child | undefined
   /** Calls sent to a child that died before it ran them (a `Pool`): they go to the next child. */
-  const redo: WorkItem[] = []
+  const redo: Call[] = []
   /**
    * A `Pool`'s calls (by cell offset) sent to an idle child that has not yet said it has them
    * (STARTED): if the child is found dead, they never reached it, and go to the next child; how
@@ -180,7 +210,7 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
    * all fail with CancelledError instead. False if the stand-in must end (terminated, or the new
    * child could not start: the pool is broken).
    */
-  const replaceChild = (c: Child, unsent?: WorkItem): boolean => {
+  const replaceChild = (c: Child, unsent?: Call): boolean => {
     const how = howEnded(c.p)
     setPid(0)
     c.conn.close()
@@ -211,7 +241,7 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     child = spawn()
     return child !== undefined
   }
-  const finish = (item: WorkItem, outcome: number, value: unknown, encoded?: EncodedItem): void => {
+  const finish = (item: Call, outcome: number, value: unknown, encoded?: EncodedItem): void => {
     const at = item[0]
     try {
       completeCell(cellAt(at), outcome, value, outcome === EXCEPTION ? 'setException' : 'setResult', encoded)
@@ -303,8 +333,8 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
    * Sends one call (`again`: a call sent to a child that died before it ran it); false if the
    * stand-in must end (as for {@link answer}).
    */
-  const send = (c: Child, item: WorkItem, again = false): boolean => {
-    const [at, task, mode, payload] = item
+  const send = (c: Child, item: Call, again = false): boolean => {
+    const [at, task, mode] = item
     const cell = cellAt(at)
     if (!again) {
       if (!startCell(cell)) {
@@ -324,10 +354,12 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
         c.conn.send([TASK, task, specAt(task)])
         c.tasks.add(task)
       }
+      const payload = item[3]
       if (ack) {
         unacked.add(at)
-        c.conn.send([at, task, mode, payload, 1])
-      } else c.conn.send([at, task, mode, payload])
+        c.conn.send([at, task, mode, Array.isArray(payload) ? payload : (decodeItem(payload.tag, payload.value, payload.bytes) as WorkItem)[3], 1])
+      } else if (Array.isArray(payload)) c.conn.send([at, task, mode, payload])
+      else c.conn._sendPlain(payload) // the work item's bytes are the call message
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_NOT_SHAREABLE' || err instanceof TypeError) {
         // Arguments that cannot reach a process (a Lock, a function): this call fails only.
@@ -344,8 +376,14 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
     c.sent++
     return true
   }
+  /** Bytes of the calls out that the child may not have read yet (those sent as plain bytes). */
+  const bytesOut = (): number => {
+    let n = 0
+    for (const item of out) if (!Array.isArray(item[3])) n += (item[3] as RawItem).value
+    return n
+  }
   /** Whether `item`'s task has been quick so far (its calls may be sent ahead, and queue behind). */
-  const quick = (item: WorkItem): boolean => (perTask.get(item[1]) ?? Number.POSITIVE_INFINITY) < QUICK_MS
+  const quick = (item: Call): boolean => (perTask.get(item[1]) ?? Number.POSITIVE_INFINITY) < QUICK_MS
   /** Ends the child of a broken pool (it may be alive: another worker broke the pool). */
   const endChild = (c: Child): void => {
     c.conn.close()
@@ -386,7 +424,7 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       endChild(child)
       return
     }
-    let item: WorkItem | null | undefined
+    let item: Call | null | undefined
     if (redo.length > 0) {
       // Sent to a child that died before it ran them: to this child, in their order.
       if (!send(child, redo.shift()!, true)) return
@@ -399,12 +437,9 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       }
       item = held
       held = undefined
-    } else if (out.length < window && queue.qsize() > 0 && (out.length === 0 || quick(out[out.length - 1]!))) {
-      try {
-        item = queue.getNowait()
-      } catch {
-        item = undefined // another worker took it
-      }
+    } else if (out.length < window && queue.qsize() > 0 && (out.length === 0 || (quick(out[out.length - 1]!) && bytesOut() < AHEAD_BYTES))) {
+      const raw = queue._takeRaw()
+      item = raw === undefined ? undefined : callOf(raw) // undefined: another worker took it
       // Sent ahead only if quick: a call that may be long (or may wait for another call) is
       // sent once the calls out are answered, so that nothing waits behind it.
       if (item !== undefined && item !== null && out.length > 0 && !quick(item)) {
@@ -421,7 +456,7 @@ export async function processStubLoop(shared: PoolShared, index: number, opts: S
       idle.release()
       for (;;) {
         try {
-          item = queue.get({ timeout: IDLE_CHECK_MS })
+          item = callOf(queue._getRaw({ timeout: IDLE_CHECK_MS }))
           break
         } catch (err) {
           if (!(err instanceof QueueEmpty)) throw err

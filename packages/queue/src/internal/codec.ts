@@ -208,7 +208,9 @@ function deserializeChecked(bytes: Uint8Array, value: number): unknown {
 // ---- compact encoding of plain data ---------------------------------------------------------
 // `v8.serialize` costs a serializer object and a C++ round trip per item; most queue items are
 // small plain data (arrays, plain objects, numbers, strings), which this encoder writes in a few
-// hundred nanoseconds. Anything else (Map, Set, Date, typed arrays, class instances, bigint,
+// hundred nanoseconds. A Uint8Array that spans its own ArrayBuffer is copied as its bytes (the
+// structured clone gives the same: a copy of the buffer). Anything else (Map, Set, Date, other
+// typed arrays and views on part of a buffer, class instances, bigint,
 // Tandem shareables, sparse arrays, cycles or very deep nesting) returns undefined and takes the
 // V8 path, so the structured-clone semantics are unchanged.
 
@@ -224,6 +226,7 @@ const P_ARRAY = 9
 const P_OBJECT = 10
 const P_INT_ARRAY = 11 // dense array of int32 numbers: length, then 4 bytes each
 const P_F64_ARRAY = 12 // dense array of numbers: length, then 8 bytes each
+const P_BYTES = 13 // a Uint8Array that is its whole (unshared, fixed-length) buffer: length, then the bytes
 const MAX_DEPTH = 32
 
 let scratch = new Uint8Array(256)
@@ -312,6 +315,24 @@ function writeNumbers(v: unknown[]): boolean {
   return true
 }
 
+/**
+ * Writes a Uint8Array as its bytes; false for one the structured clone treats otherwise: a view
+ * on part of its buffer (the clone copies the whole buffer and keeps the offset), on shared
+ * memory (shared by reference between threads), on a resizable buffer, or an empty one (it may
+ * be detached).
+ */
+function writeBytes(v: Uint8Array): boolean {
+  const buf = v.buffer
+  const n = v.length
+  if (n === 0 || v.byteOffset !== 0 || !(buf instanceof ArrayBuffer) || buf.byteLength !== n || (buf as { resizable?: boolean }).resizable === true) return false
+  room(1 + 5 + n)
+  scratch[pos++] = P_BYTES
+  writeLen(n)
+  scratch.set(v, pos)
+  pos += n
+  return true
+}
+
 function writePlain(v: unknown, depth: number): boolean {
   switch (typeof v) {
     case 'undefined':
@@ -361,6 +382,7 @@ function writePlain(v: unknown, depth: number): boolean {
         return true
       }
       const proto = Object.getPrototypeOf(v)
+      if (proto === Uint8Array.prototype) return writeBytes(v as Uint8Array)
       if (proto !== Object.prototype && proto !== null) return false
       const keys = Object.keys(v)
       room(1)
@@ -527,6 +549,15 @@ function readPlain(depth: number): unknown {
       rpos += d.byteLength
       return a
     }
+    case P_BYTES: {
+      const n = readLen()
+      need(n)
+      // A copy on an ArrayBuffer of its own (the bytes read may be shared memory).
+      const out = new Uint8Array(n)
+      out.set(rbuf.subarray(rpos, rpos + n))
+      rpos += n
+      return out
+    }
     case P_OBJECT: {
       if (depth >= MAX_DEPTH) throw corrupt('nested too deep')
       const n = readLen()
@@ -542,6 +573,30 @@ function readPlain(depth: number): unknown {
     }
   }
   throw corrupt(`unknown plain tag ${tag}`)
+}
+
+/**
+ * Reads the first `out.length` elements of a plain-encoded array (tag {@link TAG_PLAIN}, its
+ * bytes) into `out`, without decoding the rest: false unless the bytes are such an array whose
+ * first elements are int32 numbers.
+ */
+export function plainIntsHead(bytes: Uint8Array, len: number, out: number[]): boolean {
+  rbuf = bytes
+  rpos = 0
+  rend = Math.min(len, bytes.length)
+  if (rend < 1 || rbuf[rpos++] !== P_ARRAY) return false
+  try {
+    if (readLen() < out.length) return false
+  } catch {
+    return false
+  }
+  for (let i = 0; i < out.length; i++) {
+    if (rend - rpos < 5 || rbuf[rpos] !== P_INT) return false
+    const b = rbuf
+    out[i] = b[rpos + 1]! | (b[rpos + 2]! << 8) | (b[rpos + 3]! << 16) | (b[rpos + 4]! << 24)
+    rpos += 5
+  }
+  return true
 }
 
 function decodePlain(bytes: Uint8Array, len: number): unknown {
