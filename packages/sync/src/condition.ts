@@ -534,6 +534,15 @@ export class Condition extends Acquirable {
     return this.#notify(n)
   }
 
+  /**
+   * @internal Whether a waiter may be on the list: a read without the lock. False means that no
+   * waiter was linked when it was read; a thread that links itself later does so holding the
+   * lock, so it sees whatever the caller wrote under the lock before (a queue's item, for one).
+   */
+  _mayHaveWaiters(): boolean {
+    return Atomics.load(this.#cell, LINKED) !== 0
+  }
+
   /** @internal */
   [SHARE](ctx: ShareContext): unknown {
     if (ctx.target !== 'thread') throw notShareableToProcess('Condition', 'use a SyncManager Condition() from @tandem/ipc')

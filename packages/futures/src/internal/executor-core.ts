@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { alloc, arenaBuffer, holdLoop, int32At, release, releaseLoop, retain, setBlockingHook } from '@tandem/sync/kit'
+import { alloc, arenaBuffer, holdLoop, int32At, release, releaseLoop, retain, setBlockingHook, TRY_ACQUIRE } from '@tandem/sync/kit'
 import { Event } from '@tandem/sync/event'
 import { typeError } from '@tandem/sync/errors'
 import { Semaphore } from '@tandem/sync/semaphore'
@@ -361,9 +361,11 @@ export class ExecutorCore {
 
   /**
    * Queues one item and returns its future. The item is in the queue at once; waking sleeping
-   * workers is what costs (a futex wake per item when workers outpace the submitter), so only
-   * the first item of a synchronous run wakes one, and the rest of the run's items wake workers
-   * in one go: after {@link BATCH} items, when the run ends (a microtask), or before this thread
+   * workers is what costs (a futex wake per item when workers outpace the submitter). With few
+   * calls in flight the first item of a synchronous run wakes one, and the rest of the run's
+   * items wake workers in one go when the run ends (a microtask); with a backlog in flight
+   * ({@link EAGER_BACKLOG}) no item wakes a worker at once: they wake workers after
+   * {@link BATCH} items or after this turn of the event loop. Either way, before this thread
    * blocks in a Tandem wait. A worker that takes an item and sees more wakes the next (a chain),
    * so a burst spreads over the pool even while this thread is busy.
    * @throws {TypeError} `ERR_NOT_SHAREABLE` if the payload cannot be cloned (nothing queued)
@@ -377,11 +379,12 @@ export class ExecutorCore {
     retain(at)
     // With few calls in flight, the first item since the last wake-up wakes a worker (latency);
     // with a backlog, items wake workers BATCH at a time (throughput: waking a sleeping worker
-    // is a futex call, and workers that outpace the submitter sleep between items).
+    // is a futex call, and workers that outpace the submitter sleep between items; a submitter
+    // that awaits each result in turn, with a backlog, used to wake one per item).
     const soon = Atomics.add(this.shared.outstanding, IN_FLIGHT, 1) < EAGER_BACKLOG
     // A polling worker that keeps up (the queue is empty) takes the item without a wake-up.
     const polled = Atomics.load(this.shared.outstanding, POLLER) !== 0 && queue.qsize() === 0
-    const wake = this.#woke || polled ? 0 : 1
+    const wake = this.#woke || polled || !soon ? 0 : 1
     try {
       queue._putStaged([staged], wake)
     } catch (err) {
@@ -441,8 +444,10 @@ export class ExecutorCore {
   }
 
   #adjustWorkers(): void {
-    // An idle worker will take the item: no new worker (CPython's _idle_semaphore).
-    if (this.shared.idle.acquire({ blocking: false })) return
+    // An idle worker will take the item: no new worker (CPython's _idle_semaphore). (One try at a
+    // permit: acquire({ blocking: false }) would also look for permits held by ended threads,
+    // at every submit, and this semaphore's permits are never held by a thread.)
+    if (this.shared.idle[TRY_ACQUIRE]()) return
     if (this.#workers >= this.#maxWorkers) return
     this.#startWorker(this.#workers++)
   }

@@ -569,7 +569,9 @@ export class BaseQueue<T> {
   /** @internal For executors: wakes up to `n` sleeping getters if there are items for them. */
   _wake(n: number): void {
     const c = this.#cell
-    if (Atomics.load(c, COUNT) === 0) return
+    // Nobody asleep: nothing to do, and no need for the mutex (a getter that goes to sleep
+    // later checks COUNT under the mutex first, and finds the items put before this call).
+    if (Atomics.load(c, COUNT) === 0 || !this.notEmpty._mayHaveWaiters()) return
     this.#lock()
     try {
       const count = c[COUNT]!
