@@ -1199,6 +1199,67 @@ test.serial('Pool.map(): plain and non-plain arguments, results from 8 bytes to 
   )
 })
 
+test.serial(
+  'Pool: a worker process SIGKILLed while it writes a long result (read by the stand-in itself, or too long for that) fails that call with WorkerLostError or delivers it whole; never a hang or a torn result',
+  async (t) => {
+    t.timeout(TEST_BOUND)
+    // The initializer starts a thread in the worker process that waits for a signal, spins the
+    // number of microseconds the call gave it, then SIGKILLs the process: the call returns its
+    // result at once, so the kill lands before, during or after the packets of the answer.
+    const pool = makePool(t, 1, {
+      initializer: async () => {
+        const { Worker } = await import('node:worker_threads')
+        const a = new Int32Array(new SharedArrayBuffer(8))
+        const killer = new Worker(
+          `const { workerData } = require('node:worker_threads')
+        const a = new Int32Array(workerData)
+        // Not signalled within 2 s (the process's last call had no kill): this thread ends, so
+        // the process can end when its pool lets it go.
+        if (Atomics.wait(a, 0, 0, 2000) === 'ok') {
+          const until = process.hrtime.bigint() + BigInt(Atomics.load(a, 1)) * 1000n
+          while (process.hrtime.bigint() < until) {}
+          process.kill(process.pid, 'SIGKILL')
+        }`,
+          { eval: true, workerData: a.buffer },
+        )
+        await new Promise((resolve) => killer.once('online', resolve))
+        Object.assign(globalThis, { __killAfter: a })
+      },
+    })
+    let whole = 0
+    let lost = 0
+    const calls = 8
+    for (let i = 0; i < calls; i++) {
+      const size = i % 2 === 0 ? 40_000 : 60_000
+      const r = pool.applyAsync(
+        (us: number, n: number) => {
+          const a = (globalThis as unknown as { __killAfter: Int32Array }).__killAfter
+          Atomics.store(a, 1, us)
+          Atomics.store(a, 0, 1)
+          Atomics.notify(a, 0)
+          return 'x'.repeat(n)
+        },
+        [i * 15, size],
+      )
+      try {
+        const got = await r.getAsync(LONG)
+        t.is(got.length, size)
+        t.true(/^x+$/.test(got), `call ${i}: the result is whole`)
+        whole++
+      } catch (err) {
+        t.true(err instanceof WorkerLostError, `call ${i}: ${(err as Error)?.stack ?? String(err)}`)
+        lost++
+      }
+    }
+    t.log(`${calls} calls: ${whole} results whole, ${lost} lost with their worker`)
+    t.is(whole + lost, calls)
+    // The pool still works: a call without a kill runs in a new worker process.
+    const pid = await pool.applyAsync(() => process.pid).getAsync(LONG)
+    t.true(Number.isInteger(pid))
+    track(pool, pid)
+  },
+)
+
 // ---- a worker process that dies while it runs a call --------------------------------------------------
 
 /**
