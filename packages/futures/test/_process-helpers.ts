@@ -15,6 +15,9 @@
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { Queue } from '../../ipc/src/queue.ts'
+import { isGone, sleep, stillRunningAfter as pollGone } from '../../../test/fixtures/processes.ts'
+
+export { isGone, sleep }
 
 /** 60 s, the LONG of _helpers.ts (not imported from there: see above). */
 const LONG = 60_000
@@ -28,33 +31,9 @@ export const TEARDOWN_BOUND = 10_000
 
 // ---- processes -----------------------------------------------------------------------------------
 
-/** True once `pid` no longer runs: no such process, or a zombie. */
-export function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    return state === 'Z' || state === 'X'
-  } catch {
-    return true // vanished between the two checks
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 /** Polls until every pid is gone or `bound` ms passed; returns the pids still running. */
-export async function stillRunningAfter(pids: Iterable<number>, bound = GONE_BOUND): Promise<number[]> {
-  const all = [...pids]
-  const deadline = Date.now() + bound
-  for (;;) {
-    const alive = all.filter((p) => !isGone(p))
-    if (alive.length === 0 || Date.now() > deadline) return alive
-    await sleep(50)
-  }
+export function stillRunningAfter(pids: Iterable<number>, bound = GONE_BOUND): Promise<number[]> {
+  return pollGone(pids, bound)
 }
 
 /** SIGKILLs each pid (one already gone is passed over). */

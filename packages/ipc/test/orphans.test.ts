@@ -12,12 +12,12 @@
  */
 import test, { type ExecutionContext } from 'ava'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { moduleRef } from '@tandem/sync/task'
 import { EOFError } from '../src/errors.ts'
 import { Pipe } from '../src/pipe.ts'
 import { Process } from '../src/process.ts'
+import { isGone, sleep, stillRunningAfter } from '../../../test/fixtures/processes.ts'
 
 const TARGETS = new URL('./fixtures/proc-targets.ts', import.meta.url)
 const PARENT = fileURLToPath(new URL('./fixtures/proc-orphan-parent.ts', import.meta.url))
@@ -27,34 +27,6 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const GONE_BOUND = 10_000
 /** Bound for everything else a test waits for. */
 const WAIT = 60_000
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** True once `pid` no longer runs: no such process, or a zombie waiting to be reaped. */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    return state === 'Z' || state === 'X'
-  } catch {
-    return true // vanished between the two checks
-  }
-}
-
-/** Polls until every pid is gone or `bound` ms passed; returns the pids still running. */
-async function stillRunningAfter(pids: number[], bound = GONE_BOUND): Promise<number[]> {
-  const deadline = Date.now() + bound
-  for (;;) {
-    const alive = pids.filter((p) => !isGone(p))
-    if (alive.length === 0 || Date.now() > deadline) return alive
-    await sleep(50)
-  }
-}
 
 /** SIGKILLs `pid` if it still runs (teardown). */
 function killIfRunning(pid: number): void {
@@ -122,7 +94,7 @@ async function killParentChildrenGone(t: ExecutionContext, mode: string, signal:
   parent.proc.kill(signal)
   const [, sig] = await parent.exit
   t.is(sig, signal)
-  t.deepEqual(await stillRunningAfter(children), [], `children still running ${GONE_BOUND} ms after the parent was killed`)
+  t.deepEqual(await stillRunningAfter(children, GONE_BOUND), [], `children still running ${GONE_BOUND} ms after the parent was killed`)
 }
 
 test('SIGKILL of a parent: its daemon and non-daemon children (sleeping on a timer) are gone soon after', async (t) => {
@@ -152,7 +124,7 @@ test('a parent whose main module ends terminates its daemon child that sleeps fo
   t.is(children.length, 1)
   const exited = await Promise.race([parent.exit, sleep(WAIT).then(() => 'still running' as const)])
   t.deepEqual(exited, [0, null], `the parent exits by itself; stderr: ${parent.stderr()}`)
-  t.deepEqual(await stillRunningAfter(children), [], 'the daemon child is gone')
+  t.deepEqual(await stillRunningAfter(children, GONE_BOUND), [], 'the daemon child is gone')
 })
 
 test('a parent whose main module ends waits for its non-daemon child: the child prints before the parent exits', async (t) => {
@@ -218,5 +190,5 @@ test('a grandchild whose parent is terminated reports the parent not alive, or i
     second = err instanceof EOFError ? 'EOF' : err
   }
   t.true(second === 'not alive' || second === 'EOF', `got ${String(second)}`)
-  t.deepEqual(await stillRunningAfter([gpid]), [], 'the grandchild is gone')
+  t.deepEqual(await stillRunningAfter([gpid], GONE_BOUND), [], 'the grandchild is gone')
 })
